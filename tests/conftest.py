@@ -1,0 +1,3 @@
+"""Shared pytest configuration. Fixtures live in the fixtures_* modules listed here."""
+
+pytest_plugins = ["tests.fixtures_hub", "tests.fixtures_model"]

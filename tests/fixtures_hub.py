@@ -1,0 +1,1 @@
+"""Fixtures: a local Hub emulator (filled in by the Hub emulator work)."""

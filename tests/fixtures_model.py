@@ -1,0 +1,1 @@
+"""Fixtures: tiny models built from a config and a locally trained tokenizer."""
