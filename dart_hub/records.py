@@ -47,3 +47,72 @@ class SkippedRow:
     row_index: int
     reason: str  # short machine-friendly code, e.g. "empty_solution", "no_gold_answer"
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One student continuation considered for the adapted trajectory.
+
+    origin: "explore" (exploration sample) or "simulation" (a probe rollout reused by the
+    `gap` / `first` strategies). `kept` is True when it was chosen for the dataset.
+    """
+
+    text: str
+    answer: str | None
+    correct: bool
+    repetition: float
+    completion_tokens: int
+    finish_reason: str
+    origin: str
+    kept: bool = False
+
+
+@dataclass(frozen=True)
+class AdaptedExample:
+    """Everything dart-hub knows about one problem after adaptation: the record schema shared
+    by the work dir, the parquet output, the dataset card and `merge`.
+
+    scores[t] = f_t, the share of the n_sim rollouts from expert steps s_0..s_t that reached
+    the gold answer; successes[t] the count. keep_steps expert steps are kept, followed by the
+    chosen continuation; `trajectories` holds the final adapted solutions (one, or several
+    with --keep all); empty when the example is discarded (outcome="discarded", with
+    discard_reason).
+    """
+
+    id: str
+    question: str
+    gold: str
+    expert_solution: str
+    expert_steps: list[str]
+    provenance: dict[str, Any]
+    extra: dict[str, Any]
+    strategy: str
+    scores: list[float]
+    successes: list[int]
+    peak: int | None
+    gap: int | None
+    cut_reason: str
+    keep_steps: int
+    candidates: list[Candidate]
+    trajectories: list[str]
+    outcome: str  # "kept" | "discarded"
+    discard_reason: str | None
+    rollouts: int  # sequences generated for this example (simulation + exploration)
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def relative_gap(self) -> float | None:
+        """Kept share of the expert trace (keep_steps / steps), when something was cut."""
+        if self.cut_reason in ("gap", "first_feasible", "all_zero") and self.expert_steps:
+            return self.keep_steps / len(self.expert_steps)
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AdaptedExample:
+        data = dict(data)
+        data["candidates"] = [Candidate(**c) for c in data["candidates"]]
+        return cls(**data)

@@ -1,0 +1,60 @@
+"""Exploration beyond the gap (paper Eq. 4-5) and the choice of the kept continuation.
+
+A continuation qualifies when its final answer is equivalent to the gold answer (outcome
+consistency, checked by math-verify, never string equality) and its repetition ratio is at
+most `max_repetition` (paper Appendix B cleaning). With ``--keep one`` the kept continuation is
+the qualifying one with the lowest repetition ratio, then the fewest tokens, then the lowest
+sample index; with ``--keep all`` every qualifying continuation becomes a trajectory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from dart_hub.adapt.judge import request_seed
+from dart_hub.config import AdaptConfig
+from dart_hub.engines.base import GenerationRequest
+from dart_hub.prompts import Prompts
+from dart_hub.records import Candidate, Problem
+from dart_hub.steps import join_steps
+
+
+def explore_request(
+    problem: Problem, steps: Sequence[str], keep_steps: int, config: AdaptConfig, prompts: Prompts
+) -> GenerationRequest:
+    """n_explore samples from the kept prefix; with no kept step the student solves alone."""
+    if keep_steps > 0:
+        messages = prompts.messages("exploration", problem.question, join_steps(steps[:keep_steps]))
+    else:
+        messages = prompts.messages("solve", problem.question)
+    return GenerationRequest.chat(
+        messages,
+        n=config.n_explore,
+        temperature=config.explore_temperature,
+        top_p=config.explore_top_p,
+        max_tokens=config.explore_max_tokens,
+        seed=request_seed(config.seed, problem.id, "exploration", keep_steps),
+    )
+
+
+def select(candidates: Sequence[Candidate], config: AdaptConfig) -> list[int]:
+    """Indices of the kept candidates (see module docstring for the rule)."""
+    eligible = [i for i, c in enumerate(candidates) if c.correct and c.repetition <= config.max_repetition]
+    if config.keep == "all":
+        return eligible
+    ranked = sorted(eligible, key=lambda i: (candidates[i].repetition, candidates[i].completion_tokens, i))
+    return ranked[:1]
+
+
+def discard_reason(candidates: Sequence[Candidate], origin: str) -> str:
+    """Why no candidate qualified."""
+    if not candidates:
+        return "no_candidates"
+    if any(c.correct for c in candidates):
+        return "repetitive"
+    return "no_consistent_continuation" if origin == "explore" else "no_successful_rollout"
+
+
+def compose(steps: Sequence[str], keep_steps: int, continuation: str) -> str:
+    """The adapted trajectory: kept expert steps, then the student's continuation."""
+    return join_steps([*steps[:keep_steps], continuation.strip()])

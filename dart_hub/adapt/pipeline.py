@@ -1,0 +1,237 @@
+"""Orchestration: chunks of problems through probe -> cut -> explore, durably stored.
+
+Each chunk is two engine calls (all simulation prefixes, then all exploration prompts), so
+engines see many requests at once. Chunk results are written atomically to the work dir; a
+rerun loads finished chunks and recomputes only the rest, with the same per-request seeds, so
+a resumed run produces the same records as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from dart_hub.adapt.cut import Cut, decide_cut, static_cut
+from dart_hub.adapt.explore import compose, discard_reason, explore_request, select
+from dart_hub.adapt.judge import Checker, judge
+from dart_hub.adapt.probe import ProbeResult, probe
+from dart_hub.config import AdaptConfig
+from dart_hub.engines.base import Engine
+from dart_hub.prompts import Prompts
+from dart_hub.records import AdaptedExample, Candidate, Problem
+from dart_hub.steps import split_steps
+from dart_hub.store import WorkDir
+
+
+class Reporter(Protocol):
+    """Progress hooks (the CLI shows a progress bar; the library default does nothing)."""
+
+    def sequences_done(self, count: int) -> None: ...
+    def problems_done(self, count: int, resumed: bool) -> None: ...
+
+
+class SilentReporter:
+    def sequences_done(self, count: int) -> None:
+        pass
+
+    def problems_done(self, count: int, resumed: bool) -> None:
+        pass
+
+
+def problem_steps(problem: Problem, config: AdaptConfig) -> list[str]:
+    if config.min_step_chars is None:
+        return split_steps(problem.solution)
+    return split_steps(problem.solution, min_chars=config.min_step_chars)
+
+
+def adapt_chunk(
+    engine: Engine,
+    problems: Sequence[Problem],
+    config: AdaptConfig,
+    prompts: Prompts,
+    checker: Checker,
+    reporter: Reporter | None = None,
+) -> list[AdaptedExample]:
+    reporter = reporter or SilentReporter()
+    items = [(problem, problem_steps(problem, config)) for problem in problems]
+
+    probes: list[ProbeResult | None] = [None] * len(items)
+    if config.probes:
+        probes = list(probe(engine, items, config, prompts, checker, progress=reporter.sequences_done))
+
+    cuts: list[Cut] = []
+    for (_, steps), result in zip(items, probes, strict=True):
+        if result is None:
+            cuts.append(static_cut(len(steps)))
+        else:
+            cuts.append(decide_cut(config.strategy, result.scores, config.epsilon, config.peak))
+
+    # Exploration (strategy full) wherever the expert trace was cut.
+    explore_at = [i for i, cut in enumerate(cuts) if config.explores and cut.reason in ("gap", "all_zero")]
+    explored: dict[int, tuple[list[Candidate], int, int]] = {}
+    if explore_at:
+        requests = [explore_request(items[i][0], items[i][1], cuts[i].keep_steps, config, prompts) for i in explore_at]
+        outputs = engine.generate(requests, progress=reporter.sequences_done)
+        judged = judge(
+            [(items[i][0].answer, out) for i, out in zip(explore_at, outputs, strict=True)],
+            checker,
+            origin="explore",
+            ngram=config.repetition_ngram,
+        )
+        for i, out, candidates in zip(explore_at, outputs, judged, strict=True):
+            explored[i] = (candidates, sum(c.prompt_tokens for c in out), sum(c.completion_tokens for c in out))
+
+    examples = []
+    for i, ((problem, steps), result, cut) in enumerate(zip(items, probes, cuts, strict=True)):
+        examples.append(_build_example(problem, steps, result, cut, explored.get(i), config))
+    reporter.problems_done(len(problems), resumed=False)
+    return examples
+
+
+def _build_example(
+    problem: Problem,
+    steps: list[str],
+    result: ProbeResult | None,
+    cut: Cut,
+    explored: tuple[list[Candidate], int, int] | None,
+    config: AdaptConfig,
+) -> AdaptedExample:
+    candidates: list[Candidate] = []
+    trajectories: list[str] = []
+    reason: str | None = None
+    prompt_tokens = result.prompt_tokens if result else 0
+    completion_tokens = result.completion_tokens if result else 0
+    rollouts = result.sequences if result else 0
+
+    if cut.reason in ("static", "no_drop"):
+        trajectories = [problem.solution]  # nothing cut: the expert trace is the trajectory
+    elif explored is not None:  # strategy full
+        candidates, extra_prompt, extra_completion = explored
+        prompt_tokens += extra_prompt
+        completion_tokens += extra_completion
+        rollouts += len(candidates)
+    elif result is not None and cut.keep_steps > 0:  # gap / first: reuse simulation rollouts
+        candidates = list(result.rollouts[cut.keep_steps - 1])
+    if cut.reason not in ("static", "no_drop"):
+        chosen = select(candidates, config)
+        candidates = [
+            replace(c, kept=True) if j in chosen else c for j, c in enumerate(candidates)
+        ]
+        trajectories = [compose(steps, cut.keep_steps, candidates[j].text) for j in chosen]
+        if not chosen:
+            reason = discard_reason(candidates, "explore" if explored is not None else "simulation")
+
+    return AdaptedExample(
+        id=problem.id,
+        question=problem.question,
+        gold=problem.answer,
+        expert_solution=problem.solution,
+        expert_steps=steps,
+        provenance=problem.provenance.to_dict(),
+        extra=dict(problem.extra),
+        strategy=config.strategy,
+        scores=list(result.scores) if result else [],
+        successes=list(result.successes) if result else [],
+        peak=cut.peak,
+        gap=cut.gap,
+        cut_reason=cut.reason,
+        keep_steps=cut.keep_steps,
+        candidates=candidates,
+        trajectories=trajectories,
+        outcome="kept" if trajectories else "discarded",
+        discard_reason=reason,
+        rollouts=rollouts,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+    )
+
+
+def plan_chunks(problems: Sequence[Problem], chunk_size: int) -> list[list[Problem]]:
+    return [list(problems[i : i + chunk_size]) for i in range(0, len(problems), chunk_size)]
+
+
+def run_adapt(
+    engine: Engine,
+    problems: Sequence[Problem],
+    config: AdaptConfig,
+    prompts: Prompts,
+    checker: Checker,
+    work_dir: WorkDir,
+    reporter: Reporter | None = None,
+) -> list[AdaptedExample]:
+    """Adapt all problems, resuming from finished chunks in `work_dir`."""
+    reporter = reporter or SilentReporter()
+    examples: list[AdaptedExample] = []
+    for index, chunk in enumerate(plan_chunks(problems, config.chunk_size)):
+        ids = [p.id for p in chunk]
+        stored = work_dir.load_chunk(index, ids)
+        if stored is not None:
+            examples.extend(AdaptedExample.from_dict(r) for r in stored)
+            reporter.problems_done(len(chunk), resumed=True)
+            continue
+        done = adapt_chunk(engine, chunk, config, prompts, checker, reporter)
+        work_dir.save_chunk(index, ids, [e.to_dict() for e in done])
+        examples.extend(done)
+    return examples
+
+
+@dataclass
+class Plan:
+    """What a run will cost, before running it (`--dry-run`). Upper bounds on tokens."""
+
+    problems: int
+    steps: int
+    simulation_rollouts: int
+    exploration_rollouts: int
+    max_new_tokens: int
+    steps_per_problem: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "problems": self.problems,
+            "steps": self.steps,
+            "simulation_rollouts": self.simulation_rollouts,
+            "exploration_rollouts_max": self.exploration_rollouts,
+            "rollouts_max": self.simulation_rollouts + self.exploration_rollouts,
+            "new_tokens_max": self.max_new_tokens,
+        }
+
+
+def plan(problems: Sequence[Problem], config: AdaptConfig) -> Plan:
+    counts = [len(problem_steps(p, config)) for p in problems]
+    sim = sum(counts) * config.n_sim if config.probes else 0
+    explore = len(problems) * config.n_explore if config.explores else 0
+    return Plan(
+        problems=len(problems),
+        steps=sum(counts),
+        simulation_rollouts=sim,
+        exploration_rollouts=explore,
+        max_new_tokens=sim * config.sim_max_tokens + explore * config.explore_max_tokens,
+        steps_per_problem=counts,
+    )
+
+
+def summarize(examples: Sequence[AdaptedExample], config: AdaptConfig) -> dict[str, Any]:
+    """Run statistics for the CLI summary and the dataset card."""
+    kept = [e for e in examples if e.outcome == "kept"]
+    relative = [e.relative_gap for e in examples if e.relative_gap is not None]
+    candidates = [c for e in examples for c in e.candidates]
+    return {
+        "problems": len(examples),
+        "kept": len(kept),
+        "trajectories": sum(len(e.trajectories) for e in examples),
+        "discarded": len(examples) - len(kept),
+        "discard_reasons": dict(sorted(Counter(e.discard_reason for e in examples if e.discard_reason).items())),
+        "cut_reasons": dict(sorted(Counter(e.cut_reason for e in examples).items())),
+        "mean_relative_gap": round(statistics.fmean(relative), 4) if relative else None,
+        "mean_steps": round(statistics.fmean(len(e.expert_steps) for e in examples), 2) if examples else None,
+        "mean_kept_steps": round(statistics.fmean(e.keep_steps for e in examples), 2) if examples else None,
+        "repetitive_candidates": sum(c.repetition > config.max_repetition for c in candidates),
+        "candidates": len(candidates),
+        "rollouts": sum(e.rollouts for e in examples),
+        "prompt_tokens": sum(e.prompt_tokens for e in examples),
+        "completion_tokens": sum(e.completion_tokens for e in examples),
+    }

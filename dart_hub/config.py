@@ -1,0 +1,77 @@
+"""Run configurations. Defaults reproduce the DART paper (Appendix A.2, A.3)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from dart_hub.adapt.cut import DEFAULT_EPSILON, PEAK_RULES, STRATEGIES
+from dart_hub.errors import DartHubError
+from dart_hub.repetition import DEFAULT_MAX_REPETITION, DEFAULT_NGRAM
+
+KEEP_RULES = ("one", "all")
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    """Everything that decides what `adapt` produces (and so goes into the run fingerprint)."""
+
+    strategy: str = "full"
+    # Simulation (step adaptability), paper A.2.
+    n_sim: int = 4
+    sim_temperature: float = 0.1
+    sim_top_p: float = 1.0
+    sim_max_tokens: int = 4000
+    # Imitation gap.
+    epsilon: float = DEFAULT_EPSILON
+    peak: str = "global"
+    # Exploration, paper A.3.
+    n_explore: int = 8
+    explore_temperature: float = 0.7
+    explore_top_p: float = 1.0
+    explore_max_tokens: int = 2000
+    # Cleaning (paper Appendix B) and choice of the kept continuation.
+    max_repetition: float = DEFAULT_MAX_REPETITION
+    repetition_ngram: int = DEFAULT_NGRAM
+    keep: str = "one"
+    # Segmentation and scheduling.
+    min_step_chars: int | None = None  # None = dart_hub.steps default
+    chunk_size: int = 16  # problems per engine call; part of the fingerprint (batches decide samples)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.strategy in STRATEGIES, f"--strategy must be one of {', '.join(STRATEGIES)}"),
+            (self.peak in PEAK_RULES, f"--peak must be one of {', '.join(PEAK_RULES)}"),
+            (self.keep in KEEP_RULES, f"--keep must be one of {', '.join(KEEP_RULES)}"),
+            (self.n_sim >= 1, "--n-sim must be at least 1"),
+            (self.n_explore >= 1, "--n-explore must be at least 1"),
+            (0 < self.epsilon < 1, "--epsilon must be between 0 and 1 (exclusive)"),
+            (self.sim_max_tokens >= 1 and self.explore_max_tokens >= 1, "max token budgets must be positive"),
+            (self.sim_temperature >= 0 and self.explore_temperature >= 0, "temperatures must be >= 0"),
+            (0 < self.sim_top_p <= 1 and 0 < self.explore_top_p <= 1, "top-p must be in (0, 1]"),
+            (0 <= self.max_repetition <= 1, "--max-repetition must be between 0 and 1"),
+            (self.repetition_ngram >= 1, "--repetition-ngram must be at least 1"),
+            (self.chunk_size >= 1, "--chunk-size must be at least 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise DartHubError(message)
+
+    @property
+    def probes(self) -> bool:
+        return self.strategy != "static"
+
+    @property
+    def explores(self) -> bool:
+        return self.strategy == "full"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> AdaptConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise DartHubError(f"unknown adapt settings {unknown}; known: {', '.join(sorted(known))}")
+        return cls(**data)

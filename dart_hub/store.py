@@ -1,0 +1,102 @@
+"""The work dir: durable per-chunk results, so a killed run resumes where it stopped.
+
+Layout::
+
+    <work_dir>/run.json                          what this run is (fingerprint and its inputs)
+    <work_dir>/chunks/chunk-00003-<ids>.jsonl    one JSON record per example of chunk 3
+
+A chunk file is written to a temporary name, fsync'd and renamed into place (then the folder
+is fsync'd), so it is either absent or complete: `kill -9` at any moment loses at most the
+chunk in flight. The file name carries a hash of the chunk's problem ids, so a rerun with a
+different --limit or --shard never mistakes one chunk for another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from dart_hub.errors import DartHubError
+
+SCHEMA_VERSION = 1
+
+
+def fingerprint(inputs: dict[str, Any]) -> str:
+    """Stable hash of everything that decides a run's result."""
+    canonical = json.dumps({"schema": SCHEMA_VERSION, **inputs}, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def default_work_root() -> Path:
+    root = os.environ.get("DART_HUB_CACHE")
+    if root:
+        return Path(root) / "work"
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "dart-hub" / "work"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+class WorkDir:
+    def __init__(self, path: str | Path, run_key: str, inputs: dict[str, Any]):
+        self.path = Path(path)
+        self.run_key = run_key
+        self.chunks = self.path / "chunks"
+        self.chunks.mkdir(parents=True, exist_ok=True)
+        meta_path = self.path / "run.json"
+        if meta_path.exists():
+            existing = json.loads(meta_path.read_text(encoding="utf-8"))
+            if existing.get("fingerprint") != run_key:
+                raise DartHubError(
+                    f"work dir {self.path} holds a run with other settings (fingerprint "
+                    f"{existing.get('fingerprint')}, this run {run_key}); pass another --work-dir or delete it"
+                )
+        else:
+            write_atomic(meta_path, json.dumps({"fingerprint": run_key, **inputs}, indent=2, sort_keys=True, default=str))
+
+    @staticmethod
+    def _ids_hash(ids: Sequence[str]) -> str:
+        return hashlib.sha256("\n".join(ids).encode()).hexdigest()[:12]
+
+    def chunk_path(self, index: int, ids: Sequence[str]) -> Path:
+        return self.chunks / f"chunk-{index:05d}-{self._ids_hash(ids)}.jsonl"
+
+    def load_chunk(self, index: int, ids: Sequence[str]) -> list[dict[str, Any]] | None:
+        path = self.chunk_path(index, ids)
+        if not path.exists():
+            return None
+        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+        if [r["id"] for r in records] != list(ids):
+            return None  # not this chunk's content: recompute rather than trust it
+        return records
+
+    def save_chunk(self, index: int, ids: Sequence[str], records: Sequence[dict[str, Any]]) -> Path:
+        path = self.chunk_path(index, ids)
+        write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+        return path
+
+    def iter_records(self) -> Iterator[dict[str, Any]]:
+        for path in sorted(self.chunks.glob("chunk-*.jsonl")):
+            for line in path.read_text(encoding="utf-8").splitlines():
+                if line:
+                    yield json.loads(line)
