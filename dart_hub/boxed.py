@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import re
 
-_BOX_START = re.compile(r"\\(?:boxed|fbox)\s*")
+# `(?![A-Za-z])`: `\boxedfoo` is another command, not a box.
+_BOX_START = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])\s*")
+_BARE_TOKEN = re.compile(r"[^\s$\\{}]+")
 
 
 def last_boxed(text: str) -> str | None:
     """Content of the last well-formed \\boxed{...} or \\fbox{...}, or None.
 
-    Braces nest (\\boxed{\\frac{1}{2}} -> \\frac{1}{2}); the form `\\boxed 5` (no braces) takes
-    the following token. An unclosed box is ignored and the previous one is used.
+    Braces nest (\\boxed{\\frac{1}{2}} -> \\frac{1}{2}); escaped braces (\\{, \\}) do not count,
+    while a LaTeX line break `\\\\` followed by a brace does. The form `\\boxed 5` (no braces)
+    takes the following token. An unclosed box is ignored and the previous one is used.
+    An empty box gives "" (callers decide what that means).
     """
+    if not isinstance(text, str):
+        return None
     starts = [m.end() for m in _BOX_START.finditer(text)]
     for start in reversed(starts):
         content = _braced_at(text, start)
@@ -21,21 +27,32 @@ def last_boxed(text: str) -> str | None:
     return None
 
 
+def braced_group(text: str, start: int) -> str | None:
+    """Content of the `{...}` group opening at `text[start]`, or None if unclosed / no brace."""
+    if start >= len(text) or text[start] != "{":
+        return None
+    return _braced_at(text, start)
+
+
 def _braced_at(text: str, start: int) -> str | None:
     if start >= len(text):
         return None
     if text[start] != "{":
-        match = re.match(r"[^\s$\\{}]+", text[start:])
+        match = _BARE_TOKEN.match(text, start)
         return match.group(0) if match else None
     depth = 0
-    for index in range(start, len(text)):
+    index = start
+    end = len(text)
+    while index < end:
         char = text[index]
         if char == "\\":
+            index += 2  # skip the escaped character: \{ \} and the pair \\ alike
             continue
-        if char == "{" and (index == 0 or text[index - 1] != "\\"):
+        if char == "{":
             depth += 1
-        elif char == "}" and (index == 0 or text[index - 1] != "\\"):
+        elif char == "}":
             depth -= 1
             if depth == 0:
                 return text[start + 1 : index]
+        index += 1
     return None

@@ -49,7 +49,7 @@ def select(candidates: Sequence[Candidate], config: AdaptConfig) -> list[int]:
 def discard_reason(candidates: Sequence[Candidate], origin: str) -> str:
     """Why no candidate qualified."""
     if not candidates:
-        return "no_candidates"
+        return "no_successful_rollout" if origin == "simulation" else "no_candidates"
     if any(c.correct for c in candidates):
         return "repetitive"
     return "no_consistent_continuation" if origin == "explore" else "no_successful_rollout"

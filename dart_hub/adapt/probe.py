@@ -53,26 +53,24 @@ def probe(
     """Probe every prefix of every problem of a chunk with one engine call."""
     per_problem = [probe_requests(problem, steps, config, prompts) for problem, steps in items]
     flat = [request for requests in per_problem for request in requests]
-    outputs = iter(engine.generate(flat, progress=progress) if flat else [])
-    groups, owners = [], []
-    for index, ((problem, _), requests) in enumerate(zip(items, per_problem, strict=True)):
-        for _ in requests:
-            groups.append((problem.answer, next(outputs)))
-            owners.append(index)
-    judged = judge(groups, checker, origin="simulation", ngram=config.repetition_ngram)
+    outputs = engine.generate(flat, progress=progress) if flat else []
+    golds = [problem.answer for (problem, _), requests in zip(items, per_problem, strict=True) for _ in requests]
+    judged = judge(list(zip(golds, outputs, strict=True)), checker, origin="simulation", ngram=config.repetition_ngram)
 
-    results = []
-    for index in range(len(items)):
-        mine = [(g, j) for g, j, owner in zip(groups, judged, owners, strict=True) if owner == index]
-        rollouts = [candidates for _, candidates in mine]
+    results, start = [], 0
+    for requests in per_problem:
+        end = start + len(requests)
+        rollouts = judged[start:end]
+        completions = [c for group in outputs[start:end] for c in group]
         successes = [sum(c.correct for c in candidates) for candidates in rollouts]
         results.append(
             ProbeResult(
                 scores=[s / config.n_sim for s in successes],
                 successes=successes,
                 rollouts=rollouts,
-                prompt_tokens=sum(c.prompt_tokens for _, completions in mine for c in completions),
-                completion_tokens=sum(c.completion_tokens for _, completions in mine for c in completions),
+                prompt_tokens=sum(c.prompt_tokens for c in completions),
+                completion_tokens=sum(c.completion_tokens for c in completions),
             )
         )
+        start = end
     return results

@@ -1,0 +1,257 @@
+"""`dart-hub adapt`: the DART algorithm from the command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from dart_hub import __version__
+from dart_hub.adapt.cut import DEFAULT_EPSILON, PEAK_RULES, STRATEGIES
+from dart_hub.commands.options import source_options, source_spec
+from dart_hub.config import KEEP_RULES, AdaptConfig
+from dart_hub.engines.factory import ENGINES, LazyEngine
+from dart_hub.errors import DartHubError
+from dart_hub.repetition import DEFAULT_MAX_REPETITION, DEFAULT_NGRAM
+
+HELP = f"""Adapt an expert reasoning dataset to a student model with DART.
+
+\b
+For every expert step s_t the student continues from s_0..s_t N_SIM times; f_t is the share
+of rollouts whose final answer is equivalent to the gold (math-verify). The expert trace is
+cut at the imitation gap and the student writes the rest itself; only continuations whose
+final answer matches the expert's and that are not repetitive are kept.
+
+\b
+Strategies (--strategy):
+  full    gap detection + exploration (N_EXPLORE samples from the kept prefix) [default]
+  gap     cut at the gap, continue with a successful simulation rollout (no extra search)
+  first   cut at the first step with any successful rollout (Adaptation-First)
+  static  the expert traces unchanged (baseline; nothing is generated)
+
+\b
+Cut rules: peak = highest f_t, earliest on ties (--peak global) or the first local maximum
+followed by a significant drop (--peak first); gap = first t after the peak with
+f_t < f_peak - EPSILON (default {DEFAULT_EPSILON}: with 4 rollouts a drop must lose two of
+them). Steps s_0..s_(gap-1) are kept, so the first step is never cut. No significant drop
+(also: a peak below EPSILON): nothing is cut and the expert trace is kept. All f_t = 0: full
+lets the student solve from the question alone; gap/first discard the example.
+
+\b
+Kept continuation (--keep one): lowest repetition ratio, then fewest tokens, then lowest
+sample index; --keep all keeps every qualifying continuation as its own row.
+
+\b
+Finished chunks are stored in the work dir; the same command resumes after a crash or kill
+and gives the same result. Defaults are the paper's (Appendix A.2/A.3).
+
+\b
+Examples:
+  dart-hub adapt --student Qwen/Qwen2.5-1.5B-Instruct --dataset limo --output out/limo-1.5b
+  dart-hub adapt --student ./my-model --dataset ./my.jsonl --engine transformers \\
+                 --strategy gap --n-sim 4 --epsilon 0.3 --limit 20 --output out/x
+"""
+
+
+class ProgressReporter:
+    """A rich progress bar over problems, with rollouts/s and ETA (off with --quiet)."""
+
+    def __init__(self, total: int, enabled: bool):
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.started = time.monotonic()
+        self.sequences = 0
+        self.progress = Progress(
+            TextColumn("[bold]adapt[/bold]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("problems"),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            disable=not enabled,
+        )
+        self.task = self.progress.add_task("adapt", total=total, rate="")
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.progress.__exit__(*exc)
+
+    def sequences_done(self, count: int) -> None:
+        self.sequences += count
+        rate = self.sequences / max(time.monotonic() - self.started, 1e-9)
+        self.progress.update(self.task, rate=f"{self.sequences} rollouts ({rate:.1f}/s)")
+
+    def problems_done(self, count: int, resumed: bool) -> None:
+        self.progress.advance(self.task, count)
+
+
+@click.command(help=HELP, context_settings={"max_content_width": 100})
+@click.option("--student", required=True, help="Student model: Hub id or local folder.")
+@click.option("--dataset", required=True, help="Preset (limo, math-qwq-32b), Hub dataset id, or local .jsonl/.json/.parquet file or folder.")
+@source_options
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Use only the first N valid problems.")
+@click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=None, help="Write the adapted dataset (parquet, Hub-ready layout) to this folder.")
+@click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Where finished chunks are stored for resume [default: ~/.cache/dart-hub/work/<fingerprint>, or $DART_HUB_CACHE/work/...].")
+@click.option("--strategy", type=click.Choice(STRATEGIES), default="full", show_default=True, help="Adaptation strategy (see above).")
+@click.option("--n-sim", type=click.IntRange(min=1), default=4, show_default=True, help="Simulation rollouts per expert step.")
+@click.option("--sim-temperature", type=float, default=0.1, show_default=True, help="Sampling temperature of simulation rollouts.")
+@click.option("--sim-max-tokens", type=click.IntRange(min=1), default=4000, show_default=True, help="Max new tokens of a simulation rollout.")
+@click.option("--epsilon", type=float, default=DEFAULT_EPSILON, show_default=True, help="Significant drop of f below the peak that marks the gap.")
+@click.option("--peak", type=click.Choice(PEAK_RULES), default="global", show_default=True, help="Which maximum of f is the peak (see above).")
+@click.option("--n-explore", type=click.IntRange(min=1), default=8, show_default=True, help="Exploration samples from the kept prefix (strategy full).")
+@click.option("--explore-temperature", type=float, default=0.7, show_default=True, help="Sampling temperature of exploration.")
+@click.option("--explore-max-tokens", type=click.IntRange(min=1), default=2000, show_default=True, help="Max new tokens of an exploration sample.")
+@click.option("--max-repetition", type=click.FloatRange(0, 1), default=DEFAULT_MAX_REPETITION, show_default=True, help="Drop continuations whose repeated word n-gram share is above this.")
+@click.option("--repetition-ngram", type=click.IntRange(min=1), default=DEFAULT_NGRAM, show_default=True, help="n of the word n-grams used for the repetition ratio.")
+@click.option("--keep", type=click.Choice(KEEP_RULES), default="one", show_default=True, help="Keep one continuation per example or all qualifying ones.")
+@click.option("--min-step-chars", type=click.IntRange(min=1), default=None, help="Merge solution fragments shorter than this into a neighbouring step [default: dart_hub.steps default].")
+@click.option("--chunk-size", type=click.IntRange(min=1), default=16, show_default=True, help="Problems per engine call (and per stored chunk).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Base seed; every request's seed derives from it and the request itself.")
+@click.option("--prompts", "prompts_file", type=click.Path(dir_okay=False, path_type=Path), default=None, help="YAML file replacing prompt templates (keys: simulation, exploration, solve, system, sft_system).")
+@click.option("--engine", type=click.Choice(ENGINES), default="auto", show_default=True, help="Generation engine (auto: vllm with a GPU when installed, else transformers).")
+@click.option("--student-revision", default=None, help="Hub revision of the student model.")
+@click.option("--dtype", default="auto", show_default=True, help="Model dtype: auto, float16 (the paper's), bfloat16, float32.")
+@click.option("--device", default="auto", show_default=True, help="transformers device: auto, cpu, cuda, cuda:1 ...")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Sequences per forward batch (transformers engine).")
+@click.option("--base-url", default=None, help="OpenAI-compatible server URL, e.g. http://router:30000/v1 (engine openai).")
+@click.option("--concurrency", type=click.IntRange(min=1), default=64, show_default=True, help="Concurrent HTTP requests (engine openai).")
+@click.option("--answer-timeout", type=float, default=5.0, show_default=True, help="Seconds before an answer comparison is killed and counted as not equal.")
+@click.option("--dry-run", is_flag=True, help="Print how many rollouts and (upper-bound) tokens the run needs, and exit.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+def command(**options) -> None:
+    run(**options)
+
+
+def run(**o) -> None:
+    from dart_hub.adapt.pipeline import plan, run_adapt, summarize
+    from dart_hub.prompts import load_prompts
+    from dart_hub.sources import load_source
+    from dart_hub.store import WorkDir, default_work_root, fingerprint
+
+    config = AdaptConfig(
+        strategy=o["strategy"],
+        n_sim=o["n_sim"],
+        sim_temperature=o["sim_temperature"],
+        sim_max_tokens=o["sim_max_tokens"],
+        epsilon=o["epsilon"],
+        peak=o["peak"],
+        n_explore=o["n_explore"],
+        explore_temperature=o["explore_temperature"],
+        explore_max_tokens=o["explore_max_tokens"],
+        max_repetition=o["max_repetition"],
+        repetition_ngram=o["repetition_ngram"],
+        keep=o["keep"],
+        min_step_chars=o["min_step_chars"],
+        chunk_size=o["chunk_size"],
+        seed=o["seed"],
+    )
+    prompts = load_prompts(o["prompts_file"])
+    spec = source_spec(o["dataset"], o, o["limit"])
+    source = load_source(spec)
+    if not source.problems:
+        raise DartHubError(f"no usable problems in {o['dataset']} ({len(source.skipped)} rows skipped); run `dart-hub inspect {o['dataset']}` to see why")
+
+    if o["dry_run"]:
+        cost = plan(source.problems, config).to_dict()
+        cost["skipped_rows"] = len(source.skipped)
+        _print(cost, o["as_json"], title="dry run: what this run needs")
+        return
+
+    engine = LazyEngine(
+        o["engine"],
+        o["student"],
+        revision=o["student_revision"],
+        dtype=o["dtype"],
+        device=o["device"],
+        batch_size=o["batch_size"],
+        base_url=o["base_url"],
+        concurrency=o["concurrency"],
+    )
+    inputs = {
+        "source": source.fingerprint(),
+        "student": o["student"],
+        "student_revision": o["student_revision"],
+        "engine": engine.name,
+        "dtype": o["dtype"],
+        "config": config.to_dict(),
+        "prompts": prompts.fingerprint(),
+    }
+    run_key = fingerprint(inputs)
+    work_dir = WorkDir(o["work_dir"] or default_work_root() / run_key, run_key, inputs)
+
+    from dart_hub.answers import AnswerChecker
+
+    started = time.monotonic()
+    show_progress = not o["quiet"] and not o["as_json"]
+    with AnswerChecker(timeout=o["answer_timeout"]) as checker, ProgressReporter(len(source.problems), show_progress) as reporter:
+        try:
+            examples = run_adapt(engine, source.problems, config, prompts, checker, work_dir, reporter)
+        finally:
+            engine.close()
+    summary = summarize(examples, config)
+    summary["skipped_rows"] = len(source.skipped)
+    summary["seconds"] = round(time.monotonic() - started, 1)
+    summary["work_dir"] = str(work_dir.path)
+
+    if o["output"] is not None:
+        from dart_hub.publish.folder import write_folder
+
+        run_config = {
+            "dart_hub_version": __version__,
+            "fingerprint": run_key,
+            "student": o["student"],
+            "student_revision": o["student_revision"],
+            "engine": engine.describe(),
+            "source": source_record(source),
+            "adapt": config.to_dict(),
+            "prompts": prompts.to_dict(),
+            "summary": summary,
+        }
+        write_folder(o["output"], examples, run_config, {"question": source.question_column, "solution": source.solution_column, "answer": source.answer_column}, prompts.sft_system)
+        summary["output"] = str(o["output"])
+    _print(summary, o["as_json"], title=f"adapted {o['dataset']} for {o['student']}")
+
+
+def source_record(source) -> dict:
+    """Where the data came from, for the run config and the card."""
+    return {
+        "dataset": source.spec.dataset,
+        "preset": source.preset,
+        "kind": source.kind,
+        "repo_id": source.repo_id,
+        "revision": source.revision,
+        "config": source.config,
+        "split": source.split,
+        "license": source.license,
+        "columns": {"question": source.question_column, "solution": source.solution_column, "answer": source.answer_column},
+        "rows": source.num_rows,
+        "skipped": source.skipped_by_reason(),
+        "fingerprint": source.fingerprint(),
+    }
+
+
+def _print(data: dict, as_json: bool, title: str) -> None:
+    if as_json:
+        click.echo(json.dumps(data, sort_keys=True))
+        return
+    click.echo(title)
+    for key, value in data.items():
+        click.echo(f"  {key}: {value}")
+    sys.stdout.flush()

@@ -1,0 +1,1 @@
+"""Hub-ready output: the folder that is committed, its card, and the push."""

@@ -1,0 +1,219 @@
+"""probe / cut / explore / pipeline with a scripted student whose success depends on the prefix."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dart_hub.adapt.pipeline import adapt_chunk, plan, run_adapt, summarize
+from dart_hub.answers import AnswerChecker
+from dart_hub.config import AdaptConfig
+from dart_hub.prompts import default_prompts
+from dart_hub.records import Problem, Provenance
+from dart_hub.store import WorkDir, fingerprint
+from tests.scripted_engine import ScriptedEngine, kind_of, steps_in_prompt
+
+PROMPTS = default_prompts()
+
+
+def make_problem(pid: str, n_steps: int, gold: str = "42") -> Problem:
+    steps = [f"Step {k}: we work out part {k} of the argument carefully here." for k in range(1, n_steps)]
+    steps.append(f"Step {n_steps}: so the result is \\boxed{{{gold}}}.")
+    return Problem(
+        id=pid,
+        question=f"Problem {pid}: compute the value described in the statement.",
+        solution="\n\n".join(steps),
+        answer=gold,
+        provenance=Provenance(source="test", repo_id=None, revision=None, config=None, split="train", row_index=0),
+        extra={"topic": "algebra"},
+    )
+
+
+def student(successes: dict[str, list[int]], explore: dict[str, list[str]] | None = None, sim_answer="\\boxed{42}"):
+    """successes[qid][t]: how many of the n simulation samples from s_0..s_t succeed.
+    explore[qid][i]: the i-th exploration / solve sample's text."""
+
+    def respond(request, i):
+        question_id = next(q for q in successes if f"Problem {q}:" in request.messages[-1][1])
+        kind = kind_of(request)
+        if kind == "simulation":
+            t = steps_in_prompt(request) - 1
+            ok = i < successes[question_id][t]
+            return f"Continuing from step {t + 1}, sample {i}. " + (sim_answer if ok else "\\boxed{7}")
+        return explore[question_id][i % len(explore[question_id])]
+
+    return respond
+
+
+class EqualityChecker:
+    """String equality stand-in where the test is not about equivalence."""
+
+    def equivalent_many(self, pairs):
+        return [pred is not None and gold == pred for gold, pred in pairs]
+
+
+LOOP = " ".join(["so the value is forty two"] * 30) + " \\boxed{42}"
+
+
+def config(**kw) -> AdaptConfig:
+    base = dict(n_sim=4, n_explore=4, sim_max_tokens=64, explore_max_tokens=64, min_step_chars=1)
+    return AdaptConfig(**{**base, **kw})
+
+
+def test_full_cuts_at_gap_and_keeps_best_consistent_continuation():
+    problem = make_problem("a", 5)
+    explore = {
+        "a": [
+            "Anchor: part 2. We finish differently. \\boxed{41}",  # wrong answer
+            LOOP,  # right answer but a loop
+            "Anchor: part 2. Then a long but fine argument with many words to close it. \\boxed{42}",
+            "Anchor: part 2. Short finish. \\boxed{42}",
+        ]
+    }
+    engine = ScriptedEngine(student({"a": [4, 4, 1, 0, 0]}, explore))
+    [example] = adapt_chunk(engine, [problem], config(), PROMPTS, EqualityChecker())
+
+    assert example.scores == [1.0, 1.0, 0.25, 0.0, 0.0]
+    assert (example.peak, example.gap, example.keep_steps, example.cut_reason) == (0, 2, 2, "gap")
+    assert example.outcome == "kept" and example.discard_reason is None
+    kept = [c for c in example.candidates if c.kept]
+    assert [c.text for c in kept] == [explore["a"][3]]  # lowest repetition, then fewest tokens
+    assert example.candidates[1].repetition > 0.3 and example.candidates[0].correct is False
+    assert example.trajectories == ["\n\n".join([*example.expert_steps[:2], explore["a"][3]])]
+    # exploration prompt carries exactly the kept prefix
+    explore_request = engine.calls[1][0]
+    assert kind_of(explore_request) == "exploration" and steps_in_prompt(explore_request) == 2
+    assert explore_request.temperature == 0.7 and engine.calls[0][0].temperature == 0.1
+    assert example.rollouts == 5 * 4 + 4
+
+
+def test_one_engine_call_per_stage_for_a_whole_chunk():
+    problems = [make_problem("a", 3), make_problem("b", 4), make_problem("c", 2)]
+    ok = ["x \\boxed{42}"]
+    engine = ScriptedEngine(student({"a": [4, 0, 0], "b": [4, 4, 4, 4], "c": [0, 0]}, {"a": ok, "c": ok}))
+    examples = adapt_chunk(engine, problems, config(), PROMPTS, EqualityChecker())
+    assert len(engine.calls) == 2
+    assert len(engine.calls[0]) == 3 + 4 + 2  # every prefix of every problem in one call
+    assert all(r.n == 4 for r in engine.calls[0])
+    # b had no drop: not explored, expert trace kept unchanged
+    assert [kind_of(r) for r in engine.calls[1]] == ["exploration", "solve"]
+    by_id = {e.id: e for e in examples}
+    assert by_id["b"].cut_reason == "no_drop" and by_id["b"].trajectories == [problems[1].solution]
+    # c: every score zero -> the student solves alone, no expert step kept
+    assert by_id["c"].cut_reason == "all_zero" and by_id["c"].keep_steps == 0
+    assert by_id["c"].trajectories == ["x \\boxed{42}"]
+
+
+@pytest.mark.parametrize(
+    ("texts", "reason"),
+    [(["nope \\boxed{1}", "no answer at all"], "no_consistent_continuation"), ([LOOP], "repetitive")],
+)
+def test_full_discards_with_reason(texts, reason):
+    engine = ScriptedEngine(student({"a": [4, 0, 0]}, {"a": texts}))
+    [example] = adapt_chunk(engine, [make_problem("a", 3)], config(), PROMPTS, EqualityChecker())
+    assert example.outcome == "discarded" and example.discard_reason == reason
+    assert example.trajectories == []
+
+
+def test_gap_strategy_reuses_a_successful_simulation_rollout():
+    engine = ScriptedEngine(student({"a": [2, 4, 0, 0]}))
+    [example] = adapt_chunk(engine, [make_problem("a", 4)], config(strategy="gap"), PROMPTS, EqualityChecker())
+    assert len(engine.calls) == 1  # no exploration
+    assert (example.peak, example.gap, example.keep_steps) == (1, 2, 2)
+    [kept] = [c for c in example.candidates if c.kept]
+    assert kept.origin == "simulation" and kept.text.startswith("Continuing from step 2, sample 0")
+    assert example.trajectories[0].endswith(kept.text)
+
+
+def test_first_strategy_stops_at_first_feasible_step():
+    engine = ScriptedEngine(student({"a": [0, 1, 4, 4]}))
+    [example] = adapt_chunk(engine, [make_problem("a", 4)], config(strategy="first"), PROMPTS, EqualityChecker())
+    assert (example.keep_steps, example.cut_reason) == (2, "first_feasible")
+    assert "Continuing from step 2, sample 0" in example.trajectories[0]
+
+
+def test_gap_and_first_discard_when_nothing_succeeds():
+    for strategy in ("gap", "first"):
+        engine = ScriptedEngine(student({"a": [0, 0]}))
+        [example] = adapt_chunk(engine, [make_problem("a", 2)], config(strategy=strategy), PROMPTS, EqualityChecker())
+        assert example.outcome == "discarded" and example.discard_reason == "no_successful_rollout"
+        assert example.cut_reason == "all_zero" and example.trajectories == []
+
+
+def test_static_generates_nothing():
+    engine = ScriptedEngine(lambda request, i: pytest.fail("static must not generate"))
+    [example] = adapt_chunk(engine, [make_problem("a", 3)], config(strategy="static"), PROMPTS, EqualityChecker())
+    assert example.trajectories == [make_problem("a", 3).solution] and example.rollouts == 0
+
+
+def test_keep_all_makes_one_trajectory_per_qualifying_continuation():
+    texts = ["one \\boxed{42}", "two \\boxed{42}", "three \\boxed{9}", "four \\boxed{42}"]
+    engine = ScriptedEngine(student({"a": [4, 0]}, {"a": texts}))
+    [example] = adapt_chunk(engine, [make_problem("a", 2)], config(keep="all"), PROMPTS, EqualityChecker())
+    assert [t.split("\n\n")[-1] for t in example.trajectories] == [texts[0], texts[1], texts[3]]
+
+
+@pytest.fixture(scope="module")
+def checker():
+    with AnswerChecker(timeout=5, workers=1) as c:
+        yield c
+
+
+def test_outcome_consistency_is_equivalence_not_string_equality(checker):
+    explore = {"a": ["so it is \\boxed{0.5}", "so it is \\boxed{\\dfrac{1}{2}}", "so it is \\boxed{2}"]}
+    engine = ScriptedEngine(student({"a": [4, 0]}, explore, sim_answer="\\boxed{1/2}"))
+    [example] = adapt_chunk(
+        engine, [make_problem("a", 2, gold="\\frac{1}{2}")], config(keep="all", n_explore=3), PROMPTS, checker
+    )
+    assert example.successes == [4, 0]  # 1/2 == \frac{1}{2}
+    assert [c.correct for c in example.candidates] == [True, True, False]
+
+
+def test_run_adapt_resumes_from_stored_chunks(tmp_path):
+    problems = [make_problem(str(k), 3) for k in range(5)]
+    script = student({str(k): [4, k % 2 * 4, 0] for k in range(5)}, {str(k): ["fine \\boxed{42}"] for k in range(5)})
+    cfg = config(chunk_size=2)
+    inputs = {"config": cfg.to_dict()}
+    key = fingerprint(inputs)
+
+    first = ScriptedEngine(script)
+    work = WorkDir(tmp_path / "w", key, inputs)
+    done = run_adapt(first, problems, cfg, PROMPTS, EqualityChecker(), work)
+    assert len(list(work.chunks.glob("chunk-*.jsonl"))) == 3
+
+    # everything stored: a rerun generates nothing and returns the same records
+    again = ScriptedEngine(lambda r, i: pytest.fail("should resume, not generate"))
+    resumed = run_adapt(again, problems, cfg, PROMPTS, EqualityChecker(), WorkDir(tmp_path / "w", key, inputs))
+    assert [e.to_dict() for e in resumed] == [e.to_dict() for e in done]
+
+    # lose the middle chunk (as if killed while writing it): only it is recomputed
+    middle = sorted(work.chunks.glob("chunk-00001-*.jsonl"))[0]
+    middle.unlink()
+    partial = ScriptedEngine(script)
+    redo = run_adapt(partial, problems, cfg, PROMPTS, EqualityChecker(), WorkDir(tmp_path / "w", key, inputs))
+    assert [e.to_dict() for e in redo] == [e.to_dict() for e in done]
+    asked = {json.dumps(r.messages) for call in partial.calls for r in call}
+    assert all("Problem 2:" in m or "Problem 3:" in m for m in asked)
+
+
+def test_work_dir_refuses_other_settings(tmp_path):
+    from dart_hub.errors import DartHubError
+
+    WorkDir(tmp_path, "aaaa", {"x": 1})
+    with pytest.raises(DartHubError, match="other settings"):
+        WorkDir(tmp_path, "bbbb", {"x": 2})
+
+
+def test_plan_and_summary():
+    problems = [make_problem("a", 3), make_problem("b", 5)]
+    cost = plan(problems, config(n_sim=4, n_explore=8, sim_max_tokens=100, explore_max_tokens=10)).to_dict()
+    assert cost["simulation_rollouts"] == 8 * 4 and cost["exploration_rollouts_max"] == 16
+    assert cost["new_tokens_max"] == 32 * 100 + 16 * 10
+    engine = ScriptedEngine(student({"a": [4, 0, 0], "b": [4, 4, 4, 4, 4]}, {"a": ["nope \\boxed{1}"]}))
+    examples = adapt_chunk(engine, problems, config(), PROMPTS, EqualityChecker())
+    summary = summarize(examples, config())
+    assert summary["kept"] == 1 and summary["discard_reasons"] == {"no_consistent_continuation": 1}
+    assert summary["cut_reasons"] == {"gap": 1, "no_drop": 1}
+    assert summary["mean_relative_gap"] == pytest.approx(1 / 3, abs=1e-3)
+    assert summary["rollouts"] == 8 * 4 + 4
