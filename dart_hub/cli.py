@@ -15,9 +15,13 @@ from dart_hub.errors import DartHubError
 COMMANDS = {
     "inspect": "Show problems of a dataset, split into steps, with their gold answers.",
     "adapt": "Adapt an expert dataset to a student model with DART.",
+    "run": "Run a YAML recipe: adapt, push, train and evaluate as it says, resuming finished stages.",
     "merge": "Combine the shard outputs of `adapt --shard I/N` into one dataset folder.",
     "push": "Publish a finished adapt output folder to the Hugging Face Hub (one commit).",
     "card": "(Re)render the dataset card (README.md) of an adapt output folder.",
+    "eval": "Evaluate a model on the five math benchmarks (GSM8K ... MMLU-STEM).",
+    "compare": "Compare eval runs side by side (the paper's Table 1 layout).",
+    "train": "Fine-tune a student on adapted data (TRL SFT), keep the best epoch, publish the model.",
 }
 
 

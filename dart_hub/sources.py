@@ -73,6 +73,7 @@ class Preset:
     answer_column: str | None
     license: str | None = None
     description: str = ""
+    rows: int | None = None  # rows of the train split as published (for plans before download)
 
 
 PRESETS: dict[str, Preset] = {
@@ -84,6 +85,7 @@ PRESETS: dict[str, Preset] = {
         answer_column="answer",
         license="apache-2.0",
         description="LIMO: 817 curated competition problems with long expert solutions.",
+        rows=817,
     ),
     "math-qwq-32b": Preset(
         name="math-qwq-32b",
@@ -93,6 +95,7 @@ PRESETS: dict[str, Preset] = {
         answer_column=None,
         license=None,  # taken from the Hub card when it has one
         description="QwQ-32B long chain-of-thought solutions for the MATH training problems.",
+        rows=5383,
     ),
 }
 

@@ -1,0 +1,211 @@
+"""`dart-hub eval`: a model on the five math benchmarks of the DART paper."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from pathlib import Path
+
+import click
+
+from dart_hub.engines.factory import ENGINES, LazyEngine
+from dart_hub.evaluation.benchmarks import BENCHMARK_NAMES, BENCHMARKS
+from dart_hub.evaluation.run import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_TOKENS
+
+_TABLE = "\n".join(
+    f"  {b.name:<14}{b.title:<16}{b.rows:>5} rows  {b.repo_id}" for b in BENCHMARKS.values()
+)
+
+HELP = f"""Evaluate a model on the DART paper's five math benchmarks.
+
+\b
+Benchmarks (--benchmarks, default all):
+{_TABLE}
+
+\b
+Each question is sent through the model's chat template with a system message asking for
+step-by-step reasoning and a final answer in \\boxed{{}} (MMLU-STEM: the question with its
+options lettered A-D, answer with the letter). Greedy decoding, one sample. Math answers are
+the last \\boxed{{}} compared with the gold answer by math-verify (gold first); MMLU-STEM by the
+chosen letter.
+
+\b
+--max-tokens defaults to {DEFAULT_MAX_TOKENS}: long-CoT students (LIMO-style SFT, trained at
+16384 tokens) need that room; the Qwen2.5-Math suite's 2048 cuts their reasoning short.
+The number of truncated outputs is in results.json.
+
+\b
+Writes OUTPUT/<benchmark>.jsonl (prompt, output, extracted answer, gold, correct) and
+OUTPUT/results.json (accuracies, counts, average over benchmarks, model, engine, settings).
+Rerunning the same command resumes: finished benchmarks and chunks are not recomputed.
+Compare runs with `dart-hub compare DIR...`.
+
+\b
+Sources: each benchmark's Hub dataset is in the table; --benchmark-source NAME=PATH reads a
+local .jsonl/.json/.parquet file or folder instead, NAME=OWNER/REPO[@REVISION][,config=C]
+[,split=S] another Hub dataset (same columns as the original, e.g. the Qwen2.5-Math suite's
+evaluation/data/<name>/test.jsonl).
+
+\b
+Examples:
+  dart-hub eval --model Qwen/Qwen2.5-1.5B-Instruct --output eval/base
+  dart-hub eval --model ./checkpoints/limo-full --benchmarks gsm8k,mmlu_stem \\
+                --benchmark-source gsm8k=./data/gsm8k/test.jsonl --output eval/full
+"""
+
+
+class EvalProgressBar:
+    """A rich progress bar per benchmark, with items/s and ETA (off with --quiet / --json)."""
+
+    def __init__(self, enabled: bool):
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.started = time.monotonic()
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}[/bold]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("items"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            disable=not enabled,
+        )
+        self.task = None
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.progress.__exit__(*exc)
+
+    def benchmark_started(self, name: str, total: int, done: int) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, visible=False)
+        self.task = self.progress.add_task(name, total=total, completed=done)
+
+    def items_done(self, count: int) -> None:
+        if self.task is not None:
+            self.progress.advance(self.task, count)
+
+
+@click.command(help=HELP, context_settings={"max_content_width": 100})
+@click.option("--model", required=True, help="Model to evaluate: Hub id or local folder (a checkpoint).")
+@click.option("--model-revision", default=None, help="Hub revision of the model.")
+@click.option("--benchmarks", default=",".join(BENCHMARK_NAMES), show_default=True, help="Comma-separated benchmark names, or 'all'.")
+@click.option("--output", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder for results.json and the per-benchmark jsonl files (resumes if it holds a run of the same model).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N items of each benchmark (smoke tests; results are marked incomplete).")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=DEFAULT_MAX_TOKENS, show_default=True, help="Max new tokens per answer.")
+@click.option("--chunk-size", type=click.IntRange(min=1), default=DEFAULT_CHUNK_SIZE, show_default=True, help="Items per engine call (and per stored chunk for resume).")
+@click.option("--benchmark-source", "benchmark_sources", multiple=True, metavar="NAME=PATH_OR_REPO", help="Read benchmark NAME from a local file/folder or another Hub dataset (OWNER/REPO[@REVISION][,config=C][,split=S]). Repeatable.")
+@click.option("--engine", type=click.Choice(ENGINES), default="auto", show_default=True, help="Generation engine (auto: vllm with a GPU when installed, else transformers).")
+@click.option("--dtype", default="auto", show_default=True, help="Model dtype: auto, float16, bfloat16, float32.")
+@click.option("--device", default="auto", show_default=True, help="transformers device: auto, cpu, cuda, cuda:1 ...")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Sequences per forward batch (transformers engine).")
+@click.option("--tensor-parallel-size", type=click.IntRange(min=1), default=None, help="GPUs per vLLM engine (engine vllm) [default: 1].")
+@click.option("--data-parallel-size", type=click.IntRange(min=1), default=None, help="Independent vLLM engine processes (engine vllm) [default: 1].")
+@click.option("--gpu-memory-utilization", type=click.FloatRange(0, 1, min_open=True), default=None, help="Share of GPU memory vLLM may use (engine vllm) [default: 0.9].")
+@click.option("--max-num-seqs", type=click.IntRange(min=1), default=None, help="Max concurrent sequences per vLLM engine (engine vllm) [default: 512].")
+@click.option("--max-model-len", type=click.IntRange(min=1), default=None, help="Max context length of the vLLM engine (engine vllm) [default: the model's].")
+@click.option("--base-url", default=None, help="OpenAI-compatible server URL, e.g. http://router:30000/v1 (engine openai).")
+@click.option("--concurrency", type=click.IntRange(min=1), default=64, show_default=True, help="Concurrent HTTP requests (engine openai).")
+@click.option("--answer-timeout", type=float, default=5.0, show_default=True, help="Seconds before an answer comparison is killed and counted as wrong.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print results.json's content on stdout.")
+def command(**options) -> None:
+    run(**options)
+
+
+@contextlib.contextmanager
+def _library_bars(enabled: bool):
+    """--quiet / --json: no 'Generating test split' or download bars from datasets / the Hub
+    (restored afterwards: the CLI may run inside a longer-lived process)."""
+    import datasets
+    import huggingface_hub.utils as hub_utils
+
+    if enabled:
+        yield
+        return
+    restore_datasets = datasets.is_progress_bar_enabled()
+    restore_hub = not hub_utils.are_progress_bars_disabled()
+    datasets.disable_progress_bars()
+    hub_utils.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if restore_datasets:
+            datasets.enable_progress_bars()
+        if restore_hub:
+            hub_utils.enable_progress_bars()
+
+
+def run(**o) -> None:
+    from dart_hub.answers import AnswerChecker
+    from dart_hub.evaluation.benchmarks import parse_benchmark_list, parse_source_overrides
+    from dart_hub.evaluation.run import evaluate
+
+    names = parse_benchmark_list(o["benchmarks"])
+    sources = parse_source_overrides(o["benchmark_sources"])
+    unused = sorted(set(sources) - set(names))
+    if unused:
+        click.echo(f"warning: --benchmark-source given for {', '.join(unused)}, which is not evaluated", err=True)
+    engine = LazyEngine(
+        o["engine"],
+        o["model"],
+        revision=o["model_revision"],
+        dtype=o["dtype"],
+        device=o["device"],
+        batch_size=o["batch_size"],
+        base_url=o["base_url"],
+        concurrency=o["concurrency"],
+        tensor_parallel_size=o["tensor_parallel_size"],
+        data_parallel_size=o["data_parallel_size"],
+        gpu_memory_utilization=o["gpu_memory_utilization"],
+        max_num_seqs=o["max_num_seqs"],
+        max_model_len=o["max_model_len"],
+    )
+    show_progress = not o["quiet"] and not o["as_json"]
+    try:
+        with _library_bars(show_progress), AnswerChecker(timeout=o["answer_timeout"]) as checker, EvalProgressBar(show_progress) as bar:
+            report = evaluate(
+                engine,
+                names,
+                o["output"],
+                limit=o["limit"],
+                max_tokens=o["max_tokens"],
+                checker=checker,
+                sources=sources,
+                chunk_size=o["chunk_size"],
+                model_revision=o["model_revision"],
+                progress=bar,
+            )
+    finally:
+        engine.close()
+
+    data = report.data
+    if o["as_json"]:
+        click.echo(json.dumps(report.to_dict(), sort_keys=True))
+        return
+    for name in names:
+        for warning in data["benchmarks"][name].get("warnings", []):
+            click.echo(f"warning: {warning}", err=True)
+    click.echo(f"{data['model']} -> {report.output_dir}")
+    for name, entry in data["benchmarks"].items():
+        note = " (resumed)" if name in report.resumed else ""
+        extra = f", {entry['truncated']} truncated" if entry.get("truncated") else ""
+        click.echo(
+            f"  {entry.get('title', name):<16}{100 * entry['accuracy']:6.1f}  "
+            f"({entry['correct']}/{entry['total']}{extra}){note}"
+        )
+    if data.get("average") is not None:
+        click.echo(f"  {'Average':<16}{100 * data['average']:6.1f}  over {len(data['average_over'])} benchmarks")

@@ -1,0 +1,83 @@
+"""`adapt --shard I/N` + `dart-hub merge`, driven through the CLI (static strategy: no model)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from dart_hub.cli import cli
+from dart_hub.shards import Shard
+
+DATA = Path(__file__).parent / "data" / "limo_sample.jsonl"
+
+
+def adapt(tmp_path: Path, output: Path, *extra: str):
+    args = [
+        "adapt", "--student", "any/student", "--dataset", str(DATA), "--strategy", "static",
+        "--work-dir", str(tmp_path / "work"), "--output", str(output), "--quiet", *extra,
+    ]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def rows(folder: Path, sub: str = "data") -> list[dict]:
+    return pq.read_table(folder / sub / "train-00000-of-00001.parquet").to_pylist()
+
+
+def test_shards_partition_the_problems_and_merge_to_the_unsharded_result(tmp_path):
+    adapt(tmp_path, tmp_path / "whole")
+    for i in range(3):
+        adapt(tmp_path, tmp_path / "shards", "--shard", f"{i}/3")
+    assert len(list((tmp_path / "shards").glob("shard-*-of-00003"))) == 3
+    shard_ids = [r["id"] for i in range(3) for r in rows(tmp_path / "shards" / Shard(i, 3).name, "steps")]
+    assert len(shard_ids) == len(set(shard_ids)) == len(rows(tmp_path / "whole", "steps"))
+
+    result = CliRunner().invoke(cli, ["merge", str(tmp_path / "shards"), "--output", str(tmp_path / "merged"), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["shards"] == 3 and summary["missing_shards"] == [] and summary["duplicate_examples"] == 0
+    assert rows(tmp_path / "merged") == rows(tmp_path / "whole")
+    assert rows(tmp_path / "merged", "steps") == rows(tmp_path / "whole", "steps")
+
+
+def test_merge_reports_missing_shards(tmp_path):
+    for i in (0, 2):
+        adapt(tmp_path, tmp_path / "shards", "--shard", f"{i}/3")
+    result = CliRunner().invoke(cli, ["merge", str(tmp_path / "shards"), "--output", str(tmp_path / "m")])
+    assert result.exit_code == 1 and "missing shards [1] of 3" in result.stderr
+    result = CliRunner().invoke(cli, ["merge", str(tmp_path / "shards"), "--output", str(tmp_path / "m"), "--allow-missing", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["missing_shards"] == [1]
+
+
+def test_merge_refuses_shards_of_different_runs(tmp_path):
+    adapt(tmp_path, tmp_path / "shards", "--shard", "0/2")
+    adapt(tmp_path / "other", tmp_path / "shards", "--shard", "1/2", "--seed", "7")
+    result = CliRunner().invoke(cli, ["merge", str(tmp_path / "shards"), "--output", str(tmp_path / "m")])
+    assert result.exit_code == 1 and "different" in result.stderr
+
+
+def test_merge_refuses_the_same_shard_twice(tmp_path):
+    adapt(tmp_path, tmp_path / "shards", "--shard", "0/2")
+    shutil.copytree(tmp_path / "shards" / "shard-00000-of-00002", tmp_path / "shards" / "shard-00000-of-00002-copy")
+    result = CliRunner().invoke(cli, ["merge", str(tmp_path / "shards"), "--output", str(tmp_path / "m"), "--allow-missing"])
+    assert result.exit_code == 1 and "twice" in result.stderr
+
+
+@pytest.mark.parametrize("text", ["3", "3/3", "a/b", "-1/4", "1/0"])
+def test_bad_shard_spec(tmp_path, text):
+    args = ["adapt", "--student", "s", "--dataset", str(DATA), "--strategy", "static", "--shard", text, "--work-dir", str(tmp_path)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1 and "--shard" in result.stderr
+
+
+def test_shard_selection_is_a_partition():
+    ids = [f"{n:016x}" for n in range(0, 10_000, 37)]
+    owners = [[Shard(i, 4).owns(pid) for i in range(4)] for pid in ids]
+    assert all(sum(o) == 1 for o in owners)
