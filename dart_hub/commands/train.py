@@ -1,0 +1,230 @@
+"""`dart-hub train`: fine-tune the student on adapted data with TRL, keep the best epoch, publish."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from dart_hub.errors import DartHubError
+
+HELP = """Fine-tune a student on a DART-adapted dataset (TRL SFTTrainer), keep the best epoch.
+
+\b
+Defaults are LIMO's training, which the DART paper follows: full fine-tune, learning rate 5e-6,
+15 epochs, cosine schedule, no warmup, batch 1, max length 16384, bf16 (float32 where the device
+has no bf16, e.g. CPU), a checkpoint per epoch. The loss covers the assistant turn only. After
+training, each epoch's checkpoint answers a held-out slice of the training problems (greedy,
+graded by mathematical equivalence to the gold answer); the best one (ties: earlier epoch) is
+copied to OUTPUT/best and every score goes to OUTPUT/training_summary.json.
+
+\b
+--data is an adapt output folder, a local .jsonl/.parquet file with a `messages` column, or a
+Hub dataset id. With --static it is an expert source instead (preset such as limo, Hub id or
+local file): the expert traces are trained on unchanged (the paper's Static baseline).
+
+\b
+--config takes a flat YAML file whose keys are trl.SFTConfig fields (all of TrainingArguments,
+e.g. gradient_accumulation_steps, deepspeed, gradient_checkpointing) or this command's own
+settings (student, data, validation_size, ...). CLI flags override the file.
+
+\b
+Multi-GPU: accelerate launch [--config_file ...] -m dart_hub.cli train ... (see docs/training.md).
+
+\b
+Examples:
+  dart-hub train --student Qwen/Qwen2.5-1.5B-Instruct --data out/limo-1.5b --output runs/limo-1.5b
+  dart-hub train --student Qwen/Qwen2.5-1.5B-Instruct --data limo --static --output runs/static
+  dart-hub train --config recipes/train.yaml --epochs 3 --push-to-hub me/qwen-1.5b-dart \\
+                 --compare-eval No-Tuning=evals/base --compare-eval Static=evals/static
+"""
+
+
+@click.command(help=HELP, context_settings={"max_content_width": 100})
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Flat YAML of SFTConfig keys (and train settings); CLI flags win.")
+@click.option("--student", default=None, help="Student model to fine-tune: Hub id or local folder.")
+@click.option("--student-revision", default=None, help="Hub revision of the student model.")
+@click.option("--data", default=None, help="Adapted dataset: adapt output folder, .jsonl/.parquet file with `messages`, or Hub id. With --static: an expert source.")
+@click.option("--static/--no-static", default=None, help="Train on the expert traces of --data unchanged (the Static baseline). [default: no]")
+@click.option("--split", default=None, help="Dataset split to train on. [default: train]")
+@click.option("--data-revision", default=None, help="Hub branch, tag or commit of --data.")
+@click.option("--preset", default=None, help="With --static: read --data with a preset's column layout (limo, math-qwq-32b).")
+@click.option("--question-column", default=None, metavar="NAME", help="With --static: the question column.")
+@click.option("--solution-column", default=None, metavar="NAME", help="With --static: the expert solution column.")
+@click.option("--answer-column", default=None, metavar="NAME", help="Gold answer column for validation [default: 'answer' when present, else the last \\boxed{} of the solution].")
+@click.option("--system-prompt", default=None, help="With --static: the system message of the built conversations [default: the one adapt writes].")
+@click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=None, help="Output folder (checkpoints, best/, training_summary.json). [default: output_dir of --config]")
+@click.option("--epochs", type=click.FloatRange(min=0, min_open=True), default=None, help="num_train_epochs. [default: 15]")
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None, help="learning_rate. [default: 5e-6]")
+@click.option("--max-length", type=click.IntRange(min=1), default=None, help="max_length in tokens (longer rows are truncated). [default: 16384]")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="per_device_train_batch_size. [default: 1]")
+@click.option("--gradient-accumulation-steps", type=click.IntRange(min=1), default=None, help="gradient_accumulation_steps. [default: 1]")
+@click.option("--seed", type=int, default=None, help="Training seed, also picks the validation slice. [default: 42]")
+@click.option("--validation-size", type=click.FloatRange(min=0), default=None, help="Held-out problems for checkpoint selection: a share if < 1, a count if >= 1, 0 for none. [default: 0.05]")
+@click.option("--validation-max-tokens", type=click.IntRange(min=1), default=None, help="Max new tokens of a validation answer. [default: 4096]")
+@click.option("--validation-engine", type=click.Choice(["transformers", "vllm", "auto"]), default=None, help="Engine that answers the validation problems. [default: transformers]")
+@click.option("--select-best/--no-select-best", default=None, help="Score every epoch and keep the best (else keep the last epoch in OUTPUT/final). [default: select]")
+@click.option("--answer-timeout", type=click.FloatRange(min=0, min_open=True), default=None, help="Seconds before an answer comparison counts as not equal. [default: 5]")
+@click.option("--push-to-hub", "push_repo", default=None, metavar="REPO", help="After training, publish the chosen model with its card to this Hub model repo (one commit).")
+@click.option("--push-only", is_flag=True, help="Do not train: publish the model already trained in --output (e.g. after `dart-hub eval`).")
+@click.option("--private", is_flag=True, help="Create the Hub repo private.")
+@click.option("--eval-dir", "eval_dirs", multiple=True, type=click.Path(file_okay=False, path_type=Path), help="Evaluation folder(s) of the trained model (results.json): its results go into the card's model-index. Repeatable.")
+@click.option("--compare-eval", "compare_evals", multiple=True, metavar="[LABEL=]DIR", help="Evaluation folder of a baseline to compare with in the card's results table, e.g. No-Tuning=evals/base. Repeatable.")
+@click.option("--base-model", default=None, help="Hub id of the student, for the card's base_model when --student was a local folder.")
+@click.option("--dataset-id", default=None, help="Hub id of the adapted dataset, for the card when --data was a local folder.")
+@click.option("--license", "license_", default=None, help="License of the published model [default: the student's when known].")
+@click.option("--dry-run", is_flag=True, help="Load the data, resolve the settings and the loss masking, print them, and exit (no model loaded).")
+@click.option("--quiet", "-q", is_flag=True, help="Less output.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+def command(**options: Any) -> None:
+    run(**options)
+
+
+# Defaults of the train settings that a YAML file may also set (see dart_hub.training.config).
+TRAIN_DEFAULTS: dict[str, Any] = {
+    "student": None,
+    "student_revision": None,
+    "data": None,
+    "static": False,
+    "split": "train",
+    "data_revision": None,
+    "preset": None,
+    "question_column": None,
+    "solution_column": None,
+    "answer_column": None,
+    "system_prompt": None,
+    "validation_size": 0.05,
+    "validation_max_tokens": 4096,
+    "validation_engine": "transformers",
+    "select_best": True,
+    "answer_timeout": 5.0,
+}
+
+# CLI flag -> SFTConfig field.
+SFT_FLAGS = {
+    "epochs": "num_train_epochs",
+    "learning_rate": "learning_rate",
+    "max_length": "max_length",
+    "batch_size": "per_device_train_batch_size",
+    "gradient_accumulation_steps": "gradient_accumulation_steps",
+    "seed": "seed",
+}
+
+
+def run(sft: dict[str, Any] | None = None, **o: Any) -> dict[str, Any] | None:
+    """Run `train` with the command's options (as click passes them). `sft`: extra SFTConfig
+    keys from code (e.g. a recipe's `train.sft` section), between the YAML file and the flags."""
+    from dart_hub.training.config import (
+        TRAIN_KEYS,
+        check_sft_keys,
+        load_recipe_yaml,
+        resolve_sft_kwargs,
+    )
+
+    yaml_sft: dict[str, Any] = {}
+    yaml_train: dict[str, Any] = {}
+    if o.get("config_file") is not None:
+        yaml_sft, yaml_train = load_recipe_yaml(o["config_file"])
+    if sft:
+        yaml_sft = {**yaml_sft, **check_sft_keys(dict(sft), "the train settings")}
+    settings = dict(TRAIN_DEFAULTS)
+    settings.update(yaml_train)
+    settings.update({k: o[k] for k in TRAIN_KEYS if o.get(k) is not None})
+
+    output = o.get("output") or yaml_sft.get("output_dir")
+    if not output:
+        raise DartHubError("--output is required (or output_dir in --config)")
+    output = Path(output)
+
+    if o.get("push_only"):
+        if not o.get("push_repo"):
+            raise DartHubError("--push-only needs --push-to-hub REPO")
+        return _push(output, o, settings, quiet=o.get("quiet", False))
+
+    for key in ("student", "data"):
+        if not settings.get(key):
+            raise DartHubError(f"--{key} is required (or `{key}:` in --config)")
+    if not o.get("dry_run"):
+        _check_fresh_output(output, yaml_sft)
+
+    cli_sft = {field: o.get(flag) for flag, field in SFT_FLAGS.items()}
+    sft_kwargs, notes = resolve_sft_kwargs(yaml_sft, cli_sft, output)
+
+    from dart_hub.training.run import TrainRequest, plan_training, run_training
+
+    request = TrainRequest(output=output, **{k: settings[k] for k in TRAIN_KEYS})
+    if o.get("dry_run"):
+        plan = plan_training(request, sft_kwargs, notes)
+        if o.get("as_json"):
+            click.echo(json.dumps(plan, sort_keys=True))
+        else:
+            click.echo(f"would train {request.student} on {plan['rows']['train']} rows ({plan['rows']['validation']} held out)")
+            click.echo(f"  loss: {plan['loss']['mode']} ({plan['loss']['note']})")
+            for key, value in plan["hyperparameters"].items():
+                click.echo(f"  {key}: {value}")
+            for note in notes:
+                click.echo(f"  note: {note}")
+        return plan
+    quiet = o.get("quiet") or o.get("as_json")
+    echo = (lambda _message: None) if quiet else (lambda message: click.echo(message, err=True))
+    for note in notes:
+        echo(f"note: {note}")
+    # Trainer / TRL print their logs on stdout: keep stdout for our result (--json).
+    with contextlib.redirect_stdout(sys.stderr):
+        summary = run_training(request, sft_kwargs, notes, echo=echo)
+    if summary is None:  # not the main process of a distributed run
+        return None
+    if o.get("push_repo"):
+        summary["push"] = _push(output, o, settings, quiet=True)
+    _print(summary, bool(o.get("as_json")), bool(o.get("quiet")))
+    return summary
+
+
+def _check_fresh_output(output: Path, yaml_sft: dict[str, Any]) -> None:
+    if yaml_sft.get("resume_from_checkpoint"):
+        return
+    if output.is_dir() and any(output.glob("checkpoint-*")):
+        raise DartHubError(
+            f"{output} already holds checkpoints of an earlier run; pass a new --output, or set "
+            f"`resume_from_checkpoint: true` in --config to continue it (needs save_only_model: false)"
+        )
+
+
+def _push(output: Path, o: dict[str, Any], settings: dict[str, Any], quiet: bool) -> dict[str, Any]:
+    from dart_hub.publish.model_card import parse_compare, push_model
+
+    result = push_model(
+        output,
+        o["push_repo"],
+        eval_dirs=list(o.get("eval_dirs") or ()),
+        compare=parse_compare(o.get("compare_evals") or ()),
+        private=bool(o.get("private")),
+        base_model=o.get("base_model"),
+        dataset_id=o.get("dataset_id"),
+        license=o.get("license_"),
+    )
+    if not quiet:
+        click.echo(f"pushed {result['files']} files to {result['url']} (commit {result['commit'][:12]})")
+    return result
+
+
+def _print(summary: dict[str, Any], as_json: bool, quiet: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(summary, sort_keys=True))
+        return
+    selection = summary["selection"]
+    if selection["enabled"]:
+        click.echo(f"best epoch: {selection['best_epoch']} ({selection['best_checkpoint']})")
+    else:
+        click.echo(f"kept the last epoch: {summary['chosen_epoch']} ({summary['chosen_checkpoint']})")
+    if not quiet:
+        for epoch in summary["epochs"]:
+            v = epoch.get("validation")
+            score = f"validation {v['correct']}/{v['total']}" if v else "not scored"
+            loss = f", train loss {epoch['train_loss']:.4f}" if "train_loss" in epoch else ""
+            click.echo(f"  epoch {epoch['epoch']} {epoch['checkpoint']}: {score}{loss}")
+    click.echo(f"model: {Path(summary['request']['output']) / summary['model_dir']}")

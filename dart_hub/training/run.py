@@ -1,0 +1,276 @@
+"""One training run: data -> validation slice -> SFTTrainer -> per-epoch checkpoints -> selection.
+
+Output folder:
+
+    OUTPUT/checkpoint-N/            one per epoch (the Trainer's; model files only by default)
+    OUTPUT/best/                    the selected checkpoint's model (hard links), ready to push
+    OUTPUT/final/                   instead of best/ with --no-select-best (the last epoch)
+    OUTPUT/training_summary.json    settings, data, per-epoch losses and validation scores, choice
+
+Under `accelerate launch` / DeepSpeed every process trains; only the main process scores the
+checkpoints and writes the summary (the others return as soon as training is done).
+"""
+
+from __future__ import annotations
+
+import enum
+import gc
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from dart_hub import __version__
+from dart_hub.errors import DartHubError
+from dart_hub.store import write_atomic
+
+SUMMARY_FILE = "training_summary.json"
+SECRET_KEYS = frozenset({"hub_token", "push_to_hub_token"})
+
+# Hyperparameters shown in the summary's short view and on the model card.
+CARD_HYPERPARAMETERS = (
+    "num_train_epochs",
+    "learning_rate",
+    "lr_scheduler_type",
+    "warmup_steps",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "max_length",
+    "bf16",
+    "optim",
+    "weight_decay",
+    "max_grad_norm",
+    "seed",
+    "assistant_only_loss",
+    "completion_only_loss",
+)
+
+
+@dataclass
+class TrainRequest:
+    """What `dart-hub train` was asked to do, besides the SFTConfig settings."""
+
+    student: str
+    data: str
+    output: Path
+    static: bool = False
+    split: str = "train"
+    data_revision: str | None = None
+    preset: str | None = None
+    question_column: str | None = None
+    solution_column: str | None = None
+    answer_column: str | None = None
+    system_prompt: str | None = None
+    student_revision: str | None = None
+    validation_size: float = 0.05
+    validation_max_tokens: int = 4096
+    validation_engine: str = "transformers"
+    select_best: bool = True
+    answer_timeout: float = 5.0
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["output"] = str(self.output)
+        return out
+
+
+def run_training(
+    request: TrainRequest,
+    sft_kwargs: dict[str, Any],
+    notes: list[str] | None = None,
+    echo: Callable[[str], None] = print,
+) -> dict[str, Any] | None:
+    """Train, select, summarize. Returns the summary (None on non-main processes)."""
+    from dart_hub.training.data import load_train_data, split_validation
+
+    notes = list(notes or [])
+    started = time.monotonic()
+    output = Path(request.output)
+    data = load_train_data(
+        request.data,
+        static=request.static,
+        split=request.split,
+        revision=request.data_revision,
+        preset=request.preset,
+        question_column=request.question_column,
+        solution_column=request.solution_column,
+        answer_column=request.answer_column,
+        system_prompt=request.system_prompt,
+    )
+    seed = int(sft_kwargs.get("seed", 42))
+    size = request.validation_size if request.select_best else 0
+    train_rows, validation_rows = split_validation(data.rows, size, seed)
+    if request.select_best and not validation_rows:
+        notes.append("no validation problem could be held out: the last epoch is kept")
+    if not train_rows:
+        raise DartHubError("no training rows left after holding out the validation slice")
+
+    from dart_hub.training.trainer import build_trainer
+
+    trainer, plan, config = build_trainer(
+        request.student, train_rows, validation_rows, sft_kwargs, request.student_revision
+    )
+    echo(
+        f"training {request.student} on {len(train_rows)} rows ({len(validation_rows)} held out), "
+        f"{config.num_train_epochs:g} epochs, loss: {plan.mode}"
+    )
+    resume = config.resume_from_checkpoint
+    trainer.train(resume_from_checkpoint=resume)
+    trained = time.monotonic()
+    is_main = trainer.accelerator.is_main_process
+    log_history = list(trainer.state.log_history)
+    # Free the training model (and its optimizer) before loading checkpoints to score them.
+    del trainer
+    _free_memory()
+    if not is_main:
+        return None
+
+    from dart_hub.training.select import choose_best, epoch_losses, export_model, list_checkpoints
+
+    checkpoints = list_checkpoints(output)
+    if not checkpoints:
+        raise DartHubError(
+            f"training finished but no checkpoint-* folder is in {output}; keep save_strategy "
+            f"'epoch' (the default) so that each epoch can be scored"
+        )
+    losses = epoch_losses(log_history)
+    epochs = [{**c, **losses.get(c["epoch"], {})} for c in checkpoints]
+
+    best = None
+    if validation_rows:
+        from dart_hub.answers import AnswerChecker
+
+        with AnswerChecker(timeout=request.answer_timeout) as checker:
+            for epoch in epochs:
+                epoch["validation"] = _score(output / epoch["checkpoint"], validation_rows, checker, request)
+                v = epoch["validation"]
+                echo(f"epoch {epoch['epoch']}: validation {v['correct']}/{v['total']} ({v['accuracy']:.1%})")
+        best = choose_best(epochs)
+    chosen = best or epochs[-1]
+    model_dir = "best" if best is not None else "final"
+    export_model(output / chosen["checkpoint"], output / model_dir)
+
+    summary = {
+        "dart_hub_version": __version__,
+        "status": "finished",
+        "student": request.student,
+        "student_revision": request.student_revision,
+        "request": request.to_dict(),
+        "data": data.source,
+        "rows": {
+            "train": len(train_rows),
+            "validation": len(validation_rows),
+            "skipped": data.skipped,
+        },
+        "validation_ids": [row["id"] for row in validation_rows],
+        "loss": plan.to_dict(),
+        "notes": notes,
+        "hyperparameters": {k: _jsonable(getattr(config, k, None)) for k in CARD_HYPERPARAMETERS},
+        "sft_config": _jsonable(config.to_dict()),
+        "epochs": epochs,
+        "selection": {
+            "enabled": best is not None,
+            "metric": "validation accuracy: greedy answers graded by mathematical equivalence; ties -> earlier epoch",
+            "max_tokens": request.validation_max_tokens,
+            "best_epoch": best["epoch"] if best else None,
+            "best_checkpoint": best["checkpoint"] if best else None,
+        },
+        "chosen_epoch": chosen["epoch"],
+        "chosen_checkpoint": chosen["checkpoint"],
+        "model_dir": model_dir,
+        "model_path": str(output / model_dir),
+        "seconds": {
+            "training": round(trained - started, 1),
+            "selection": round(time.monotonic() - trained, 1),
+        },
+    }
+    write_atomic(output / SUMMARY_FILE, json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    return summary
+
+
+def plan_training(request: TrainRequest, sft_kwargs: dict[str, Any], notes: list[str] | None = None) -> dict[str, Any]:
+    """What a run would do, without loading the model: data, validation slice, loss mode and
+    the resolved SFTConfig (so a bad setting fails here)."""
+    from dart_hub.training.config import make_sft_config
+    from dart_hub.training.data import load_train_data, split_validation
+    from dart_hub.training.trainer import load_tokenizer, plan_loss
+
+    data = load_train_data(
+        request.data,
+        static=request.static,
+        split=request.split,
+        revision=request.data_revision,
+        preset=request.preset,
+        question_column=request.question_column,
+        solution_column=request.solution_column,
+        answer_column=request.answer_column,
+        system_prompt=request.system_prompt,
+    )
+    size = request.validation_size if request.select_best else 0
+    train_rows, validation_rows = split_validation(data.rows, size, int(sft_kwargs.get("seed", 42)))
+    tokenizer = load_tokenizer(request.student, request.student_revision, bool(sft_kwargs.get("trust_remote_code")))
+    plan = plan_loss(tokenizer, sft_kwargs)
+    config = make_sft_config({**sft_kwargs, **plan.settings})
+    return {
+        "request": request.to_dict(),
+        "data": data.source,
+        "rows": {"train": len(train_rows), "validation": len(validation_rows), "skipped": data.skipped},
+        "validation_ids": [row["id"] for row in validation_rows],
+        "example": train_rows[0]["messages"] if train_rows else None,
+        "loss": plan.to_dict(),
+        "notes": list(notes or []),
+        "hyperparameters": {k: _jsonable(getattr(config, k, None)) for k in CARD_HYPERPARAMETERS},
+        "sft_config": _jsonable(config.to_dict()),
+    }
+
+
+def _score(checkpoint: Path, rows, checker, request: TrainRequest) -> dict[str, Any]:
+    from dart_hub.training.select import score_checkpoint
+
+    try:
+        return score_checkpoint(
+            checkpoint,
+            rows,
+            checker,
+            max_tokens=request.validation_max_tokens,
+            engine_kind=request.validation_engine,
+        )
+    finally:
+        _free_memory()
+
+
+def _free_memory() -> None:
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def _jsonable(value: Any) -> Any:
+    """JSON-safe copy (enums -> values, unknown objects -> str), Hub tokens redacted
+    (TrainingArguments.to_dict masks them already; this is the belt to its braces)."""
+    if isinstance(value, dict):
+        return {
+            str(k): ("<redacted>" if v else None) if str(k) in SECRET_KEYS else _jsonable(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, enum.Enum):
+        return _jsonable(value.value)
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def load_summary(output: str | Path) -> dict[str, Any] | None:
+    path = Path(output) / SUMMARY_FILE
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -1,0 +1,150 @@
+"""Checkpoint selection, as in the DART paper: every epoch's checkpoint answers the held-out
+validation problems (greedy decoding, the training prompt: system + question), answers are graded
+by mathematical equivalence to the gold (`dart_hub.answers`), and the most accurate checkpoint
+wins; ties go to the earlier epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+# Trainer bookkeeping that is not part of the model (and must not be published: pickles).
+TRAINER_FILES = ("optimizer.pt", "scheduler.pt", "scaler.pt", "training_args.bin", "trainer_state.json")
+TRAINER_PREFIXES = ("rng_state", "global_step")
+
+
+def list_checkpoints(output_dir: Path) -> list[dict[str, Any]]:
+    """[{epoch, step, checkpoint}] of the Trainer's `checkpoint-N` folders, in step order."""
+    found = []
+    for path in output_dir.glob("checkpoint-*"):
+        if not path.is_dir():
+            continue
+        try:
+            step = int(path.name.split("-", 1)[1])
+        except ValueError:
+            continue
+        epoch = None
+        state = path / "trainer_state.json"
+        if state.is_file():
+            try:
+                epoch = json.loads(state.read_text(encoding="utf-8")).get("epoch")
+            except (OSError, ValueError):
+                epoch = None
+        found.append({"step": step, "checkpoint": path.name, "epoch_float": epoch})
+    found.sort(key=lambda c: c["step"])
+    for index, item in enumerate(found, start=1):
+        raw = item.pop("epoch_float")
+        if not isinstance(raw, int | float) or raw <= 0:
+            item["epoch"] = index
+        elif abs(raw - round(raw)) < 1e-6:
+            item["epoch"] = round(raw)
+        else:  # save_strategy "steps": checkpoints inside an epoch
+            item["epoch"] = round(raw, 3)
+    return found
+
+
+def epoch_losses(log_history: list[dict[str, Any]]) -> dict[int, dict[str, float]]:
+    """Mean training loss of each epoch's logged steps, and the epoch's eval loss, from the
+    Trainer's log history."""
+    import math
+
+    sums: dict[int, list[float]] = {}
+    evals: dict[int, float] = {}
+    for entry in log_history:
+        epoch = entry.get("epoch")
+        if not isinstance(epoch, int | float):
+            continue
+        index = max(1, math.ceil(epoch - 1e-9))
+        if "loss" in entry:
+            sums.setdefault(index, []).append(float(entry["loss"]))
+        if "eval_loss" in entry:
+            evals[index] = float(entry["eval_loss"])
+    out: dict[int, dict[str, float]] = {}
+    for index in sorted(set(sums) | set(evals)):
+        item: dict[str, float] = {}
+        if index in sums:
+            item["train_loss"] = sum(sums[index]) / len(sums[index])
+        if index in evals:
+            item["eval_loss"] = evals[index]
+        out[index] = item
+    return out
+
+
+def score_checkpoint(
+    model_dir: str | Path,
+    rows: list[dict[str, Any]],
+    checker: Any,
+    *,
+    max_tokens: int,
+    engine_kind: str = "transformers",
+    batch_size: int = 32,
+) -> dict[str, Any]:
+    """Greedy answers of one checkpoint on the validation rows -> {correct, total, accuracy}.
+
+    Generation and grading go through `dart_hub.evaluation.evaluate_items`, with the rows' own
+    system message (the prompt the model was trained with)."""
+    from dart_hub.engines.factory import create_engine
+    from dart_hub.evaluation import EvalItem, evaluate_items
+
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:  # rows of one dataset normally share one system message
+        system = row["messages"][0]["content"] if row["messages"][0]["role"] == "system" else ""
+        groups.setdefault(system, []).append(row)
+    results = []
+    engine = create_engine(engine_kind, str(model_dir), batch_size=batch_size)
+    try:
+        for system, group in groups.items():
+            items = [
+                EvalItem(benchmark="validation", id=row["id"], question=_question(row), gold=row["gold"])
+                for row in group
+            ]
+            results += evaluate_items(engine, items, checker, max_tokens, system_prompt=system)
+    finally:
+        engine.close()
+    correct = sum(bool(r.correct) for r in results)
+    return {
+        "correct": correct,
+        "total": len(results),
+        "accuracy": correct / len(results) if results else 0.0,
+        "truncated": sum(r.finish_reason == "length" for r in results),
+    }
+
+
+def _question(row: dict[str, Any]) -> str:
+    users = [m["content"] for m in row["messages"][:-1] if m["role"] == "user"]
+    return users[-1] if users else ""
+
+
+def choose_best(epochs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Highest validation accuracy; ties -> the earlier epoch."""
+    scored = [e for e in epochs if e.get("validation")]
+    if not scored:
+        return None
+    return max(scored, key=lambda e: (e["validation"]["accuracy"], -e["epoch"]))
+
+
+def export_model(checkpoint: Path, target: Path) -> Path:
+    """Copy a checkpoint's model files (weights, config, tokenizer) to `target`, without the
+    trainer's state. Hard links when the filesystem allows (no extra disk), else copies."""
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    for source in sorted(checkpoint.rglob("*")):
+        relative = source.relative_to(checkpoint)
+        if source.is_dir():
+            continue
+        if relative.parts[0] in TRAINER_FILES or relative.name.startswith(TRAINER_PREFIXES):
+            continue
+        if relative.parts[0].startswith(TRAINER_PREFIXES):
+            continue  # DeepSpeed's global_stepN/ optimizer shards
+        destination = target / relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, destination)
+        except OSError:
+            shutil.copy2(source, destination)
+    return target
