@@ -3,9 +3,15 @@
 Equivalence goes through three layers, cheapest first:
 
 1. `normalize` both sides (pure string rewriting). Equal strings -> equivalent.
-2. Cheap exact rules in this process: multiple-choice letters compare by letter, text answers
-   ("yes", "\\text{Monday}") compare case-insensitively, plain numbers (integers, decimals,
-   `a/b`, `\\frac{a}{b}`) compare as exact fractions.
+2. Rules decided in this process: multiple-choice letters compare by letter; text answers
+   ("yes", "\\text{Monday}") compare case-insensitively (math-verify would read "Monday" as a
+   product of symbols, equal to "Dynamo"); plain numbers (integers, decimals, `a/b`,
+   `\\frac{a}{b}`) compare as exact fractions; closed forms (`2\\sqrt{3}`, `\\frac{5\\pi}{6}`),
+   intervals with such ends and finite sets of such numbers are evaluated and compared,
+   deciding only when the values are clearly equal or clearly different (math-verify rounds
+   floats to 6 decimals; anything closer goes on to it). These rules agree with math-verify
+   (tests/test_answers.py checks it on random pairs), with one deliberate exception: math-verify
+   calls `12-1.89` and `12-1.89+0` different (floats inside sums); they are equal here.
 3. math-verify (`parse` + `verify`, gold first) in worker processes started with the 'spawn'
    context. math-verify's own timeouts rely on signals (main thread only) and some inputs hang
    (nested powers), so each pair runs under a per-pair alarm inside the worker and, behind it,
@@ -29,12 +35,13 @@ import atexit
 import contextlib
 import math
 import multiprocessing
+import os
 import re
 import threading
 import time
 import weakref
 from collections import OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from multiprocessing.connection import wait as _wait_connections
 from typing import Any
@@ -325,17 +332,120 @@ def _quick_decision(gold: str, pred: str) -> bool | None:
                 return False
             return None
     x = _evaluate(gold)
-    if x is None:
-        return None
-    y = _evaluate(pred)
-    if y is None:
-        return None
+    if x is not None:
+        y = _evaluate(pred)
+        return None if y is None else _compare_values(x, y)
+    interval = _as_interval(gold)
+    if interval is not None:
+        other = _as_interval(pred)
+        if other is None:
+            return None  # math-verify also relates intervals to sets, tuples, inequalities
+        if interval[0] != other[0] or interval[3] != other[3]:
+            return False
+        return _all_of(_compare_values(interval[i], other[i]) for i in (1, 2))
+    elements = _as_set(gold)
+    if elements is not None:
+        others = _as_set(pred)
+        return None if others is None else _compare_sets(elements, others)
+    return None
+
+
+def _compare_values(x: float, y: float) -> bool | None:
+    """Same verdict as math-verify for two real numbers, or None when too close to call (it
+    rounds floats to 6 decimals)."""
+    if x == y:
+        return True
+    if math.isinf(x) or math.isinf(y):
+        return False
     scale = max(1.0, abs(x), abs(y))
     if abs(x - y) <= 1e-12 * scale:
         return True
     if abs(x - y) > max(2e-6, 1e-9 * scale):
         return False
     return None
+
+
+def _all_of(verdicts: Iterable[bool | None]) -> bool | None:
+    verdicts = list(verdicts)
+    if False in verdicts:
+        return False
+    return None if None in verdicts else True
+
+
+def _compare_sets(a: list[float], b: list[float]) -> bool | None:
+    """Set equality (order and repeats ignored), element by element with _compare_values."""
+
+    def covered(xs: list[float], ys: list[float]) -> bool | None:
+        verdicts = []
+        for x in xs:
+            found = [_compare_values(x, y) for y in ys]
+            verdicts.append(True if True in found else (None if None in found else False))
+        return _all_of(verdicts)
+
+    return _all_of([covered(a, b), covered(b, a)])
+
+
+def _split_top_level(s: str) -> list[str]:
+    """Split on commas outside (), [], {} and \\{ \\}."""
+    parts, depth, start, index = [], 0, 0, 0
+    while index < len(s):
+        char = s[index]
+        if char == "\\" and index + 1 < len(s) and s[index + 1] in "{}":
+            depth += 1 if s[index + 1] == "{" else -1
+            index += 2
+            continue
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(s[start:index])
+            start = index + 1
+        index += 1
+    parts.append(s[start:])
+    return parts
+
+
+def _endpoint(s: str) -> float | None:
+    if s in ("\\infty", "+\\infty"):
+        return math.inf
+    if s == "-\\infty":
+        return -math.inf
+    return _evaluate(s)
+
+
+def _as_interval(s: str) -> tuple[str, float, float, str] | None:
+    """(opening, low, high, closing) for `(a,b]`-style intervals with numeric ends, else None
+    (also for `(2,1)`, which math-verify reads as a tuple)."""
+    if len(s) < 5 or s[0] not in "([" or s[-1] not in ")]" or len(s) > 200:
+        return None
+    parts = _split_top_level(s[1:-1])
+    if len(parts) != 2:
+        return None
+    low, high = _endpoint(parts[0]), _endpoint(parts[1])
+    if low is None or high is None or not low < high:
+        return None
+    if low == -math.inf and s[0] == "[" or high == math.inf and s[-1] == "]":
+        return None
+    return s[0], low, high, s[-1]
+
+
+def _as_set(s: str) -> list[float] | None:
+    """Elements of `\\{a,b\\}` or of a bare list `a,b` (math-verify reads both as a set), when
+    there are at least two and all are numbers."""
+    if len(s) > 200:
+        return None
+    if s.startswith("\\{") and s.endswith("\\}"):
+        s = s[2:-2]
+    elif s[:1] in ("(", "["):
+        return None
+    parts = _split_top_level(s)
+    if len(parts) < 2:
+        return None
+    values = [_evaluate(part) for part in parts]
+    if any(value is None for value in values):
+        return None
+    return values  # type: ignore[return-value]
 
 
 # A tiny evaluator for closed-form real numbers: digits, + - * / ^, \frac, \sqrt, \pi,
@@ -651,6 +761,7 @@ class _Pool:
         self.broken: str | None = None
         self.restarts = 0
         self._ctx = multiprocessing.get_context("spawn")
+        self._pid = os.getpid()
 
     # -- life cycle -----------------------------------------------------------------------------
 
@@ -674,6 +785,8 @@ class _Pool:
                 "answer checking started while a worker process was importing the main module; "
                 'put the program\'s code under `if __name__ == "__main__":`'
             )
+        if self._pid != os.getpid():  # we are a fork of the process that owns these workers
+            self._adopt()
         while len(self.workers) < self.size and not self.broken:
             try:
                 self.workers.append(self._spawn())
@@ -725,9 +838,17 @@ class _Pool:
             except Exception as exc:
                 self.broken = f"cannot restart an answer worker: {exc!r}"
 
+    def _adopt(self) -> list[_Worker]:
+        """Take the worker list; in a forked child the workers are the parent's: leave them."""
+        workers, self.workers = self.workers, []
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            return []
+        return workers
+
     def close(self) -> None:
         self.broken = None
-        workers, self.workers = self.workers, []
+        workers = self._adopt()
         for worker in workers:
             with contextlib.suppress(Exception):
                 worker.conn.send(None)
@@ -743,7 +864,7 @@ class _Pool:
 
     def reset(self) -> None:
         """Kill everything (state unknown after an interruption); workers restart on demand."""
-        workers, self.workers = self.workers, []
+        workers = self._adopt()
         for worker in workers:
             self._kill(worker)
 

@@ -70,3 +70,10 @@ def source_spec(dataset: str, options: dict[str, Any], limit: int | None) -> Sou
         limit=limit,
         preset=options["preset"],
     )
+
+
+def cli_defaults(command: click.Command) -> dict[str, Any]:
+    """A command's option defaults as click would pass them (flags resolved to False), so the
+    library can call a command's `run(**options)` exactly as the CLI does."""
+    ctx = click.Context(command)
+    return {p.name: p.get_default(ctx) for p in command.params if p.name}

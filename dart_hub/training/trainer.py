@@ -155,4 +155,10 @@ def build_trainer(
         )
     except (ValueError, OSError) as error:
         raise DartHubError(f"could not set up training: {' '.join(str(error).split())[:500]}") from error
+    if len(trainer.train_dataset) == 0:
+        # TRL drops rows whose assistant turn was truncated away entirely.
+        raise DartHubError(
+            f"no training example is left after truncation to max_length={config.max_length}: every "
+            f"conversation's prompt fills the budget. Raise --max-length"
+        )
     return trainer, plan, config

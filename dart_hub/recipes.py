@@ -1,0 +1,221 @@
+"""YAML recipes: one file per student x dataset, validated against the CLI's own options.
+
+A recipe has the sections `source`, `student`, `adapt`, `engine`, `publish`, `train`, `eval`
+plus `name` and `output` (the run folder). Every key maps onto an option of the command that
+runs the stage (`dart-hub adapt`, `train`, `eval`), and values are checked with that option's
+own click type, so a recipe accepts exactly what the CLI accepts, with the same defaults (the
+paper's). Errors name the file, the line and the key.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from dart_hub.errors import DartHubError
+
+# recipe section -> {recipe key: `dart-hub adapt` parameter name}
+ADAPT_SECTIONS: dict[str, dict[str, str]] = {
+    "source": {
+        "dataset": "dataset", "split": "split", "revision": "revision", "config": "dataset_config",
+        "preset": "preset", "question_column": "question_column", "solution_column": "solution_column",
+        "answer_column": "answer_column", "limit": "limit",
+    },
+    "student": {"model": "student", "revision": "student_revision"},
+    "engine": {
+        "name": "engine", "dtype": "dtype", "device": "device", "batch_size": "batch_size",
+        "tensor_parallel_size": "tensor_parallel_size", "data_parallel_size": "data_parallel_size",
+        "gpu_memory_utilization": "gpu_memory_utilization", "max_num_seqs": "max_num_seqs",
+        "max_model_len": "max_model_len", "base_url": "base_url", "concurrency": "concurrency",
+    },
+    "adapt": {
+        "strategy": "strategy", "n_sim": "n_sim", "sim_temperature": "sim_temperature",
+        "sim_max_tokens": "sim_max_tokens", "epsilon": "epsilon", "peak": "peak", "n_explore": "n_explore",
+        "explore_temperature": "explore_temperature", "explore_max_tokens": "explore_max_tokens",
+        "max_repetition": "max_repetition", "repetition_ngram": "repetition_ngram", "keep": "keep",
+        "min_step_chars": "min_step_chars", "chunk_size": "chunk_size", "seed": "seed",
+        "prompts": "prompts_file", "answer_timeout": "answer_timeout", "work_dir": "work_dir",
+    },
+}  # fmt: skip
+PUBLISH_KEYS = {"push_to_hub": str, "private": bool, "hub_branch": str, "create_pr": bool, "commit_message": str}
+STAGE_SECTIONS = ("train", "eval")  # validated against those commands' options when installed
+TOP_LEVEL = ("name", "output", *ADAPT_SECTIONS, "publish", *STAGE_SECTIONS)
+STAGES = ("adapt", "push", "train", "eval")
+
+
+@dataclass
+class Recipe:
+    path: Path
+    name: str
+    output: Path
+    sections: dict[str, dict[str, Any]]
+    lines: dict[str, int] = field(default_factory=dict)  # "section.key" -> line in the file
+
+    def section(self, name: str) -> dict[str, Any]:
+        return self.sections.get(name) or {}
+
+    def stages(self) -> list[str]:
+        """Stages the recipe asks for, in order."""
+        stages = ["adapt"]
+        if self.section("publish").get("push_to_hub"):
+            stages.append("push")
+        for name in STAGE_SECTIONS:
+            section = self.sections.get(name)
+            if section is not None and section.get("enabled", True):
+                stages.append(name)
+        return stages
+
+
+def _line_map(node: yaml.Node, prefix: str = "") -> dict[str, int]:
+    lines: dict[str, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = f"{prefix}{key_node.value}"
+            lines[key] = key_node.start_mark.line + 1
+            lines.update(_line_map(value_node, key + "."))
+    return lines
+
+
+def _fail(recipe_path: Path, lines: dict[str, int], key: str, message: str) -> DartHubError:
+    line = lines.get(key)
+    where = f"{recipe_path}:{line}" if line else str(recipe_path)
+    return DartHubError(f"{where}: {key}: {message}")
+
+
+def _adapt_params() -> dict[str, click.Parameter]:
+    from dart_hub.commands.adapt import command
+
+    return {p.name: p for p in command.params if p.name}
+
+
+def _command_params(section: str) -> dict[str, click.Parameter] | None:
+    module_name = {"train": "dart_hub.commands.train", "eval": "dart_hub.commands.eval"}[section]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError:
+        return None
+    return {p.name: p for p in module.command.params if p.name}
+
+
+def _convert(param: click.Parameter, value: Any) -> Any:
+    if value is None:
+        return None
+    if param.multiple or (param.nargs not in (1, None) and param.nargs != -1):
+        values = value if isinstance(value, list) else [value]
+        return tuple(param.type.convert(v, None, None) for v in values)
+    return param.type.convert(value, None, None)  # no param: messages name the recipe key, not a flag
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """`--set section.key=value` (value parsed as YAML, so numbers and booleans keep their type)."""
+    data = copy.deepcopy(data)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or "." not in key and key not in ("name", "output"):
+            raise DartHubError(f"--set {item!r}: use section.key=value, e.g. --set adapt.n_sim=8")
+        value = yaml.safe_load(raw) if raw != "" else None
+        if "." not in key:
+            data[key] = value
+            continue
+        section, name = key.split(".", 1)
+        if not isinstance(data.get(section), dict):
+            data[section] = {}
+        data[section][name] = value
+    return data
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
+    path = Path(path)
+    if not path.is_file():
+        raise DartHubError(f"recipe {path} not found; see recipes/ for examples")
+    text = path.read_text(encoding="utf-8")
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as error:
+        raise DartHubError(f"{path}: not valid YAML: {' '.join(str(error).split())}") from error
+    if not isinstance(data, dict):
+        raise DartHubError(f"{path}: a recipe is a mapping with sections {', '.join(TOP_LEVEL)}")
+    lines = _line_map(node) if node is not None else {}
+    data = apply_overrides(data, overrides or [])
+    return validate(path, data, lines)
+
+
+def validate(path: Path, data: dict[str, Any], lines: dict[str, int]) -> Recipe:
+    for key in data:
+        if key not in TOP_LEVEL:
+            raise _fail(path, lines, key, f"unknown section; allowed: {', '.join(TOP_LEVEL)}")
+    for key in (*ADAPT_SECTIONS, "publish", *STAGE_SECTIONS):
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            raise _fail(path, lines, key, "must be a mapping of settings")
+
+    params = _adapt_params()
+    sections: dict[str, dict[str, Any]] = {}
+    for section, mapping in ADAPT_SECTIONS.items():
+        values = {}
+        for key, value in (data.get(section) or {}).items():
+            if key not in mapping:
+                raise _fail(path, lines, f"{section}.{key}", f"unknown key; allowed: {', '.join(sorted(mapping))}")
+            try:
+                values[key] = _convert(params[mapping[key]], value)
+            except click.BadParameter as error:
+                raise _fail(path, lines, f"{section}.{key}", error.message) from error
+        sections[section] = values
+    for required in ("source.dataset", "student.model"):
+        section, key = required.split(".")
+        if not sections[section].get(key):
+            raise _fail(path, lines, required, "is required")
+
+    publish = {}
+    for key, value in (data.get("publish") or {}).items():
+        if key not in PUBLISH_KEYS:
+            raise _fail(path, lines, f"publish.{key}", f"unknown key; allowed: {', '.join(PUBLISH_KEYS)}")
+        if value is not None and not isinstance(value, PUBLISH_KEYS[key]):
+            raise _fail(path, lines, f"publish.{key}", f"must be a {PUBLISH_KEYS[key].__name__}")
+        publish[key] = value
+    sections["publish"] = publish
+
+    for section in STAGE_SECTIONS:
+        if section not in data:
+            continue
+        values = dict(data[section] or {})
+        stage_params = _command_params(section)
+        for key, value in values.items():
+            if key in ("enabled", "sft"):
+                continue
+            if stage_params is not None:
+                if key not in stage_params:
+                    raise _fail(path, lines, f"{section}.{key}", f"unknown key; allowed: enabled, {', '.join(sorted(stage_params))}")
+                try:
+                    values[key] = _convert(stage_params[key], value)
+                except click.BadParameter as error:
+                    raise _fail(path, lines, f"{section}.{key}", error.message) from error
+        sections[section] = values
+
+    name = data.get("name") or path.stem
+    output = data.get("output") or f"runs/{path.parent.name}/{path.stem}"
+    if not isinstance(name, str) or not isinstance(output, str):
+        raise _fail(path, lines, "name" if not isinstance(name, str) else "output", "must be a string")
+    return Recipe(path=path, name=name, output=Path(output), sections=sections, lines=lines)
+
+
+def adapt_options(recipe: Recipe, output: Path, *, dry_run: bool = False, quiet: bool = False) -> dict[str, Any]:
+    """The keyword arguments of `dart_hub.commands.adapt.run` for this recipe: the CLI's
+    defaults, overridden by the recipe."""
+    from dart_hub.commands.adapt import command
+    from dart_hub.commands.options import cli_defaults
+
+    options = cli_defaults(command)
+    options.update({"output": output, "dry_run": dry_run, "quiet": quiet, "as_json": False})
+    for section, mapping in ADAPT_SECTIONS.items():
+        for key, value in recipe.section(section).items():
+            options[mapping[key]] = value
+    if "push_to_hub" in options:
+        options["push_to_hub"] = None  # `dart-hub run` publishes in its own push stage
+    return options
