@@ -252,7 +252,9 @@ def run_stage(stage: str, recipe: Recipe, quiet: bool, state: RunState | None = 
         options.update(
             student=recipe.section("student")["model"],
             student_revision=recipe.section("student").get("revision"),
-            data=str(source["dataset"]) if static else str(dataset_dir(recipe)),
+            # train.data (e.g. the pushed dataset's Hub id) wins; else the adapt stage's output,
+            # or the source itself for the Static baseline
+            data=section.get("data") or (str(source["dataset"]) if static else str(dataset_dir(recipe))),
             preset=source.get("preset") if static else None,
             output=recipe.output / "train",
             quiet=quiet,
