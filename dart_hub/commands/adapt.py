@@ -12,6 +12,7 @@ import click
 from dart_hub import __version__
 from dart_hub.adapt.cut import DEFAULT_EPSILON, PEAK_RULES, STRATEGIES
 from dart_hub.commands.options import source_options, source_spec
+from dart_hub.commands.push import preflight, push_after_adapt, push_options
 from dart_hub.config import KEEP_RULES, AdaptConfig
 from dart_hub.engines.factory import ENGINES, LazyEngine
 from dart_hub.errors import DartHubError
@@ -142,11 +143,13 @@ class ProgressReporter:
 @click.option("--dry-run", is_flag=True, help="Print how many rollouts and (upper-bound) tokens the run needs, and exit.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@push_options
 def command(**options) -> None:
     run(**options)
 
 
-def run(**o) -> None:
+def run(**o) -> dict:
+    """Run `adapt` with the command's options (as click passes them); returns the summary."""
     from dart_hub.adapt.pipeline import plan, run_adapt, summarize
     from dart_hub.prompts import load_prompts
     from dart_hub.sources import load_source
@@ -181,7 +184,8 @@ def run(**o) -> None:
         cost = plan(problems, config).to_dict()
         cost["skipped_rows"] = len(source.skipped)
         _print(cost, o["as_json"], title="dry run: what this run needs")
-        return
+        return cost
+    preflight(o)  # --push-to-hub: repo id and token checked before any generation
 
     engine = LazyEngine(
         o["engine"],
@@ -224,7 +228,10 @@ def run(**o) -> None:
     summary["seconds"] = round(time.monotonic() - started, 1)
     summary["work_dir"] = str(work_dir.path)
 
-    if o["output"] is not None:
+    output_root = o["output"]
+    if output_root is None and o.get("push_to_hub"):
+        output_root = work_dir.path / "hub-folder"  # kept: a failed push can be retried with `dart-hub push`
+    if output_root is not None:
         from dart_hub.publish.folder import write_folder
 
         run_config = {
@@ -239,10 +246,13 @@ def run(**o) -> None:
             "summary": summary,
             "shard": {"index": shard.index, "count": shard.count} if shard else None,
         }
-        output = o["output"] / shard.name if shard else o["output"]
+        output = output_root / shard.name if shard else output_root
         write_folder(output, examples, run_config, {"question": source.question_column, "solution": source.solution_column, "answer": source.answer_column}, prompts.sft_system)
         summary["output"] = str(output)
+        if o.get("push_to_hub"):
+            summary.update(push_after_adapt(output, o))
     _print(summary, o["as_json"], title=f"adapted {o['dataset']} for {o['student']}")
+    return summary
 
 
 def source_record(source) -> dict:

@@ -1,0 +1,54 @@
+"""`dart-hub card`: (re)render the dataset card and its figure from an adapt output folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from dart_hub.errors import DartHubError
+
+HELP = """(Re)render the dataset card (README.md) and figures/adaptability.png of an adapt output folder.
+
+\b
+Everything comes from the folder itself: dart_config.json (source, student, engine, parameters,
+prompts) and the steps parquet (statistics, adaptability curves). The same folder always gives
+the same bytes, so the card can be checked in CI. Prints the card's path.
+
+\b
+Examples:
+  dart-hub card out/limo-1.5b            rewrite README.md and the figure
+  dart-hub card out/limo-1.5b --check    exit 1 when README.md or the figure is out of date
+"""
+
+
+@click.command(name="card", help=HELP, context_settings={"max_content_width": 100})
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--check", is_flag=True, help="Write nothing; exit with status 1 when README.md or the figure on disk differs from what would be rendered.")
+def command(folder: Path, check: bool) -> None:
+    from dart_hub.publish.figures import FIGURE_FILE, render_png
+    from dart_hub.publish.folder import figure_title, read_config, read_examples, render_folder_card
+    from dart_hub.store import write_atomic
+
+    if not folder.is_dir():
+        raise DartHubError(f"{folder} is not a folder: pass the folder written by `dart-hub adapt --output`")
+    config = read_config(folder)
+    examples = read_examples(folder)
+    readme = folder / "README.md"
+    if not check:
+        write_atomic(readme, render_folder_card(folder, examples=examples, config=config))
+        click.echo(str(readme))
+        return
+
+    stale = []
+    text = render_folder_card(folder, examples=examples, config=config, write_figure=False)
+    if not readme.is_file() or readme.read_text(encoding="utf-8") != text:
+        stale.append("README.md")
+    png = render_png(examples, figure_title(config))
+    figure = folder / FIGURE_FILE
+    if (png is None and figure.exists()) or (png is not None and (not figure.is_file() or figure.read_bytes() != png)):
+        stale.append(FIGURE_FILE)
+    if stale:
+        click.echo(f"out of date in {folder}: {', '.join(stale)}; run `dart-hub card {folder}` to re-render", err=True)
+        click.get_current_context().exit(1)
+    click.echo(f"{readme} is up to date")

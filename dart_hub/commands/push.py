@@ -1,0 +1,155 @@
+"""`dart-hub push`: publish an adapt output folder on the Hub in one commit.
+
+Also the push options of `dart-hub adapt` (`--push-to-hub` & co), defined here so that adapt
+only has to apply the decorator and call `preflight` / `push_after_adapt`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from dart_hub.errors import DartHubError
+
+HELP = """Publish a finished adapt output folder to the Hugging Face Hub, in one commit.
+
+\b
+FOLDER is what `dart-hub adapt --output` (or `dart-hub merge`) wrote: README.md (the dataset
+card), data/ (one row per adapted trajectory), steps/ (every problem with its scores),
+figures/ and dart_config.json. REPO_ID is NAMESPACE/NAME; the dataset repo is created when
+missing, then one commit adds the whole folder (and removes data/, steps/ and figures/ files
+the folder no longer has). A card still as dart-hub generated it gets the repo id filled into
+its usage snippets; a hand-edited README.md is published as it is.
+
+\b
+The token comes from --token-env NAME, else HF_TOKEN, else `hf auth login`; it needs write
+access to NAMESPACE. HF_ENDPOINT is honoured.
+
+\b
+Examples:
+  dart-hub push out/limo-1.5b me/limo-dart-qwen1.5b
+  dart-hub push out/limo-1.5b my-org/limo-dart --private
+  dart-hub push out/limo-1.5b me/limo-dart --create-pr --commit-message "Rerun with epsilon 0.25"
+"""
+
+
+_HUB_OPTIONS = [
+    click.option("--private", is_flag=True, help="Create the dataset repo private (an existing repo keeps its visibility)."),
+    click.option("--hub-branch", default=None, metavar="BRANCH", help="Commit to this branch of the dataset repo (created from main when missing) instead of main."),
+    click.option("--create-pr", is_flag=True, help="Open a pull request with the commit instead of committing to the branch."),
+    click.option("--commit-message", default=None, help="Commit title [default: 'DART-adapt SOURCE for STUDENT (dart-hub VERSION)']."),
+]
+
+
+def hub_options(command: Callable) -> Callable:
+    """Decorator: where and how to commit (shared by `push` and `adapt --push-to-hub`)."""
+    for option in reversed(_HUB_OPTIONS):
+        command = option(command)
+    return command
+
+
+def push_options(function: Callable) -> Callable:
+    """Decorator: the `adapt` options that publish the output right after it is written.
+    On the command line, the other hub options without --push-to-hub are an error (checked
+    here, not in `preflight`: `dart-hub run` calls adapt's `run` with its push settings and
+    pushes in a stage of its own)."""
+
+    @functools.wraps(function)
+    def checked(**options):
+        if not options.get("push_to_hub") and any(options.get(k) for k in ("private", "hub_branch", "create_pr", "commit_message")):
+            raise DartHubError("--private, --hub-branch, --create-pr and --commit-message only apply with --push-to-hub REPO_ID")
+        return function(**options)
+
+    return click.option(
+        "--push-to-hub",
+        default=None,
+        metavar="REPO_ID",
+        help="After writing the output, publish it as the Hub dataset REPO_ID (NAMESPACE/NAME) in one commit, "
+        "like `dart-hub push`. The token and repo id are checked before any generation. Without --output the "
+        "folder is written to WORK_DIR/hub-folder (kept, so a failed push can be retried with `dart-hub push`). "
+        "Not with --shard: merge the shards, then push.",
+    )(hub_options(checked))
+
+
+def preflight(options: dict[str, Any]) -> None:
+    """Before an adapt run that will push: fail now, not hours later, on what can be checked
+    offline (repo id shape, a token present, no --shard)."""
+    from dart_hub.publish.hub import check_repo_id, resolve_token
+
+    repo_id = options.get("push_to_hub")
+    if not repo_id:
+        return
+    if options.get("shard"):
+        raise DartHubError("--push-to-hub cannot publish a single shard: run the shards, `dart-hub merge` them, then `dart-hub push` the merged folder")
+    check_repo_id(repo_id)
+    resolve_token()
+
+
+def push_after_adapt(output: Path, options: dict[str, Any]) -> dict[str, Any]:
+    """Push the folder adapt just wrote; the summary fields to add to adapt's output."""
+    from dart_hub.publish.hub import push_folder
+
+    repo_id = options["push_to_hub"]
+    try:
+        result = push_folder(
+            output,
+            repo_id,
+            private=options.get("private", False),
+            branch=options.get("hub_branch"),
+            create_pr=options.get("create_pr", False),
+            commit_message=options.get("commit_message"),
+        )
+    except DartHubError as error:
+        retry = f"dart-hub push {output} {repo_id}"
+        raise DartHubError(f"{error} -- the adapted dataset is written in {output}; publish it later with `{retry}`") from None
+    summary = {"pushed": result.repo_id, "commit_url": result.commit_url}
+    if result.pr_url:
+        summary["pr_url"] = result.pr_url
+    return summary
+
+
+@click.command(name="push", help=HELP, context_settings={"max_content_width": 100})
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("repo_id")
+@hub_options
+@click.option("--token-env", default=None, metavar="NAME", help="Read the token from environment variable NAME instead of HF_TOKEN / the stored login.")
+@click.option("--allow-empty", is_flag=True, help="Publish even when no trajectory was kept (only the `steps` diagnostics; refused by default).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def command(folder: Path, repo_id: str, private: bool, hub_branch: str | None, create_pr: bool, commit_message: str | None, token_env: str | None, allow_empty: bool, as_json: bool) -> None:
+    from dart_hub.publish.folder import read_config
+    from dart_hub.publish.hub import push_folder
+
+    if not folder.is_dir():
+        raise DartHubError(f"{folder} is not a folder: pass the folder written by `dart-hub adapt --output`")
+    read_config(folder)  # refuses a folder that is not an adapt output
+    token = None
+    if token_env:
+        token = os.environ.get(token_env)
+        if not token:
+            raise DartHubError(f"environment variable {token_env} is not set or empty (--token-env names the variable that holds the token)")
+    result = push_folder(
+        folder,
+        repo_id,
+        private=private,
+        branch=hub_branch,
+        create_pr=create_pr,
+        commit_message=commit_message,
+        token=token,
+        allow_empty=allow_empty,
+    )
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), sort_keys=True))
+        return
+    if result.pr_url:
+        click.echo(f"opened a pull request on {result.repo_id}: {result.pr_url}")
+    else:
+        click.echo(f"pushed {folder} to {result.repo_id} ({result.branch}, {len(result.files)} files, {'private' if result.private else 'public'})")
+    click.echo(f"  commit: {result.commit_url}")
+    if not result.pr_url and result.branch == "main":
+        click.echo(f'  load:   load_dataset("{result.repo_id}", split="train")')
