@@ -11,10 +11,15 @@ import click
 
 from dart_hub import __version__
 from dart_hub.adapt.cut import DEFAULT_EPSILON, PEAK_RULES, STRATEGIES
-from dart_hub.commands.options import source_options, source_spec
+from dart_hub.commands.options import (
+    engine_for,
+    engine_options,
+    library_progress_bars,
+    source_options,
+    source_spec,
+)
 from dart_hub.commands.push import preflight, push_after_adapt, push_options
 from dart_hub.config import KEEP_RULES, AdaptConfig
-from dart_hub.engines.factory import ENGINES, LazyEngine
 from dart_hub.errors import DartHubError
 from dart_hub.repetition import DEFAULT_MAX_REPETITION, DEFAULT_NGRAM
 from dart_hub.shards import Shard
@@ -127,18 +132,8 @@ class ProgressReporter:
 @click.option("--chunk-size", type=click.IntRange(min=1), default=16, show_default=True, help="Problems per engine call (and per stored chunk).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Base seed; every request's seed derives from it and the request itself.")
 @click.option("--prompts", "prompts_file", type=click.Path(dir_okay=False, path_type=Path), default=None, help="YAML file replacing prompt templates (keys: simulation, exploration, solve, system, sft_system).")
-@click.option("--engine", type=click.Choice(ENGINES), default="auto", show_default=True, help="Generation engine (auto: vllm with a GPU when installed, else transformers).")
+@engine_options
 @click.option("--student-revision", default=None, help="Hub revision of the student model.")
-@click.option("--dtype", default="auto", show_default=True, help="Model dtype: auto, float16 (the paper's), bfloat16, float32.")
-@click.option("--device", default="auto", show_default=True, help="transformers device: auto, cpu, cuda, cuda:1 ...")
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Sequences per forward batch (transformers engine).")
-@click.option("--tensor-parallel-size", type=click.IntRange(min=1), default=None, help="GPUs per vLLM engine (engine vllm) [default: 1].")
-@click.option("--data-parallel-size", type=click.IntRange(min=1), default=None, help="Independent vLLM engine processes, one per GPU group, for small students (engine vllm) [default: 1].")
-@click.option("--gpu-memory-utilization", type=click.FloatRange(0, 1, min_open=True), default=None, help="Share of GPU memory vLLM may use (engine vllm) [default: 0.9].")
-@click.option("--max-num-seqs", type=click.IntRange(min=1), default=None, help="Max concurrent sequences per vLLM engine (engine vllm) [default: 512, the paper's].")
-@click.option("--max-model-len", type=click.IntRange(min=1), default=None, help="Max context length of the vLLM engine (engine vllm) [default: the model's].")
-@click.option("--base-url", default=None, help="OpenAI-compatible server URL, e.g. http://router:30000/v1 (engine openai).")
-@click.option("--concurrency", type=click.IntRange(min=1), default=64, show_default=True, help="Concurrent HTTP requests (engine openai).")
 @click.option("--answer-timeout", type=float, default=5.0, show_default=True, help="Seconds before an answer comparison is killed and counted as not equal.")
 @click.option("--dry-run", is_flag=True, help="Print how many rollouts and (upper-bound) tokens the run needs, and exit.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
@@ -150,6 +145,11 @@ def command(**options) -> None:
 
 def run(**o) -> dict:
     """Run `adapt` with the command's options (as click passes them); returns the summary."""
+    with library_progress_bars(not o["quiet"] and not o["as_json"]):
+        return _run(**o)
+
+
+def _run(**o) -> dict:
     from dart_hub.adapt.pipeline import plan, run_adapt, summarize
     from dart_hub.prompts import load_prompts
     from dart_hub.sources import load_source
@@ -187,21 +187,7 @@ def run(**o) -> dict:
         return cost
     preflight(o)  # --push-to-hub: repo id and token checked before any generation
 
-    engine = LazyEngine(
-        o["engine"],
-        o["student"],
-        revision=o["student_revision"],
-        dtype=o["dtype"],
-        device=o["device"],
-        batch_size=o["batch_size"],
-        base_url=o["base_url"],
-        concurrency=o["concurrency"],
-        tensor_parallel_size=o["tensor_parallel_size"],
-        data_parallel_size=o["data_parallel_size"],
-        gpu_memory_utilization=o["gpu_memory_utilization"],
-        max_num_seqs=o["max_num_seqs"],
-        max_model_len=o["max_model_len"],
-    )
+    engine = engine_for(o, o["student"], o["student_revision"])
     inputs = {
         "source": source.fingerprint(),
         "student": o["student"],

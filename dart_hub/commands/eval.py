@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from pathlib import Path
 
 import click
 
-from dart_hub.engines.factory import ENGINES, LazyEngine
+from dart_hub.commands.options import engine_for, engine_options, library_progress_bars
 from dart_hub.evaluation.benchmarks import BENCHMARK_NAMES, BENCHMARKS
 from dart_hub.evaluation.run import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_TOKENS
 
@@ -108,45 +107,12 @@ class EvalProgressBar:
 @click.option("--max-tokens", type=click.IntRange(min=1), default=DEFAULT_MAX_TOKENS, show_default=True, help="Max new tokens per answer.")
 @click.option("--chunk-size", type=click.IntRange(min=1), default=DEFAULT_CHUNK_SIZE, show_default=True, help="Items per engine call (and per stored chunk for resume).")
 @click.option("--benchmark-source", "benchmark_sources", multiple=True, metavar="NAME=PATH_OR_REPO", help="Read benchmark NAME from a local file/folder or another Hub dataset (OWNER/REPO[@REVISION][,config=C][,split=S]). Repeatable.")
-@click.option("--engine", type=click.Choice(ENGINES), default="auto", show_default=True, help="Generation engine (auto: vllm with a GPU when installed, else transformers).")
-@click.option("--dtype", default="auto", show_default=True, help="Model dtype: auto, float16, bfloat16, float32.")
-@click.option("--device", default="auto", show_default=True, help="transformers device: auto, cpu, cuda, cuda:1 ...")
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Sequences per forward batch (transformers engine).")
-@click.option("--tensor-parallel-size", type=click.IntRange(min=1), default=None, help="GPUs per vLLM engine (engine vllm) [default: 1].")
-@click.option("--data-parallel-size", type=click.IntRange(min=1), default=None, help="Independent vLLM engine processes (engine vllm) [default: 1].")
-@click.option("--gpu-memory-utilization", type=click.FloatRange(0, 1, min_open=True), default=None, help="Share of GPU memory vLLM may use (engine vllm) [default: 0.9].")
-@click.option("--max-num-seqs", type=click.IntRange(min=1), default=None, help="Max concurrent sequences per vLLM engine (engine vllm) [default: 512].")
-@click.option("--max-model-len", type=click.IntRange(min=1), default=None, help="Max context length of the vLLM engine (engine vllm) [default: the model's].")
-@click.option("--base-url", default=None, help="OpenAI-compatible server URL, e.g. http://router:30000/v1 (engine openai).")
-@click.option("--concurrency", type=click.IntRange(min=1), default=64, show_default=True, help="Concurrent HTTP requests (engine openai).")
+@engine_options
 @click.option("--answer-timeout", type=float, default=5.0, show_default=True, help="Seconds before an answer comparison is killed and counted as wrong.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json's content on stdout.")
 def command(**options) -> None:
     run(**options)
-
-
-@contextlib.contextmanager
-def _library_bars(enabled: bool):
-    """--quiet / --json: no 'Generating test split' or download bars from datasets / the Hub
-    (restored afterwards: the CLI may run inside a longer-lived process)."""
-    import datasets
-    import huggingface_hub.utils as hub_utils
-
-    if enabled:
-        yield
-        return
-    restore_datasets = datasets.is_progress_bar_enabled()
-    restore_hub = not hub_utils.are_progress_bars_disabled()
-    datasets.disable_progress_bars()
-    hub_utils.disable_progress_bars()
-    try:
-        yield
-    finally:
-        if restore_datasets:
-            datasets.enable_progress_bars()
-        if restore_hub:
-            hub_utils.enable_progress_bars()
 
 
 def run(**o) -> None:
@@ -159,24 +125,10 @@ def run(**o) -> None:
     unused = sorted(set(sources) - set(names))
     if unused:
         click.echo(f"warning: --benchmark-source given for {', '.join(unused)}, which is not evaluated", err=True)
-    engine = LazyEngine(
-        o["engine"],
-        o["model"],
-        revision=o["model_revision"],
-        dtype=o["dtype"],
-        device=o["device"],
-        batch_size=o["batch_size"],
-        base_url=o["base_url"],
-        concurrency=o["concurrency"],
-        tensor_parallel_size=o["tensor_parallel_size"],
-        data_parallel_size=o["data_parallel_size"],
-        gpu_memory_utilization=o["gpu_memory_utilization"],
-        max_num_seqs=o["max_num_seqs"],
-        max_model_len=o["max_model_len"],
-    )
+    engine = engine_for(o, o["model"], o["model_revision"])
     show_progress = not o["quiet"] and not o["as_json"]
     try:
-        with _library_bars(show_progress), AnswerChecker(timeout=o["answer_timeout"]) as checker, EvalProgressBar(show_progress) as bar:
+        with library_progress_bars(show_progress), AnswerChecker(timeout=o["answer_timeout"]) as checker, EvalProgressBar(show_progress) as bar:
             report = evaluate(
                 engine,
                 names,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
 import click
 
+from dart_hub.engines.factory import ENGINES
 from dart_hub.sources import PRESETS, SourceSpec
 
 _SOURCE_OPTIONS = [
@@ -77,3 +79,58 @@ def cli_defaults(command: click.Command) -> dict[str, Any]:
     library can call a command's `run(**options)` exactly as the CLI does."""
     ctx = click.Context(command)
     return {p.name: p.get_default(ctx) for p in command.params if p.name}
+
+
+@contextlib.contextmanager
+def library_progress_bars(enabled: bool):
+    """--quiet / --json: no 'Generating test split' or download bars from datasets / the Hub
+    (restored afterwards: the CLI may run inside a longer-lived process)."""
+    import datasets
+    import huggingface_hub.utils as hub_utils
+
+    if enabled:
+        yield
+        return
+    restore_datasets = datasets.is_progress_bar_enabled()
+    restore_hub = not hub_utils.are_progress_bars_disabled()
+    datasets.disable_progress_bars()
+    hub_utils.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if restore_datasets:
+            datasets.enable_progress_bars()
+        if restore_hub:
+            hub_utils.enable_progress_bars()
+
+ENGINE_KEYS = (
+    "dtype", "device", "batch_size", "base_url", "concurrency", "tensor_parallel_size",
+    "data_parallel_size", "gpu_memory_utilization", "max_num_seqs", "max_model_len",
+)  # fmt: skip
+_ENGINE_OPTIONS = [
+    click.option("--engine", type=click.Choice(ENGINES), default="auto", show_default=True, help="Generation engine (auto: vllm with a GPU when installed, else transformers)."),
+    click.option("--dtype", default="auto", show_default=True, help="Model dtype: auto, float16 (the paper's), bfloat16, float32."),
+    click.option("--device", default="auto", show_default=True, help="transformers device: auto, cpu, cuda, cuda:1 ..."),
+    click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Sequences per forward batch (transformers engine)."),
+    click.option("--tensor-parallel-size", type=click.IntRange(min=1), default=None, help="GPUs per vLLM engine (engine vllm) [default: 1]."),
+    click.option("--data-parallel-size", type=click.IntRange(min=1), default=None, help="Independent vLLM engine processes, one per GPU group, for small students (engine vllm) [default: 1]."),
+    click.option("--gpu-memory-utilization", type=click.FloatRange(0, 1, min_open=True), default=None, help="Share of GPU memory vLLM may use (engine vllm) [default: 0.9]."),
+    click.option("--max-num-seqs", type=click.IntRange(min=1), default=None, help="Max concurrent sequences per vLLM engine (engine vllm) [default: 512, the paper's]."),
+    click.option("--max-model-len", type=click.IntRange(min=1), default=None, help="Max context length of the vLLM engine (engine vllm) [default: the model's]."),
+    click.option("--base-url", default=None, help="OpenAI-compatible server URL, e.g. http://router:30000/v1 (engine openai)."),
+    click.option("--concurrency", type=click.IntRange(min=1), default=64, show_default=True, help="Concurrent HTTP requests (engine openai)."),
+]
+
+
+def engine_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """--engine and the options of the transformers / vLLM / OpenAI-compatible engines."""
+    for decorator in reversed(_ENGINE_OPTIONS):
+        function = decorator(function)
+    return function
+
+
+def engine_for(options: dict[str, Any], model: str, revision: str | None):
+    """The (lazily loaded) engine the options describe."""
+    from dart_hub.engines.factory import LazyEngine
+
+    return LazyEngine(options["engine"], model, revision=revision, **{k: options[k] for k in ENGINE_KEYS})
