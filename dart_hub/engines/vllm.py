@@ -67,6 +67,7 @@ from pathlib import Path
 from typing import Any
 
 from dart_hub.engines.base import Completion, GenerationRequest, ProgressCallback
+from dart_hub.engines.local import LocalTokenizerPrompts
 from dart_hub.errors import DartHubError
 
 _DTYPES = ("auto", "float16", "bfloat16", "float32")
@@ -346,7 +347,7 @@ def _stop_workers(workers: list[_Worker]) -> None:
             worker.stop()
 
 
-class VLLMEngine:
+class VLLMEngine(LocalTokenizerPrompts):
     """Generate with vLLM's offline `LLM`, prefix caching on (see the module docstring).
 
     model_id: a Hub id or a local folder. dtype: "auto" (float16 on GPU, as in the paper;
@@ -567,31 +568,6 @@ class VLLMEngine:
                 raise worker.dead_error(during)
 
     # -- public helpers ---------------------------------------------------------------------
-
-    def render_prompt(self, request: GenerationRequest) -> str:
-        """The exact text the model continues: the chat template applied, or the raw prompt."""
-        if request.prompt is not None:
-            return request.prompt
-        if not self.tokenizer.chat_template:
-            raise DartHubError(
-                f"student model '{self.model_id}' has no chat template; use an instruct model "
-                "or pass a template"
-            )
-        return self.tokenizer.apply_chat_template(
-            request.message_dicts(), add_generation_prompt=True, tokenize=False
-        )
-
-    def prompt_ids(self, request: GenerationRequest) -> list[int]:
-        """Token ids of the rendered prompt (as the transformers engine: chat prompts as
-        rendered, raw prompts with the tokenizer's special tokens unless they start with BOS)."""
-        text = self.render_prompt(request)
-        bos = self.tokenizer.bos_token
-        add_special = request.prompt is not None and not (bos and text.startswith(bos))
-        return list(self.tokenizer(text, add_special_tokens=add_special)["input_ids"])
-
-    def count_tokens(self, text: str) -> int:
-        """Number of tokens of `text` alone (no special tokens added)."""
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     @property
     def prefix_cache_hit_rate(self) -> float | None:
