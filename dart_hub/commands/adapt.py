@@ -207,9 +207,12 @@ def _run(**o) -> dict:
     with AnswerChecker(timeout=o["answer_timeout"]) as checker, ProgressReporter(len(problems), show_progress) as reporter:
         try:
             examples = run_adapt(engine, problems, config, prompts, checker, work_dir, reporter)
+            engine_info = engine.describe()  # before close: vLLM reports its prefix-cache hit rate here
         finally:
             engine.close()
     summary = summarize(examples, config)
+    if engine_info.get("prefix_cache_hit_rate") is not None:
+        summary["prefix_cache_hit_rate"] = engine_info["prefix_cache_hit_rate"]
     summary["skipped_rows"] = len(source.skipped)
     summary["seconds"] = round(time.monotonic() - started, 1)
     summary["work_dir"] = str(work_dir.path)
@@ -225,7 +228,7 @@ def _run(**o) -> dict:
             "fingerprint": run_key,
             "student": o["student"],
             "student_revision": o["student_revision"],
-            "engine": engine.describe(),
+            "engine": engine_info,
             "source": source_record(source),
             "adapt": config.to_dict(),
             "prompts": prompts.to_dict(),
