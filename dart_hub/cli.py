@@ -13,6 +13,7 @@ from dart_hub.errors import DartHubError
 # name -> module under dart_hub.commands exposing a click command called `command`.
 # Imported lazily so `dart-hub --help` stays fast (no torch import).
 COMMANDS = {
+    "demo": "Run DART end to end on the bundled toy world (offline, CPU, minutes).",
     "inspect": "Show problems of a dataset, split into steps, with their gold answers.",
     "adapt": "Adapt an expert dataset to a student model with DART.",
     "run": "Run a YAML recipe: adapt, push, train and evaluate as it says, resuming finished stages.",
