@@ -356,7 +356,7 @@ class OpenAIEngine:
             raise DartHubError(
                 f"OpenAI-compatible server at {self.display_url} failed {what} "
                 f"{exc.attempts} times (last: {exc.reason}); check the server's logs and health, "
-                "lower the concurrency, or raise max_retries"
+                "lower --concurrency, or raise --max-retries"
             ) from None
         if resp.status_code >= 300:
             raise self._http_error(what, resp)
