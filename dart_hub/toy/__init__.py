@@ -1,0 +1,39 @@
+"""A miniature world for DART on CPU: toy arithmetic problems, a tiny student, expert traces.
+
+- `domain`: seedable generator of multi-step arithmetic problems, split by hash into
+  train / expert / heldout.
+- `styles`: the student's one-operation-per-step style and the expert's folded style.
+- `train_student`: the script that trains the shipped toy student from scratch
+  (`python -m dart_hub.toy.train_student --output DIR`).
+- `datasets`: writes the shipped expert and held-out jsonl files.
+- `model`: load the student, generate, accuracy and adaptability (f_t) curves.
+
+See docs/toy-world.md.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+
+def _resource(relative: str) -> Path:
+    return Path(str(resources.files("dart_hub").joinpath("resources", relative)))
+
+
+def toy_student_path() -> Path:
+    """Folder of the shipped toy student (transformers layout: config, safetensors, tokenizer)."""
+    return _resource("toy_student")
+
+
+def expert_dataset_path() -> Path:
+    """The toy expert dataset (jsonl, LIMO columns: question, solution, answer)."""
+    return _resource("toy/expert.jsonl")
+
+
+def heldout_dataset_path() -> Path:
+    """Held-out toy problems (jsonl: question, solution in the student's style, answer)."""
+    return _resource("toy/heldout.jsonl")
+
+
+__all__ = ["expert_dataset_path", "heldout_dataset_path", "toy_student_path"]
