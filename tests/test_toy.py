@@ -127,10 +127,16 @@ def test_shipped_datasets_match_the_generator():
 @pytest.fixture(scope="module")
 def student():
     torch = pytest.importorskip("torch")
-    torch.set_num_threads(2)
     from dart_hub.toy.model import load_student
 
-    return load_student(toy_student_path())
+    # One thread: on a 2-core machine shared with other jobs, two OpenMP threads were several
+    # times slower (they wait on each other). Restored afterwards for the other test modules.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield load_student(toy_student_path())
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_shipped_student_loads_with_plain_transformers_and_its_template_renders(student):

@@ -32,7 +32,8 @@ solutions; and the adaptability curve f_t on expert traces.
 
 Reproducibility: all randomness comes from --seed (data stream, tokenizer corpus,
 initialisation; there is no dropout). The same seed, thread count, torch version and CPU give
-bit-identical weights (checked: two runs, same model.safetensors sha256). Another thread count, CPU
+bit-identical weights (checked: a rerun of the defaults reproduced the shipped
+model.safetensors, same sha256). Another thread count, CPU
 or torch build changes the summation order inside the matrix kernels, hence the last float bits,
 and the weights drift apart slowly during training; the measured behaviour (accuracy, the shape
 of the adaptability curve) stays the same. One thread is the default: on a 2-core machine shared
