@@ -83,22 +83,12 @@ def run_training(
     echo: Callable[[str], None] = print,
 ) -> dict[str, Any] | None:
     """Train, select, summarize. Returns the summary (None on non-main processes)."""
-    from dart_hub.training.data import load_train_data, split_validation
+    from dart_hub.training.data import split_validation
 
     notes = list(notes or [])
     started = time.monotonic()
     output = Path(request.output)
-    data = load_train_data(
-        request.data,
-        static=request.static,
-        split=request.split,
-        revision=request.data_revision,
-        preset=request.preset,
-        question_column=request.question_column,
-        solution_column=request.solution_column,
-        answer_column=request.answer_column,
-        system_prompt=request.system_prompt,
-    )
+    data = _load_data(request)
     seed = int(sft_kwargs.get("seed", 42))
     size = request.validation_size if request.select_best else 0
     train_rows, validation_rows = split_validation(data.rows, size, seed)
@@ -194,20 +184,10 @@ def plan_training(request: TrainRequest, sft_kwargs: dict[str, Any], notes: list
     """What a run would do, without loading the model: data, validation slice, loss mode and
     the resolved SFTConfig (so a bad setting fails here)."""
     from dart_hub.training.config import make_sft_config
-    from dart_hub.training.data import load_train_data, split_validation
+    from dart_hub.training.data import split_validation
     from dart_hub.training.trainer import load_tokenizer, plan_loss
 
-    data = load_train_data(
-        request.data,
-        static=request.static,
-        split=request.split,
-        revision=request.data_revision,
-        preset=request.preset,
-        question_column=request.question_column,
-        solution_column=request.solution_column,
-        answer_column=request.answer_column,
-        system_prompt=request.system_prompt,
-    )
+    data = _load_data(request)
     size = request.validation_size if request.select_best else 0
     train_rows, validation_rows = split_validation(data.rows, size, int(sft_kwargs.get("seed", 42)))
     tokenizer = load_tokenizer(request.student, request.student_revision, bool(sft_kwargs.get("trust_remote_code")))
@@ -274,3 +254,20 @@ def load_summary(output: str | Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _load_data(request):
+    """The training rows the request names (adapt output, messages file, Hub id, or --static)."""
+    from dart_hub.training.data import load_train_data
+
+    return load_train_data(
+        request.data,
+        static=request.static,
+        split=request.split,
+        revision=request.data_revision,
+        preset=request.preset,
+        question_column=request.question_column,
+        solution_column=request.solution_column,
+        answer_column=request.answer_column,
+        system_prompt=request.system_prompt,
+    )
