@@ -15,23 +15,8 @@ import sys
 from pathlib import Path
 
 # The special tokens of Qwen2.5's chat format. <|endoftext|> pads, <|im_end|> ends a turn.
-ENDOFTEXT = "<|endoftext|>"
-IM_START = "<|im_start|>"
-IM_END = "<|im_end|>"
-SPECIAL_TOKENS = [ENDOFTEXT, IM_START, IM_END]
-
-# Qwen2.5-Instruct's ChatML template, minus tools: a default system turn when none is given.
-CHAT_TEMPLATE = (
-    "{%- if messages[0]['role'] != 'system' %}"
-    "{{- '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}"
-    "{%- endif %}"
-    "{%- for message in messages %}"
-    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
-    "{%- endfor %}"
-    "{%- if add_generation_prompt %}"
-    "{{- '<|im_start|>assistant\\n' }}"
-    "{%- endif %}"
-)
+# The same ChatML template and special tokens as the shipped toy student (one definition).
+from dart_hub.toy.train_student import CHAT_TEMPLATE, ENDOFTEXT, IM_END, SPECIAL_TOKENS  # noqa: E402
 
 VOCAB_SIZE = 1024
 
