@@ -20,6 +20,10 @@ class GenerationRequest:
     generation prompt) or `prompt` (raw text, no template) is set.
     `seed` makes the request's samples reproducible: same request, same seed, same engine and
     hardware -> same texts, whatever else is in the call.
+    `sample_offset`: the request returns samples sample_offset .. sample_offset + n - 1 of its
+    seed's sample stream, so (seed, n=4) gives the same texts as (seed, n=2) followed by
+    (seed, n=2, sample_offset=2). Adaptive probing draws a prefix's rollouts in rounds this way
+    and still gets exactly the rollouts a full scan would get.
     """
 
     messages: tuple[tuple[str, str], ...] | None = None  # ((role, content), ...)
@@ -30,12 +34,15 @@ class GenerationRequest:
     max_tokens: int = 256
     seed: int = 0
     stop: tuple[str, ...] = ()
+    sample_offset: int = 0
 
     def __post_init__(self) -> None:
         if (self.messages is None) == (self.prompt is None):
             raise ValueError("GenerationRequest needs exactly one of `messages` or `prompt`")
         if self.n < 1:
             raise ValueError("GenerationRequest.n must be >= 1")
+        if self.sample_offset < 0:
+            raise ValueError("GenerationRequest.sample_offset must be >= 0")
 
     @staticmethod
     def chat(messages: Sequence[dict[str, str]] | Sequence[tuple[str, str]], **kwargs: Any) -> GenerationRequest:

@@ -19,7 +19,7 @@ differences in the logits between batch shapes (padding, batch size). In float32
 were none in our tests (tests/test_engine_transformers.py checks it); in float16/bfloat16 on a
 GPU batch-shape-dependent kernels may flip a near-tie now and then, after which that sequence
 goes its own way. Identical calls give identical results. Sample j of a request depends on
-(seed, j) only, so n=2 returns the first two samples of n=4. Two requests with the same seed
+(seed, sample_offset + j) only, so n=2 returns the first two samples of n=4. Two requests with the same seed
 use the same uniforms (as with vLLM's per-request seeds): callers should derive distinct seeds.
 Greedy requests (temperature 0) ignore seed and top_p.
 
@@ -225,7 +225,7 @@ class TransformersEngine(LocalTokenizerPrompts):
                 seqs.sort(key=lambda s: (-len(s[2]), s[0], s[1]))
                 for start in range(0, len(seqs), self.batch_size):
                     batch = seqs[start : start + self.batch_size]
-                    seeds = [_row_seed(requests[i].seed, j) for i, j, _ in batch]
+                    seeds = [_row_seed(requests[i].seed, requests[i].sample_offset + j) for i, j, _ in batch]
                     completions = self._generate_batch(
                         [ids for _, _, ids in batch], seeds, temperature, top_p, max_tokens, stop
                     )

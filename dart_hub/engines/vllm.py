@@ -23,7 +23,7 @@ completed the stop string (vLLM's `token_ids`).
 
 Reproducibility. Each request carries its seed: vLLM samples each request from its own
 generator (sample j of a request uses seed + j, vLLM's rule for n > 1, so n=2 returns the first
-two samples of n=4), never from a shared RNG. A request's samples therefore do not depend on
+two samples of n=4; sample_offset k starts at seed + k), never from a shared RNG. A request's samples therefore do not depend on
 the other requests of the call as long as its logits do not: on a GPU, float16/bfloat16 kernels
 differ with batch shape, so a near-tie can flip now and then when other requests join the call
 (`VLLM_BATCH_INVARIANT=1` asks vLLM for batch-invariant kernels on GPUs that support them). On
@@ -610,7 +610,7 @@ class VLLMEngine(LocalTokenizerPrompts):
             temperature = max(float(req.temperature), 0.0)
             items.append((ids, {
                 "n": req.n, "temperature": temperature, "top_p": float(req.top_p),
-                "max_tokens": int(req.max_tokens), "seed": int(req.seed), "stop": tuple(req.stop),
+                "max_tokens": int(req.max_tokens), "seed": int(req.seed) + int(req.sample_offset), "stop": tuple(req.stop),
             }))  # fmt: skip
             positions.append(i)
         if skipped and progress is not None:
