@@ -27,6 +27,18 @@ def last_boxed(text: str) -> str | None:
     return None
 
 
+def all_boxed(text: str) -> list[str]:
+    """Contents of every well-formed, non-empty \\boxed{...} / \\fbox{...} in `text`, in order."""
+    if not isinstance(text, str):
+        return []
+    found = []
+    for match in _BOX_START.finditer(text):
+        content = _braced_at(text, match.end())
+        if content is not None and content.strip():
+            found.append(content.strip())
+    return found
+
+
 def braced_group(text: str, start: int) -> str | None:
     """Content of the `{...}` group opening at `text[start]`, or None if unclosed / no brace."""
     if start >= len(text) or text[start] != "{":

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-from dart_hub.adapt.cut import DEFAULT_EPSILON, PEAK_RULES, STRATEGIES
+from dart_hub.adapt.cut import (
+    DEFAULT_EPSILON,
+    DEFAULT_MIN_FOLLOW,
+    DEFAULT_PEAK,
+    PEAK_ALIASES,
+    PEAK_RULES,
+    STRATEGIES,
+)
 from dart_hub.errors import DartHubError
 from dart_hub.repetition import DEFAULT_MAX_REPETITION, DEFAULT_NGRAM
 
 KEEP_RULES = ("one", "all")
+CLEANING = ("cleaned", "raw")  # paper Table 5: Adaptation-Cleaned (default) vs Adaptation-Raw
 
 
 @dataclass(frozen=True)
@@ -23,7 +31,8 @@ class AdaptConfig:
     sim_max_tokens: int = 4000
     # Imitation gap.
     epsilon: float = DEFAULT_EPSILON
-    peak: str = "global"
+    peak: str = DEFAULT_PEAK
+    min_follow: float = DEFAULT_MIN_FOLLOW  # "no drop" keeps the expert trace only if f_last >= this
     # Exploration, paper A.3.
     n_explore: int = 8
     explore_temperature: float = 0.7
@@ -33,16 +42,20 @@ class AdaptConfig:
     max_repetition: float = DEFAULT_MAX_REPETITION
     repetition_ngram: int = DEFAULT_NGRAM
     keep: str = "one"
+    cleaning: str = "cleaned"
     # Segmentation and scheduling.
     min_step_chars: int | None = None  # None = dart_hub.steps default
     chunk_size: int = 16  # problems per engine call; part of the fingerprint (batches decide samples)
     seed: int = 0
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "peak", PEAK_ALIASES.get(self.peak, self.peak))
         checks = [
             (self.strategy in STRATEGIES, f"--strategy must be one of {', '.join(STRATEGIES)}"),
             (self.peak in PEAK_RULES, f"--peak must be one of {', '.join(PEAK_RULES)}"),
             (self.keep in KEEP_RULES, f"--keep must be one of {', '.join(KEEP_RULES)}"),
+            (self.cleaning in CLEANING, f"--cleaning must be one of {', '.join(CLEANING)}"),
+            (0 <= self.min_follow <= 1, "--min-follow must be between 0 and 1"),
             (self.n_sim >= 1, "--n-sim must be at least 1"),
             (self.n_explore >= 1, "--n-explore must be at least 1"),
             (0 < self.epsilon < 1, "--epsilon must be between 0 and 1 (exclusive)"),
@@ -56,6 +69,12 @@ class AdaptConfig:
         for ok, message in checks:
             if not ok:
                 raise DartHubError(message)
+
+    def simulation_settings(self) -> dict:
+        """What decides the simulation phase's results (the probe cache key): nothing that
+        only matters after probing (strategy, epsilon, peak, exploration, cleaning, keep)."""
+        keys = ("n_sim", "sim_temperature", "sim_top_p", "sim_max_tokens", "repetition_ngram", "min_step_chars", "chunk_size", "seed")
+        return {key: getattr(self, key) for key in keys}
 
     @property
     def probes(self) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from dart_hub.adapt.cut import STUDENT_CONTINUES
+
 
 @dataclass(frozen=True)
 class Provenance:
@@ -100,11 +102,14 @@ class AdaptedExample:
     rollouts: int  # sequences generated for this example (simulation + exploration)
     prompt_tokens: int
     completion_tokens: int
+    # First expert step that states the gold answer in a \boxed{} (its prefixes are not probed:
+    # scores[t] and successes[t] are None from there on); None when no step does.
+    reveal_step: int | None = None
 
     @property
     def relative_gap(self) -> float | None:
         """Kept share of the expert trace (keep_steps / steps), when something was cut."""
-        if self.cut_reason in ("gap", "first_feasible", "all_zero") and self.expert_steps:
+        if self.cut_reason in STUDENT_CONTINUES and self.expert_steps:
             return self.keep_steps / len(self.expert_steps)
         return None
 

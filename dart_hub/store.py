@@ -5,6 +5,14 @@ Layout::
     <work_dir>/run.json                          what this run is (fingerprint and its inputs)
     <work_dir>/chunks/chunk-00003-<ids>.jsonl    one JSON record per example of chunk 3
 
+    <probe_cache>/<probe key>/probes-<ids>.jsonl.gz   simulation results of one chunk
+
+The probe cache holds the simulation phase's results (scores and judged rollouts) under a key
+made only of what decides them (source, student, engine, prompts, simulation settings, seed,
+segmentation), so runs that differ only after probing - another strategy (full, gap, first),
+epsilon, peak rule, exploration or cleaning settings - reuse them instead of generating the
+most expensive phase again (paper Table 3's First and Gap arms cost no new simulation).
+
 A chunk file is written to a temporary name, fsync'd and renamed into place (then the folder
 is fsync'd), so it is either absent or complete: `kill -9` at any moment loses at most the
 chunk in flight. The file name carries a hash of the chunk's problem ids, so a rerun with a
@@ -13,6 +21,7 @@ different --limit or --shard never mistakes one chunk for another.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -47,14 +56,62 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, text: str) -> None:
+def default_probe_cache() -> Path:
+    return default_work_root().parent / "probes"
+
+
+def write_atomic(path: Path, text: str | bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     _fsync_dir(path.parent)
+
+
+def _ids_hash(ids: Sequence[str]) -> str:
+    return hashlib.sha256("\n".join(ids).encode()).hexdigest()[:12]
+
+
+class ProbeStore:
+    """Simulation results of finished chunks, shared by every run with the same probe key."""
+
+    def __init__(self, root: str | Path, probe_key: str, inputs: dict[str, Any]):
+        self.path = Path(root) / probe_key
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.reused = 0  # chunks whose simulation results came from the cache
+        meta = self.path / "probe.json"
+        if not meta.exists():
+            write_atomic(meta, json.dumps({"probe_key": probe_key, **inputs}, indent=2, sort_keys=True, default=str))
+
+    def chunk_path(self, ids: Sequence[str]) -> Path:
+        return self.path / f"probes-{_ids_hash(ids)}.jsonl.gz"
+
+    def load(self, ids: Sequence[str]) -> list[dict[str, Any]] | None:
+        path = self.chunk_path(ids)
+        if not path.exists():
+            return None
+        try:
+            lines = gzip.decompress(path.read_bytes()).decode("utf-8").splitlines()
+            records = [json.loads(line) for line in lines if line]
+        except (OSError, EOFError, ValueError):
+            return None  # damaged cache entry: probe again rather than trust it
+        if [r.get("id") for r in records] != list(ids):
+            return None
+        self.reused += 1
+        return [r["probe"] for r in records]
+
+    def save(self, ids: Sequence[str], probes: Sequence[dict[str, Any]]) -> Path:
+        path = self.chunk_path(ids)
+        text = "".join(json.dumps({"id": i, "probe": p}, ensure_ascii=False) + "\n" for i, p in zip(ids, probes, strict=True))
+        write_atomic(path, gzip.compress(text.encode("utf-8"), mtime=0))
+        return path
 
 
 class WorkDir:
@@ -74,12 +131,8 @@ class WorkDir:
         else:
             write_atomic(meta_path, json.dumps({"fingerprint": run_key, **inputs}, indent=2, sort_keys=True, default=str))
 
-    @staticmethod
-    def _ids_hash(ids: Sequence[str]) -> str:
-        return hashlib.sha256("\n".join(ids).encode()).hexdigest()[:12]
-
     def chunk_path(self, index: int, ids: Sequence[str]) -> Path:
-        return self.chunks / f"chunk-{index:05d}-{self._ids_hash(ids)}.jsonl"
+        return self.chunks / f"chunk-{index:05d}-{_ids_hash(ids)}.jsonl"
 
     def load_chunk(self, index: int, ids: Sequence[str]) -> list[dict[str, Any]] | None:
         path = self.chunk_path(index, ids)

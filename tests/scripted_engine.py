@@ -1,7 +1,8 @@
 """A test double for the Engine protocol whose answers depend on the prompt it is given.
 
-Tests describe a student as a function `respond(request, sample_index) -> text`; the engine
-records every call so tests can assert on batching and prompts.
+Tests describe a student as a function `respond(request, sample_index) -> text` (or
+`(text, finish_reason)` to script a continuation cut off by the token budget: "length"); the
+engine records every call so tests can assert on batching and prompts.
 """
 
 from __future__ import annotations
@@ -26,12 +27,13 @@ class ScriptedEngine:
         self.calls.append(list(requests))
         out = []
         for request in requests:
-            texts = [self.respond(request, i) for i in range(request.n)]
+            answers = [self.respond(request, request.sample_offset + i) for i in range(request.n)]
+            answers = [a if isinstance(a, tuple) else (a, "stop") for a in answers]
             prompt = request.prompt or " ".join(content for _, content in request.messages or ())
             out.append(
                 [
-                    Completion(text=t, finish_reason="stop", prompt_tokens=len(prompt.split()), completion_tokens=len(t.split()))
-                    for t in texts
+                    Completion(text=t, finish_reason=why, prompt_tokens=len(prompt.split()), completion_tokens=len(t.split()))
+                    for t, why in answers
                 ]
             )
             if progress:

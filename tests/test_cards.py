@@ -270,3 +270,27 @@ def test_no_trajectory_card_says_so(tmp_path):
     assert data["configs"] == [{"config_name": "steps", "data_files": [{"split": "train", "path": STEPS_FILE}], "default": True}]
     assert "No example was kept" in text and "trl sft" not in text
     assert "size_categories" in data and data["size_categories"] == ["n<1K"]
+
+
+def test_card_counts_each_cut_case_and_states_the_real_trace_rules(adapted):
+    import dataclasses
+
+    examples, config = adapted
+    weak = dataclasses.replace(examples[1], cut_reason="weak_follow", discard_reason="truncated")
+    card = render_card(run_config([*examples, weak], config), [*examples, weak])
+    body = card.split("\n---\n", 1)[1]
+    assert f"| {md('weak_follow')} | 1 | {md(cards.CUT_REASONS['weak_follow'])} |" in body
+    assert f"| {md('truncated')} | 1 | {md(cards.DISCARD_REASONS['truncated'])} |" in body
+    # the rules themselves: answer-revealing prefixes, reliability bar, truncation
+    assert "Answer-revealing prefixes are not probed" in body
+    assert f"min_follow = {fmt(config.min_follow)}" in body
+    assert "cut\n   off by the token budget is never kept" in body
+    assert "the first local maximum of f that is followed by a significant drop" in body
+    assert assert_tables_are_rectangular(card) >= 3
+
+
+def test_card_describes_the_raw_variant():
+    examples, config = adapted_examples("ac", cleaning="raw")
+    body = render_card(run_config(examples, config), examples).split("\n---\n", 1)[1]
+    assert "Raw variant (paper Table 5" in body and "Repetition filter." not in body
+    assert "lowest sample index (raw" in body

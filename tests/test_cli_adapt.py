@@ -21,9 +21,12 @@ FAST = ["--n-sim", "2", "--sim-max-tokens", "12", "--n-explore", "2", "--explore
 
 
 def adapt_args(model: Path, out: Path, work: Path, *extra: str) -> list[str]:
+    """Each work dir gets its own probe cache beside it, so two runs in one test are
+    independent unless they name the same cache."""
     return [
         "adapt", "--student", str(model), "--dataset", str(DATA / "limo_sample.jsonl"),
-        "--engine", "transformers", "--output", str(out), "--work-dir", str(work), *FAST, *extra,
+        "--engine", "transformers", "--output", str(out), "--work-dir", str(work),
+        "--probe-cache", str(work.parent / f"{work.name}-probes"), *FAST, *extra,
     ]  # fmt: skip
 
 
@@ -68,9 +71,29 @@ def test_dry_run_counts_rollouts(tmp_path):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     cost = json.loads(result.stdout)
-    assert cost["simulation_rollouts"] == cost["steps"] * 4
+    # the sample's solutions end with a boxed answer: those prefixes are not probed
+    assert cost["answer_revealing_steps"] >= 3
+    assert cost["simulation_rollouts"] == (cost["steps"] - cost["answer_revealing_steps"]) * 4
     assert cost["exploration_rollouts_max"] == cost["problems"] * 8
     assert cost["new_tokens_max"] == cost["simulation_rollouts"] * 4000 + cost["exploration_rollouts_max"] * 2000
+
+
+@pytest.mark.slow
+def test_other_strategies_reuse_the_simulation_of_an_earlier_run(tiny_model_dir, tmp_path):
+    cache = ["--probe-cache", str(tmp_path / "shared-probes"), "--json"]
+    full = CliRunner().invoke(cli, [*adapt_args(tiny_model_dir, tmp_path / "full", tmp_path / "wf"), *cache])
+    assert full.exit_code == 0, full.output
+    assert json.loads(full.stdout.strip().splitlines()[-1])["probe_chunks_reused"] == 0
+    gap = CliRunner().invoke(cli, [*adapt_args(tiny_model_dir, tmp_path / "gap", tmp_path / "wg"), *cache, "--strategy", "gap", "--peak", "first"])
+    assert gap.exit_code == 0, gap.output
+    assert json.loads(gap.stdout.strip().splitlines()[-1])["probe_chunks_reused"] == 1
+    alone = CliRunner().invoke(cli, [*adapt_args(tiny_model_dir, tmp_path / "alone", tmp_path / "wa"), "--strategy", "gap", "--json"])
+    assert alone.exit_code == 0, alone.output
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "strategy"} for r in rows]  # noqa: E731
+    assert [r["scores"] for r in _rows(tmp_path / "gap", "steps")] == [r["scores"] for r in _rows(tmp_path / "full", "steps")]
+    assert strip(_rows(tmp_path / "gap", "steps")) == strip(_rows(tmp_path / "alone", "steps"))
+    config = json.loads((tmp_path / "gap" / "dart_config.json").read_text())
+    assert config["adapt"]["peak"] == "local"  # the old name of the rule is accepted
 
 
 @pytest.mark.parametrize(

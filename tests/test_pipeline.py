@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -12,14 +13,17 @@ from dart_hub.config import AdaptConfig
 from dart_hub.prompts import default_prompts
 from dart_hub.records import Problem, Provenance
 from dart_hub.store import WorkDir, fingerprint
-from tests.scripted_engine import ScriptedEngine, kind_of, steps_in_prompt
+from tests.scripted_engine import ScriptedEngine, kind_of, reasoning_of, steps_in_prompt
 
 PROMPTS = default_prompts()
 
 
-def make_problem(pid: str, n_steps: int, gold: str = "42") -> Problem:
+def make_problem(pid: str, n_steps: int, gold: str = "42", boxed: bool = False) -> Problem:
+    """An expert trace of n_steps paragraphs; the last one states the result, in a \\boxed{}
+    (answer-revealing: not probed) when `boxed`."""
     steps = [f"Step {k}: we work out part {k} of the argument carefully here." for k in range(1, n_steps)]
-    steps.append(f"Step {n_steps}: so the result is \\boxed{{{gold}}}.")
+    final = f"\\boxed{{{gold}}}" if boxed else gold
+    steps.append(f"Step {n_steps}: so the result is {final}.")
     return Problem(
         id=pid,
         question=f"Problem {pid}: compute the value described in the statement.",
@@ -217,3 +221,162 @@ def test_plan_and_summary():
     assert summary["cut_reasons"] == {"gap": 1, "no_drop": 1}
     assert summary["mean_relative_gap"] == pytest.approx(1 / 3, abs=1e-3)
     assert summary["rollouts"] == 8 * 4 + 4
+
+
+# -- real-trace behaviour (issue: answer-revealing steps, weak students, unfinished rows) ----
+
+
+def revealing_problem(pid: str) -> Problem:
+    """Six steps; step 3 (index 3) already states the boxed answer ("let me double-check"),
+    and the last step states it again, as real expert traces do."""
+    steps = [f"Step {k}: we work out part {k} of the argument carefully here." for k in range(1, 4)]
+    steps.append("So the answer is \\boxed{42}; let me double-check the middle part once more.")
+    steps.append("Step 5: the check of the middle part agrees with what we found before.")
+    steps.append("Hence the final result is \\boxed{42}.")
+    return replace(make_problem(pid, 6), solution="\n\n".join(steps))
+
+
+def copying_student(successes: list[int], explore: list[str] | None = None):
+    """A real-model-like student: shown a prefix that contains the boxed answer it restates it
+    (f = 1 there); before that it succeeds successes[t] times out of n."""
+
+    def respond(request, i):
+        kind = kind_of(request)
+        if kind == "simulation":
+            prefix = reasoning_of(request)
+            if "\\boxed{42}" in prefix:
+                return "As stated, \\boxed{42}"
+            t = steps_in_prompt(request) - 1
+            return f"Continuing from step {t + 1}. " + ("\\boxed{42}" if i < successes[t] else "\\boxed{7}")
+        return (explore or ["mine \\boxed{42}"])[i % len(explore or ["x"])]
+
+    return respond
+
+
+def test_answer_revealing_prefixes_are_not_probed_and_do_not_hide_the_collapse():
+    problem = revealing_problem("r")
+    engine = ScriptedEngine(copying_student([2, 1, 0, 4, 4, 4]))
+    [example] = adapt_chunk(engine, [problem], config(), PROMPTS, EqualityChecker())
+    simulation = engine.calls[0]
+    assert [steps_in_prompt(r) for r in simulation] == [1, 2, 3]  # prefixes 4..6 contain the answer
+    assert example.reveal_step == 3
+    assert example.scores == [0.5, 0.25, 0.0, None, None, None]
+    assert example.successes == [2, 1, 0, None, None, None]
+    # collapse at step 2 (0 < 0.5 - 0.3): cut there, although the student "recovers" by copying
+    assert (example.peak, example.gap, example.keep_steps, example.cut_reason) == (0, 2, 2, "gap")
+    assert example.rollouts == 3 * 4 + 4
+
+
+def test_global_peak_without_reveal_rule_would_have_kept_the_whole_trace():
+    # what the issue describes: probe every prefix, global maximum at the copying step
+    scores = [0.5, 0.25, 0.0, 1.0, 1.0, 1.0]
+    from dart_hub.adapt.cut import decide_cut
+
+    assert decide_cut("full", scores, peak_rule="global").reason == "no_drop"
+    assert decide_cut("full", scores[:3] + [None] * 3, peak_rule="global").reason == "gap"
+
+
+def test_revealing_tail_is_kept_only_inside_a_prefix_kept_anyway():
+    engine = ScriptedEngine(copying_student([4, 4, 4, 4, 4, 4]))
+    [example] = adapt_chunk(engine, [revealing_problem("r")], config(), PROMPTS, EqualityChecker())
+    assert example.cut_reason == "no_drop" and example.trajectories == [example.expert_solution]
+    assert len(engine.calls) == 1  # nothing explored
+
+
+def test_answer_in_first_step_is_explored_from_the_question_alone():
+    problem = replace(make_problem("f", 2), solution="The answer is \\boxed{42} by inspection of it all.\n\nCheck: indeed it is right.")
+    engine = ScriptedEngine(copying_student([4, 4]))
+    [example] = adapt_chunk(engine, [problem], config(), PROMPTS, EqualityChecker())
+    assert example.cut_reason == "answer_first" and example.scores == [None, None]
+    assert [kind_of(r) for r in engine.calls[-1]] == ["solve"] and example.outcome == "kept"
+    [gap] = adapt_chunk(ScriptedEngine(copying_student([4, 4])), [problem], config(strategy="gap"), PROMPTS, EqualityChecker())
+    assert gap.outcome == "discarded" and gap.discard_reason == "answer_in_first_step"
+
+
+@pytest.mark.parametrize(
+    ("texts", "outcome", "reason"),
+    [(["mine \\boxed{42}"], "kept", None), (["mine \\boxed{5}"], "discarded", "no_consistent_continuation")],
+)
+def test_weak_student_is_explored_from_its_best_prefix_not_kept_as_static(texts, outcome, reason):
+    engine = ScriptedEngine(student({"w": [1, 0, 0, 0]}, {"w": texts}))
+    [example] = adapt_chunk(engine, [make_problem("w", 4)], config(), PROMPTS, EqualityChecker())
+    assert example.scores == [0.25, 0.0, 0.0, 0.0]
+    assert (example.cut_reason, example.keep_steps, example.peak) == ("weak_follow", 1, 0)
+    explore_request = engine.calls[1][0]
+    assert kind_of(explore_request) == "exploration" and steps_in_prompt(explore_request) == 1
+    assert example.outcome == outcome and example.discard_reason == reason
+    assert example.expert_solution not in example.trajectories
+
+
+def test_weak_follow_with_gap_strategy_reuses_the_peak_rollouts():
+    engine = ScriptedEngine(student({"w": [0, 1, 0, 0]}))
+    [example] = adapt_chunk(engine, [make_problem("w", 4)], config(strategy="gap"), PROMPTS, EqualityChecker())
+    assert (example.cut_reason, example.keep_steps) == ("weak_follow", 2)
+    [kept] = [c for c in example.candidates if c.kept]
+    assert kept.origin == "simulation" and kept.text.startswith("Continuing from step 2, sample 0")
+
+
+def test_reliable_student_keeps_the_expert_trace():
+    engine = ScriptedEngine(student({"s": [2, 3, 2, 2]}))
+    [example] = adapt_chunk(engine, [make_problem("s", 4)], config(), PROMPTS, EqualityChecker())
+    assert example.cut_reason == "no_drop" and example.trajectories == [example.expert_solution]
+    [strict] = adapt_chunk(ScriptedEngine(student({"s": [2, 3, 2, 2]}, {"s": ["x \\boxed{42}"]})), [make_problem("s", 4)], config(min_follow=0.75), PROMPTS, EqualityChecker())
+    assert strict.cut_reason == "weak_follow" and strict.keep_steps == 2
+
+
+def test_a_truncated_continuation_is_never_kept():
+    cut_off = ("Anchor. Short. \\boxed{42}. Wait, but for n=3 we", "length")  # fewer tokens, no repetition
+    finished = "Anchor. A longer finished argument that closes every case we opened. \\boxed{42}"
+    engine = ScriptedEngine(student({"a": [4, 0, 0]}, {"a": [cut_off, finished]}))
+    [example] = adapt_chunk(engine, [make_problem("a", 3)], config(n_explore=2), PROMPTS, EqualityChecker())
+    [kept] = [c for c in example.candidates if c.kept]
+    assert kept.text == finished and kept.finish_reason == "stop"
+    assert example.candidates[0].correct and example.candidates[0].finish_reason == "length"
+
+    only_cut = ScriptedEngine(student({"a": [4, 0, 0]}, {"a": [cut_off]}))
+    [dropped] = adapt_chunk(only_cut, [make_problem("a", 3)], config(n_explore=2), PROMPTS, EqualityChecker())
+    assert dropped.outcome == "discarded" and dropped.discard_reason == "truncated"
+
+
+def test_gap_strategy_skips_truncated_simulation_rollouts():
+    def respond(request, i):
+        t = steps_in_prompt(request) - 1
+        if t == 0 and i == 0:
+            return ("Continuing, sample 0 \\boxed{42} and then more", "length")
+        return f"Continuing from step {t + 1}, sample {i}. " + ("\\boxed{42}" if t == 0 and i < 3 else "\\boxed{7}")
+
+    [example] = adapt_chunk(ScriptedEngine(respond), [make_problem("a", 3)], config(strategy="gap"), PROMPTS, EqualityChecker())
+    [kept] = [c for c in example.candidates if c.kept]
+    assert kept.text.startswith("Continuing from step 1, sample 1")
+
+
+def test_raw_cleaning_disables_the_filter_and_the_low_repetition_preference():
+    texts = [LOOP, "Anchor. Fine and short. \\boxed{42}"]
+    cleaned = adapt_chunk(ScriptedEngine(student({"a": [4, 0, 0]}, {"a": texts})), [make_problem("a", 3)], config(n_explore=2), PROMPTS, EqualityChecker())[0]
+    raw = adapt_chunk(ScriptedEngine(student({"a": [4, 0, 0]}, {"a": texts})), [make_problem("a", 3)], config(n_explore=2, cleaning="raw"), PROMPTS, EqualityChecker())[0]
+    assert [c.kept for c in cleaned.candidates] == [False, True]
+    assert [c.kept for c in raw.candidates] == [True, False]  # the repetitive one, first by index
+    only_loop = adapt_chunk(ScriptedEngine(student({"a": [4, 0, 0]}, {"a": [LOOP]})), [make_problem("a", 3)], config(n_explore=1, cleaning="raw"), PROMPTS, EqualityChecker())[0]
+    assert only_loop.outcome == "kept"
+
+
+def test_probe_cache_is_shared_by_strategies(tmp_path):
+    from dart_hub.store import ProbeStore
+
+    problems = [make_problem(str(k), 4, boxed=True) for k in range(3)]
+    script = student({str(k): [4, 2, 0, 0] for k in range(3)}, {str(k): ["fine \\boxed{42}"] for k in range(3)})
+    store = ProbeStore(tmp_path / "probes", "key", {"x": 1})
+
+    def run(strategy, engine, probe_store, where):
+        cfg = config(strategy=strategy, chunk_size=2)
+        inputs = {"config": cfg.to_dict()}
+        return run_adapt(engine, problems, cfg, PROMPTS, EqualityChecker(), WorkDir(tmp_path / where, fingerprint(inputs), inputs), probe_store=probe_store)
+
+    full = run("full", ScriptedEngine(script), store, "full")
+    assert store.reused == 0 and len(list(store.path.glob("probes-*.jsonl.gz"))) == 2
+    gap_engine = ScriptedEngine(lambda r, i: pytest.fail("gap must reuse the cached simulation"))
+    gap = run("gap", gap_engine, ProbeStore(tmp_path / "probes", "key", {"x": 1}), "gap")
+    fresh_gap = run("gap", ScriptedEngine(script), None, "gap-fresh")
+    assert [e.to_dict() for e in gap] == [e.to_dict() for e in fresh_gap]
+    assert gap_engine.calls == [] and [e.scores for e in gap] == [e.scores for e in full]
+    assert full[0].scores == [1.0, 0.5, 0.0, None]  # the boxed last step is not probed

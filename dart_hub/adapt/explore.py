@@ -1,10 +1,15 @@
 """Exploration beyond the gap (paper Eq. 4-5) and the choice of the kept continuation.
 
 A continuation qualifies when its final answer is equivalent to the gold answer (outcome
-consistency, checked by math-verify, never string equality) and its repetition ratio is at
-most `max_repetition` (paper Appendix B cleaning). With ``--keep one`` the kept continuation is
-the qualifying one with the lowest repetition ratio, then the fewest tokens, then the lowest
-sample index; with ``--keep all`` every qualifying continuation becomes a trajectory.
+consistency, checked by math-verify, never string equality), it finished on its own (a
+continuation cut off by the token budget, finish_reason "length", would end the training row
+mid-sentence, so it never qualifies) and, with ``--cleaning cleaned`` (default), its
+repetition ratio is at most `max_repetition` (paper Appendix B cleaning). With ``--keep one``
+the kept continuation is the qualifying one with the lowest repetition ratio, then the fewest
+tokens, then the lowest sample index; with ``--cleaning raw`` (paper Table 5,
+Adaptation-Raw) there is no repetition filter and no low-repetition preference: the first
+qualifying sample is kept. With ``--keep all`` every qualifying continuation becomes a
+trajectory.
 """
 
 from __future__ import annotations
@@ -37,22 +42,35 @@ def explore_request(
     )
 
 
+def finished(candidate: Candidate) -> bool:
+    return candidate.finish_reason != "length"
+
+
 def select(candidates: Sequence[Candidate], config: AdaptConfig) -> list[int]:
     """Indices of the kept candidates (see module docstring for the rule)."""
-    eligible = [i for i, c in enumerate(candidates) if c.correct and c.repetition <= config.max_repetition]
-    if config.keep == "all":
-        return eligible
+    raw = config.cleaning == "raw"
+    eligible = [
+        i
+        for i, c in enumerate(candidates)
+        if c.correct and finished(c) and (raw or c.repetition <= config.max_repetition)
+    ]
+    if config.keep == "all" or raw:
+        return eligible if config.keep == "all" else eligible[:1]
     ranked = sorted(eligible, key=lambda i: (candidates[i].repetition, candidates[i].completion_tokens, i))
     return ranked[:1]
 
 
 def discard_reason(candidates: Sequence[Candidate], origin: str) -> str:
-    """Why no candidate qualified."""
+    """Why no candidate qualified: no candidates, none correct, the correct ones were all cut
+    off by the token budget ("truncated"), or all finished correct ones were repetitive."""
     if not candidates:
         return "no_successful_rollout" if origin == "simulation" else "no_candidates"
-    if any(c.correct for c in candidates):
-        return "repetitive"
-    return "no_consistent_continuation" if origin == "explore" else "no_successful_rollout"
+    correct = [c for c in candidates if c.correct]
+    if not correct:
+        return "no_consistent_continuation" if origin == "explore" else "no_successful_rollout"
+    if not any(finished(c) for c in correct):
+        return "truncated"
+    return "repetitive"
 
 
 def compose(steps: Sequence[str], keep_steps: int, continuation: str) -> str:

@@ -3,7 +3,9 @@
 Each chunk is two engine calls (all simulation prefixes, then all exploration prompts), so
 engines see many requests at once. Chunk results are written atomically to the work dir; a
 rerun loads finished chunks and recomputes only the rest, with the same per-request seeds, so
-a resumed run produces the same records as an uninterrupted one.
+a resumed run produces the same records as an uninterrupted one. The simulation results of a
+chunk are also stored in the probe cache (when one is given) as soon as they exist, so a kill
+during exploration, or another strategy on the same inputs, does not pay for them again.
 """
 
 from __future__ import annotations
@@ -14,16 +16,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from dart_hub.adapt.cut import Cut, decide_cut, static_cut
+from dart_hub.adapt.cut import NOTHING_FEASIBLE, Cut, decide_cut, static_cut
 from dart_hub.adapt.explore import compose, discard_reason, explore_request, select
 from dart_hub.adapt.judge import Checker, judge
 from dart_hub.adapt.probe import ProbeResult, probe
+from dart_hub.adapt.reveal import reveal_steps
 from dart_hub.config import AdaptConfig
 from dart_hub.engines.base import Engine
 from dart_hub.prompts import Prompts
 from dart_hub.records import AdaptedExample, Candidate, Problem
 from dart_hub.steps import split_steps
-from dart_hub.store import WorkDir
+from dart_hub.store import ProbeStore, WorkDir
 
 
 class Reporter(Protocol):
@@ -54,23 +57,24 @@ def adapt_chunk(
     prompts: Prompts,
     checker: Checker,
     reporter: Reporter | None = None,
+    probe_store: ProbeStore | None = None,
 ) -> list[AdaptedExample]:
     reporter = reporter or SilentReporter()
     items = [(problem, problem_steps(problem, config)) for problem in problems]
 
     probes: list[ProbeResult | None] = [None] * len(items)
     if config.probes:
-        probes = list(probe(engine, items, config, prompts, checker, progress=reporter.sequences_done))
+        probes = list(_probe_chunk(engine, items, config, prompts, checker, reporter, probe_store))
 
     cuts: list[Cut] = []
     for (_, steps), result in zip(items, probes, strict=True):
         if result is None:
             cuts.append(static_cut(len(steps)))
         else:
-            cuts.append(decide_cut(config.strategy, result.scores, config.epsilon, config.peak))
+            cuts.append(decide_cut(config.strategy, result.scores, config.epsilon, config.peak, config.min_follow))
 
-    # Exploration (strategy full) wherever the expert trace was cut.
-    explore_at = [i for i, cut in enumerate(cuts) if config.explores and cut.reason in ("gap", "all_zero")]
+    # Exploration (strategy full) wherever the student is to write the rest itself.
+    explore_at = [i for i, cut in enumerate(cuts) if config.explores and cut.reason in ("gap", "weak_follow", *NOTHING_FEASIBLE)]
     explored: dict[int, tuple[list[Candidate], int, int]] = {}
     if explore_at:
         requests = [explore_request(items[i][0], items[i][1], cuts[i].keep_steps, config, prompts) for i in explore_at]
@@ -89,6 +93,28 @@ def adapt_chunk(
         examples.append(_build_example(problem, steps, result, cut, explored.get(i), config))
     reporter.problems_done(len(problems), resumed=False)
     return examples
+
+
+def _probe_chunk(
+    engine: Engine,
+    items: list[tuple[Problem, list[str]]],
+    config: AdaptConfig,
+    prompts: Prompts,
+    checker: Checker,
+    reporter: Reporter,
+    probe_store: ProbeStore | None,
+) -> list[ProbeResult]:
+    """The chunk's simulation results: from the probe cache, or probed (and cached)."""
+    ids = [problem.id for problem, _ in items]
+    if probe_store is not None:
+        stored = probe_store.load(ids)
+        if stored is not None:
+            return [ProbeResult.from_dict(r) for r in stored]
+    reveals = reveal_steps(items, checker)
+    results = probe(engine, items, config, prompts, checker, progress=reporter.sequences_done, reveals=reveals)
+    if probe_store is not None:
+        probe_store.save(ids, [r.to_dict() for r in results])
+    return results
 
 
 def _build_example(
@@ -122,7 +148,10 @@ def _build_example(
         ]
         trajectories = [compose(steps, cut.keep_steps, candidates[j].text) for j in chosen]
         if not chosen:
-            reason = discard_reason(candidates, "explore" if explored is not None else "simulation")
+            if cut.reason == "answer_first" and explored is None:
+                reason = "answer_in_first_step"  # gap / first: nothing was probed to reuse
+            else:
+                reason = discard_reason(candidates, "explore" if explored is not None else "simulation")
 
     return AdaptedExample(
         id=problem.id,
@@ -146,6 +175,7 @@ def _build_example(
         rollouts=rollouts,
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
+        reveal_step=result.reveal_step if result else None,
     )
 
 
@@ -161,8 +191,10 @@ def run_adapt(
     checker: Checker,
     work_dir: WorkDir,
     reporter: Reporter | None = None,
+    probe_store: ProbeStore | None = None,
 ) -> list[AdaptedExample]:
-    """Adapt all problems, resuming from finished chunks in `work_dir`."""
+    """Adapt all problems, resuming from finished chunks in `work_dir` (and reusing cached
+    simulation results from `probe_store`)."""
     reporter = reporter or SilentReporter()
     examples: list[AdaptedExample] = []
     for index, chunk in enumerate(plan_chunks(problems, config.chunk_size)):
@@ -172,7 +204,7 @@ def run_adapt(
             examples.extend(AdaptedExample.from_dict(r) for r in stored)
             reporter.problems_done(len(chunk), resumed=True)
             continue
-        done = adapt_chunk(engine, chunk, config, prompts, checker, reporter)
+        done = adapt_chunk(engine, chunk, config, prompts, checker, reporter, probe_store)
         work_dir.save_chunk(index, ids, [e.to_dict() for e in done])
         examples.extend(done)
     return examples
@@ -188,11 +220,13 @@ class Plan:
     exploration_rollouts: int
     max_new_tokens: int
     steps_per_problem: list[int] = field(default_factory=list)
+    answer_revealing_steps: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "problems": self.problems,
             "steps": self.steps,
+            "answer_revealing_steps": self.answer_revealing_steps,
             "simulation_rollouts": self.simulation_rollouts,
             "exploration_rollouts_max": self.exploration_rollouts,
             "rollouts_max": self.simulation_rollouts + self.exploration_rollouts,
@@ -200,9 +234,13 @@ class Plan:
         }
 
 
-def plan(problems: Sequence[Problem], config: AdaptConfig) -> Plan:
+def plan(problems: Sequence[Problem], config: AdaptConfig, reveals: Sequence[int | None] | None = None) -> Plan:
+    """Upper bounds of the run's cost; `reveals` (first answer-revealing step per problem, see
+    dart_hub.adapt.reveal) excludes the prefixes that will not be probed."""
     counts = [len(problem_steps(p, config)) for p in problems]
-    sim = sum(counts) * config.n_sim if config.probes else 0
+    reveals = list(reveals) if reveals is not None else [None] * len(problems)
+    probed = [n if r is None else min(n, r) for n, r in zip(counts, reveals, strict=True)]
+    sim = sum(probed) * config.n_sim if config.probes else 0
     explore = len(problems) * config.n_explore if config.explores else 0
     return Plan(
         problems=len(problems),
@@ -211,6 +249,7 @@ def plan(problems: Sequence[Problem], config: AdaptConfig) -> Plan:
         exploration_rollouts=explore,
         max_new_tokens=sim * config.sim_max_tokens + explore * config.explore_max_tokens,
         steps_per_problem=counts,
+        answer_revealing_steps=sum(counts) - sum(probed),
     )
 
 
@@ -226,6 +265,9 @@ def summarize(examples: Sequence[AdaptedExample], config: AdaptConfig) -> dict[s
         "discarded": len(examples) - len(kept),
         "discard_reasons": dict(sorted(Counter(e.discard_reason for e in examples if e.discard_reason).items())),
         "cut_reasons": dict(sorted(Counter(e.cut_reason for e in examples).items())),
+        "answer_revealing_problems": sum(e.reveal_step is not None for e in examples),
+        "answer_revealing_steps": sum(len(e.expert_steps) - e.reveal_step for e in examples if e.reveal_step is not None),
+        "truncated_candidates": sum(c.finish_reason == "length" for c in candidates),
         "mean_relative_gap": round(statistics.fmean(relative), 4) if relative else None,
         "mean_steps": round(statistics.fmean(len(e.expert_steps) for e in examples), 2) if examples else None,
         "mean_kept_steps": round(statistics.fmean(e.keep_steps for e in examples), 2) if examples else None,

@@ -10,7 +10,14 @@ from pathlib import Path
 import click
 
 from dart_hub import __version__
-from dart_hub.adapt.cut import DEFAULT_EPSILON, PEAK_RULES, STRATEGIES
+from dart_hub.adapt.cut import (
+    DEFAULT_EPSILON,
+    DEFAULT_MIN_FOLLOW,
+    DEFAULT_PEAK,
+    PEAK_ALIASES,
+    PEAK_RULES,
+    STRATEGIES,
+)
 from dart_hub.commands.options import (
     engine_for,
     engine_options,
@@ -19,7 +26,7 @@ from dart_hub.commands.options import (
     source_spec,
 )
 from dart_hub.commands.push import preflight, push_after_adapt, push_options
-from dart_hub.config import KEEP_RULES, AdaptConfig
+from dart_hub.config import CLEANING, KEEP_RULES, AdaptConfig
 from dart_hub.errors import DartHubError
 from dart_hub.repetition import DEFAULT_MAX_REPETITION, DEFAULT_NGRAM
 from dart_hub.shards import Shard
@@ -40,16 +47,35 @@ Strategies (--strategy):
   static  the expert traces unchanged (baseline; nothing is generated)
 
 \b
-Cut rules: peak = highest f_t, earliest on ties (--peak global) or the first local maximum
-followed by a significant drop (--peak first); gap = first t after the peak with
-f_t < f_peak - EPSILON (default {DEFAULT_EPSILON}: with 4 rollouts a drop must lose two of
-them). Steps s_0..s_(gap-1) are kept, so the first step is never cut. No significant drop
-(also: a peak below EPSILON): nothing is cut and the expert trace is kept. All f_t = 0: full
-lets the student solve from the question alone; gap/first discard the example.
+Answer-revealing steps: a prefix whose steps contain a \\boxed{{X}} (or \\fbox{{X}}) with X
+equivalent to the gold is not probed (the student would just restate it); its score is null
+in the `steps` config and it counts for neither the peak nor the gap. An answer stated without
+a box is probed like any other step.
 
 \b
-Kept continuation (--keep one): lowest repetition ratio, then fewest tokens, then lowest
-sample index; --keep all keeps every qualifying continuation as its own row.
+Cut rules: peak = the first local maximum of f_t followed by a significant drop (--peak
+local, default) or the highest f_t, earliest on ties (--peak global); gap = first t after the
+peak with f_t < f_peak - EPSILON (default {DEFAULT_EPSILON}: with 4 rollouts a drop must lose
+two of them). Steps s_0..s_(gap-1) are kept, so the first step is never cut. No significant
+drop: the expert trace is kept unchanged only if f at the last probed prefix is at least
+MIN_FOLLOW (default {DEFAULT_MIN_FOLLOW}: the student reliably follows the whole trace);
+otherwise (weak_follow) the student continues from its best prefix s_0..s_peak and outcome
+consistency decides, so weak students never fall back to the Static trace unchecked. All
+f_t = 0 (or the first step already reveals the answer): full lets the student solve from the
+question alone; gap/first discard the example.
+
+\b
+Kept continuation: it must reach an answer equivalent to the gold and have finished on its
+own (a continuation cut off by the token budget is never kept); with --cleaning cleaned
+(default) it must not be repetitive (ratio <= MAX_REPETITION) and --keep one takes the lowest
+repetition ratio, then fewest tokens, then lowest sample index; --cleaning raw (paper Table 5)
+drops the repetition filter and preference and keeps the first qualifying sample. --keep all
+keeps every qualifying continuation as its own row.
+
+\b
+Simulation results are cached by what decides them (student, engine, data, prompts,
+simulation settings, seed) in the probe cache: another --strategy, --epsilon, --peak or
+exploration setting on the same inputs reuses them instead of probing again.
 
 \b
 Finished chunks are stored in the work dir; the same command resumes after a crash or kill
@@ -116,18 +142,21 @@ class ProgressReporter:
 @click.option("--shard", default=None, metavar="I/N", help="Process only shard I of N (0-based; problems split by their stable id). Output goes to OUTPUT/shard-0000I-of-0000N; combine with `dart-hub merge`.")
 @click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=None, help="Write the adapted dataset (parquet, Hub-ready layout) to this folder.")
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Where finished chunks are stored for resume [default: ~/.cache/dart-hub/work/<fingerprint>, or $DART_HUB_CACHE/work/...].")
+@click.option("--probe-cache", type=click.Path(file_okay=False, path_type=Path), default=None, help="Where simulation results are cached for reuse by runs with the same simulation settings [default: ~/.cache/dart-hub/probes, or $DART_HUB_CACHE/probes].")
 @click.option("--strategy", type=click.Choice(STRATEGIES), default="full", show_default=True, help="Adaptation strategy (see above).")
 @click.option("--n-sim", type=click.IntRange(min=1), default=4, show_default=True, help="Simulation rollouts per expert step.")
 @click.option("--sim-temperature", type=float, default=0.1, show_default=True, help="Sampling temperature of simulation rollouts.")
 @click.option("--sim-max-tokens", type=click.IntRange(min=1), default=4000, show_default=True, help="Max new tokens of a simulation rollout.")
 @click.option("--epsilon", type=float, default=DEFAULT_EPSILON, show_default=True, help="Significant drop of f below the peak that marks the gap.")
-@click.option("--peak", type=click.Choice(PEAK_RULES), default="global", show_default=True, help="Which maximum of f is the peak (see above).")
+@click.option("--peak", type=click.Choice([*PEAK_RULES, *PEAK_ALIASES]), default=DEFAULT_PEAK, show_default=True, help="Which maximum of f is the peak (see above; 'first' is the old name of 'local').")
+@click.option("--min-follow", type=click.FloatRange(0, 1), default=DEFAULT_MIN_FOLLOW, show_default=True, help="No drop keeps the expert trace unchanged only if f at the last probed prefix is at least this.")
 @click.option("--n-explore", type=click.IntRange(min=1), default=8, show_default=True, help="Exploration samples from the kept prefix (strategy full).")
 @click.option("--explore-temperature", type=float, default=0.7, show_default=True, help="Sampling temperature of exploration.")
 @click.option("--explore-max-tokens", type=click.IntRange(min=1), default=2000, show_default=True, help="Max new tokens of an exploration sample.")
 @click.option("--max-repetition", type=click.FloatRange(0, 1), default=DEFAULT_MAX_REPETITION, show_default=True, help="Drop continuations whose repeated word n-gram share is above this.")
 @click.option("--repetition-ngram", type=click.IntRange(min=1), default=DEFAULT_NGRAM, show_default=True, help="n of the word n-grams used for the repetition ratio.")
 @click.option("--keep", type=click.Choice(KEEP_RULES), default="one", show_default=True, help="Keep one continuation per example or all qualifying ones.")
+@click.option("--cleaning", type=click.Choice(CLEANING), default="cleaned", show_default=True, help="cleaned: drop repetitive continuations and prefer the least repetitive (paper Appendix B); raw: neither (paper Table 5, Adaptation-Raw).")
 @click.option("--min-step-chars", type=click.IntRange(min=1), default=None, help="Merge solution fragments shorter than this into a neighbouring step [default: dart_hub.steps default].")
 @click.option("--chunk-size", type=click.IntRange(min=1), default=16, show_default=True, help="Problems per engine call (and per stored chunk).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Base seed; every request's seed derives from it and the request itself.")
@@ -153,7 +182,13 @@ def _run(**o) -> dict:
     from dart_hub.adapt.pipeline import plan, run_adapt, summarize
     from dart_hub.prompts import load_prompts
     from dart_hub.sources import load_source
-    from dart_hub.store import WorkDir, default_work_root, fingerprint
+    from dart_hub.store import (
+        ProbeStore,
+        WorkDir,
+        default_probe_cache,
+        default_work_root,
+        fingerprint,
+    )
 
     config = AdaptConfig(
         strategy=o["strategy"],
@@ -162,12 +197,14 @@ def _run(**o) -> dict:
         sim_max_tokens=o["sim_max_tokens"],
         epsilon=o["epsilon"],
         peak=o["peak"],
+        min_follow=o["min_follow"],
         n_explore=o["n_explore"],
         explore_temperature=o["explore_temperature"],
         explore_max_tokens=o["explore_max_tokens"],
         max_repetition=o["max_repetition"],
         repetition_ngram=o["repetition_ngram"],
         keep=o["keep"],
+        cleaning=o["cleaning"],
         min_step_chars=o["min_step_chars"],
         chunk_size=o["chunk_size"],
         seed=o["seed"],
@@ -181,7 +218,13 @@ def _run(**o) -> dict:
     problems = shard.select(source.problems) if shard else source.problems
 
     if o["dry_run"]:
-        cost = plan(problems, config).to_dict()
+        from dart_hub.adapt.pipeline import problem_steps
+        from dart_hub.adapt.reveal import reveal_steps
+        from dart_hub.answers import AnswerChecker
+
+        with AnswerChecker(timeout=o["answer_timeout"]) as checker:
+            reveals = reveal_steps([(p, problem_steps(p, config)) for p in problems], checker) if config.probes else None
+        cost = plan(problems, config, reveals).to_dict()
         cost["skipped_rows"] = len(source.skipped)
         _print(cost, o["as_json"], title="dry run: what this run needs")
         return cost
@@ -199,6 +242,9 @@ def _run(**o) -> dict:
     }
     run_key = fingerprint(inputs)
     work_dir = WorkDir(o["work_dir"] or default_work_root() / run_key, run_key, inputs)
+    probe_inputs = {key: inputs[key] for key in ("source", "student", "student_revision", "engine", "dtype", "prompts")}
+    probe_inputs["simulation"] = config.simulation_settings()
+    probe_store = ProbeStore(o["probe_cache"] or default_probe_cache(), fingerprint(probe_inputs), probe_inputs) if config.probes else None
 
     from dart_hub.answers import AnswerChecker
 
@@ -206,7 +252,7 @@ def _run(**o) -> dict:
     show_progress = not o["quiet"] and not o["as_json"]
     with AnswerChecker(timeout=o["answer_timeout"]) as checker, ProgressReporter(len(problems), show_progress) as reporter:
         try:
-            examples = run_adapt(engine, problems, config, prompts, checker, work_dir, reporter)
+            examples = run_adapt(engine, problems, config, prompts, checker, work_dir, reporter, probe_store)
             engine_info = engine.describe()  # before close: vLLM reports its prefix-cache hit rate here
         finally:
             engine.close()
@@ -214,6 +260,8 @@ def _run(**o) -> dict:
     if engine_info.get("prefix_cache_hit_rate") is not None:
         summary["prefix_cache_hit_rate"] = engine_info["prefix_cache_hit_rate"]
     summary["skipped_rows"] = len(source.skipped)
+    if probe_store is not None:
+        summary["probe_chunks_reused"] = probe_store.reused
     summary["seconds"] = round(time.monotonic() - started, 1)
     summary["work_dir"] = str(work_dir.path)
 

@@ -24,7 +24,8 @@ def curve_lines(steps_rows: list[dict], width: int = 40) -> list[str]:
     by_step: dict[int, list[float]] = {}
     for row in steps_rows:
         for t, score in enumerate(row["scores"]):
-            by_step.setdefault(t, []).append(score)
+            if score is not None:  # answer-revealing prefixes are not probed
+                by_step.setdefault(t, []).append(score)
     lines = ["mean adaptability f_t by expert step (share of rollouts reaching the gold answer):"]
     for t in sorted(by_step):
         mean = statistics.fmean(by_step[t])

@@ -57,7 +57,8 @@ PARAMETERS: dict[str, tuple[str | None, str]] = {
     "sim_top_p": (None, "top-p of simulation rollouts"),
     "sim_max_tokens": ("--sim-max-tokens", "max new tokens of a simulation rollout"),
     "epsilon": ("--epsilon", "significant drop of f below the peak that marks the imitation gap"),
-    "peak": ("--peak", "which maximum of f is the peak: global (highest, earliest on ties) or first (first local maximum followed by a significant drop)"),
+    "peak": ("--peak", "which maximum of f is the peak: local (first local maximum followed by a significant drop) or global (highest, earliest on ties)"),
+    "min_follow": ("--min-follow", "with no significant drop the expert trace is kept unchanged only if f at the last probed prefix is at least this; otherwise the student continues from its best prefix"),
     "n_explore": ("--n-explore", "exploration samples from the kept prefix (strategy full)"),
     "explore_temperature": ("--explore-temperature", "sampling temperature of exploration"),
     "explore_top_p": (None, "top-p of exploration"),
@@ -65,6 +66,7 @@ PARAMETERS: dict[str, tuple[str | None, str]] = {
     "max_repetition": ("--max-repetition", "continuations whose repeated word n-gram share is above this are dropped"),
     "repetition_ngram": ("--repetition-ngram", "n of the word n-grams of the repetition ratio"),
     "keep": ("--keep", "one: keep the best qualifying continuation per problem; all: every qualifying one"),
+    "cleaning": ("--cleaning", "cleaned: repetition filter and low-repetition preference (paper Appendix B); raw: neither (paper Table 5, Adaptation-Raw)"),
     "min_step_chars": ("--min-step-chars", "solution fragments shorter than this are merged into a neighbouring step"),
     "chunk_size": ("--chunk-size", "problems per engine call and per stored chunk (part of the run fingerprint)"),
     "seed": ("--seed", "base seed; every request's seed derives from it and the request"),
@@ -72,8 +74,10 @@ PARAMETERS: dict[str, tuple[str | None, str]] = {
 
 CUT_REASONS = {
     "gap": "cut at the imitation gap; the student continued from the kept prefix",
-    "no_drop": "no significant drop after the peak: the whole expert trace was kept",
+    "no_drop": "no significant drop after the peak and the student follows the trace to its end (f at the last probed prefix >= min_follow): the whole expert trace was kept",
+    "weak_follow": "no significant drop, but the student does not reliably follow the whole trace: it continued from its best prefix s_0..s_peak",
     "all_zero": "no rollout reached the answer from any prefix (f all zero)",
+    "answer_first": "the first expert step already states the answer: nothing could be probed (handled like all zero)",
     "first_feasible": "cut after the first step with a successful rollout (Adaptation-First)",
     "static": "expert trace kept unchanged (nothing probed)",
 }
@@ -81,7 +85,9 @@ CUT_REASONS = {
 DISCARD_REASONS = {
     "no_consistent_continuation": "no exploration sample reached the expert's answer",
     "no_successful_rollout": "no simulation rollout from the kept prefix reached the answer",
-    "repetitive": "every continuation with the right answer was too repetitive",
+    "repetitive": "every finished continuation with the right answer was too repetitive",
+    "truncated": "every continuation with the right answer was cut off by the token budget (never kept: the row would end mid-sentence)",
+    "answer_in_first_step": "the first expert step already states the answer and the strategy has no exploration",
     "no_candidates": "no continuation was generated",
 }
 
@@ -356,7 +362,7 @@ def _example_rows(examples: Sequence[AdaptedExample], limit: int = 5) -> list[di
                 "question": e.question,
                 "steps": len(e.expert_steps),
                 "keep_steps": e.keep_steps,
-                "scores": " ".join(f"{f:.2f}" for f in e.scores) if e.scores else "-",
+                "scores": " ".join("-" if f is None else f"{f:.2f}" for f in e.scores) if e.scores else "-",
                 "cut": e.cut_reason,
                 "outcome": e.outcome if e.outcome == "kept" else f"discarded ({e.discard_reason})",
             }
@@ -440,7 +446,7 @@ def card_context(run_config: dict[str, Any], examples: Sequence[AdaptedExample],
 
 def _method_texts(adapt: dict[str, Any], strategy: str) -> dict[str, str]:
     """The strategy- and option-dependent sentences of the Method section."""
-    if adapt.get("peak") == "first":
+    if adapt.get("peak") in ("local", "first", None):  # "first": the old name; None: default
         peak = ("the first local maximum of f that is followed by a significant drop (the best step "
                 "seen before the first t with f_t < max(f_0..f_{t-1}) - epsilon)")
     else:
@@ -460,6 +466,8 @@ def _method_texts(adapt: dict[str, Any], strategy: str) -> dict[str, str]:
         exploration = "No extra search: the continuation is one of the successful simulation rollouts of the kept prefix."
     if adapt.get("keep") == "all":
         keep = "Every qualifying continuation becomes its own row."
+    elif adapt.get("cleaning") == "raw":
+        keep = "One continuation per problem: the qualifying one with the lowest sample index (raw: no low-repetition preference)."
     else:
         keep = ("One continuation per problem: the qualifying one with the lowest repetition ratio, "
                 "then the fewest tokens, then the lowest sample index.")

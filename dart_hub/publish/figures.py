@@ -84,9 +84,10 @@ def curves(examples: Sequence[AdaptedExample]) -> dict:
         if not scores:
             continue
         total = len(scores)
-        relative.append([((t + 1) / total, f) for t, f in enumerate(scores)])
+        # unprobed prefixes (answer-revealing, or skipped by adaptive probing) have no point
+        relative.append([((t + 1) / total, f) for t, f in enumerate(scores) if f is not None])
         if example.cut_reason == "gap" and example.gap is not None:
-            aligned.append([((t - example.gap) / total, f) for t, f in enumerate(scores)])
+            aligned.append([((t - example.gap) / total, f) for t, f in enumerate(scores) if f is not None])
     # (t+1)/T is in (0, 1]: right-closed bins (the full trace falls in the last one); the
     # gap-aligned position is in (-1, 1): left-closed, so the gap step itself is in [0, 0.1).
     edges = [i / BINS for i in range(BINS + 1)]

@@ -158,7 +158,7 @@ def read_examples(folder: str | Path) -> list[AdaptedExample]:
         data["extra"] = json.loads(row["extra"]) if row.get("extra") else {}
         for name in ("expert_steps", "scores", "successes", "candidates", "trajectories"):
             data[name] = list(data[name] or [])
-        data["scores"] = [float(f) for f in data["scores"]]
+        data["scores"] = [None if f is None else float(f) for f in data["scores"]]
         examples.append(AdaptedExample.from_dict(data))
     return examples
 
