@@ -12,6 +12,7 @@ from dart_hub.adapt.cut import (
     PEAK_RULES,
     STRATEGIES,
 )
+from dart_hub.adapt.search import DEFAULT_COARSE, DEFAULT_FIRST_ROUND, SEARCHES
 from dart_hub.errors import DartHubError
 from dart_hub.repetition import DEFAULT_MAX_REPETITION, DEFAULT_NGRAM
 
@@ -30,6 +31,9 @@ class AdaptConfig:
     sim_top_p: float = 1.0
     sim_max_tokens: int = 4000
     # Imitation gap.
+    probe: str = "scan"  # which prefixes are probed: dart_hub.adapt.search
+    probe_coarse: int = DEFAULT_COARSE
+    probe_round: int = DEFAULT_FIRST_ROUND
     epsilon: float = DEFAULT_EPSILON
     peak: str = DEFAULT_PEAK
     min_follow: float = DEFAULT_MIN_FOLLOW  # "no drop" keeps the expert trace only if f_last >= this
@@ -55,6 +59,10 @@ class AdaptConfig:
             (self.peak in PEAK_RULES, f"--peak must be one of {', '.join(PEAK_RULES)}"),
             (self.keep in KEEP_RULES, f"--keep must be one of {', '.join(KEEP_RULES)}"),
             (self.cleaning in CLEANING, f"--cleaning must be one of {', '.join(CLEANING)}"),
+            (self.probe in SEARCHES, f"--probe must be one of {', '.join(SEARCHES)}"),
+            (self.probe == "scan" or self.peak == "local", "--probe adaptive follows the local peak rule; use --peak local or --probe scan"),
+            (self.probe_coarse >= 2, "--probe-coarse must be at least 2 (the first and the last prefix)"),
+            (self.probe_round >= 1, "--probe-round must be at least 1"),
             (0 <= self.min_follow <= 1, "--min-follow must be between 0 and 1"),
             (self.n_sim >= 1, "--n-sim must be at least 1"),
             (self.n_explore >= 1, "--n-explore must be at least 1"),
@@ -73,8 +81,14 @@ class AdaptConfig:
     def simulation_settings(self) -> dict:
         """What decides the simulation phase's results (the probe cache key): nothing that
         only matters after probing (strategy, epsilon, peak, exploration, cleaning, keep)."""
-        keys = ("n_sim", "sim_temperature", "sim_top_p", "sim_max_tokens", "repetition_ngram", "min_step_chars", "chunk_size", "seed")
-        return {key: getattr(self, key) for key in keys}
+        keys = ("n_sim", "sim_temperature", "sim_top_p", "sim_max_tokens", "repetition_ngram", "min_step_chars", "chunk_size", "seed", "probe")
+        settings = {key: getattr(self, key) for key in keys}
+        if self.probe == "adaptive":  # what the adaptive search probes depends on the cut rule
+            settings.update(
+                probe_coarse=self.probe_coarse, probe_round=self.probe_round, epsilon=self.epsilon,
+                min_follow=self.min_follow, peak=self.peak, target="first" if self.strategy == "first" else "gap",
+            )  # fmt: skip
+        return settings
 
     @property
     def probes(self) -> bool:

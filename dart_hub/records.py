@@ -105,6 +105,8 @@ class AdaptedExample:
     # First expert step that states the gold answer in a \boxed{} (its prefixes are not probed:
     # scores[t] and successes[t] are None from there on); None when no step does.
     reveal_step: int | None = None
+    # Simulation rollouts drawn per prefix (0: not probed, e.g. skipped by --probe adaptive).
+    samples: list[int] = field(default_factory=list)
 
     @property
     def relative_gap(self) -> float | None:

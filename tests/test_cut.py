@@ -93,9 +93,18 @@ def test_first_feasible():
     assert cut_first_feasible([N]).reason == "answer_first"
 
 
-def test_probed_scores_are_the_leading_run():
+def test_probed_scores_skip_unprobed_prefixes():
     assert probed_scores([0.5, 0.0, N, N]) == [0.5, 0.0]
-    assert probed_scores([N, 0.5]) == []
+    assert probed_scores([N, 0.5]) == [0.5]
+
+
+def test_sparse_scores_from_adaptive_probing_map_back_to_steps():
+    # probed: 0, 3, 5, 6 (the search refined between 3 and 6); the drop is at 6
+    scores = [1.0, N, N, 1.0, N, 0.75, 0.0, N, 0.0]
+    cut = decide_cut("full", scores)
+    assert (cut.keep_steps, cut.peak, cut.gap, cut.reason) == (6, 0, 6, "gap")
+    assert decide_cut("full", [0.25, N, N, 0.0]).reason == "weak_follow"
+    assert decide_cut("first", [0.0, N, 0.0, 0.5, N, 1.0]).keep_steps == 4
 
 
 def test_static_unknown_and_alias():

@@ -74,13 +74,13 @@ def canonical_peak_rule(rule: str) -> str:
 
 
 def probed_scores(scores: Sequence[float | None]) -> list[float]:
-    """The leading run of probed scores (answer-revealing prefixes are None and come last)."""
-    out: list[float] = []
-    for score in scores:
-        if score is None:
-            break
-        out.append(score)
-    return out
+    """The probed scores in step order (None: answer-revealing, or skipped by adaptive probing)."""
+    return [score for score in scores if score is not None]
+
+
+def probed_steps(scores: Sequence[float | None]) -> list[int]:
+    """The step index of each entry of `probed_scores(scores)`."""
+    return [t for t, score in enumerate(scores) if score is not None]
 
 
 def find_peak(scores: Sequence[float], epsilon: float, rule: str = DEFAULT_PEAK) -> int:
@@ -113,15 +113,17 @@ def cut_for_gap(
     """The imitation-gap cut shared by `full` and `gap`."""
     if not scores:
         return Cut(keep_steps=0, peak=None, gap=None, reason="no_drop")
-    probed = probed_scores(scores)
+    probed, where = probed_scores(scores), probed_steps(scores)
     if not probed:
         return Cut(keep_steps=0, peak=None, gap=None, reason="answer_first")
     if max(probed) <= 0:
         return Cut(keep_steps=0, peak=None, gap=None, reason="all_zero")
-    peak = find_peak(probed, epsilon, peak_rule)
-    gap = find_gap(probed, peak, epsilon)
-    if gap is not None:
-        return Cut(keep_steps=gap, peak=peak, gap=gap, reason="gap")
+    # the rules run over the probed prefixes in order; indices map back to expert steps
+    peak_at = find_peak(probed, epsilon, peak_rule)
+    gap_at = find_gap(probed, peak_at, epsilon)
+    peak = where[peak_at]
+    if gap_at is not None:
+        return Cut(keep_steps=where[gap_at], peak=peak, gap=where[gap_at], reason="gap")
     if probed[-1] >= min_follow:
         return Cut(keep_steps=len(scores), peak=peak, gap=None, reason="no_drop")
     return Cut(keep_steps=peak + 1, peak=peak, gap=None, reason="weak_follow")
@@ -132,7 +134,7 @@ def cut_first_feasible(scores: Sequence[float | None]) -> Cut:
     probed = probed_scores(scores)
     if scores and not probed:
         return Cut(keep_steps=0, peak=None, gap=None, reason="answer_first")
-    first = next((t for t, f in enumerate(probed) if f > 0), None)
+    first = next((t for t, f in enumerate(scores) if f is not None and f > 0), None)
     if first is None:
         return Cut(keep_steps=0, peak=None, gap=None, reason="all_zero")
     return Cut(keep_steps=first + 1, peak=first, gap=None, reason="first_feasible")

@@ -21,6 +21,7 @@ from dart_hub.adapt.explore import compose, discard_reason, explore_request, sel
 from dart_hub.adapt.judge import Checker, judge
 from dart_hub.adapt.probe import ProbeResult, probe
 from dart_hub.adapt.reveal import reveal_steps
+from dart_hub.adapt.search import adaptive_budget
 from dart_hub.config import AdaptConfig
 from dart_hub.engines.base import Engine
 from dart_hub.prompts import Prompts
@@ -176,6 +177,7 @@ def _build_example(
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
         reveal_step=result.reveal_step if result else None,
+        samples=list(result.samples or []) if result else [],
     )
 
 
@@ -221,6 +223,8 @@ class Plan:
     max_new_tokens: int
     steps_per_problem: list[int] = field(default_factory=list)
     answer_revealing_steps: int = 0
+    simulation_rollouts_scan: int = 0
+    simulation_rollouts_adaptive_max: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -228,6 +232,8 @@ class Plan:
             "steps": self.steps,
             "answer_revealing_steps": self.answer_revealing_steps,
             "simulation_rollouts": self.simulation_rollouts,
+            "simulation_rollouts_scan": self.simulation_rollouts_scan,
+            "simulation_rollouts_adaptive_max": self.simulation_rollouts_adaptive_max,
             "exploration_rollouts_max": self.exploration_rollouts,
             "rollouts_max": self.simulation_rollouts + self.exploration_rollouts,
             "new_tokens_max": self.max_new_tokens,
@@ -240,9 +246,13 @@ def plan(problems: Sequence[Problem], config: AdaptConfig, reveals: Sequence[int
     counts = [len(problem_steps(p, config)) for p in problems]
     reveals = list(reveals) if reveals is not None else [None] * len(problems)
     probed = [n if r is None else min(n, r) for n, r in zip(counts, reveals, strict=True)]
-    sim = sum(probed) * config.n_sim if config.probes else 0
+    scan = sum(probed) * config.n_sim if config.probes else 0
+    adaptive = sum(adaptive_budget(r, config.n_sim, config.probe_coarse) for r in probed) if config.probes else 0
+    sim = adaptive if config.probe == "adaptive" else scan
     explore = len(problems) * config.n_explore if config.explores else 0
     return Plan(
+        simulation_rollouts_scan=scan,
+        simulation_rollouts_adaptive_max=adaptive,
         problems=len(problems),
         steps=sum(counts),
         simulation_rollouts=sim,
@@ -268,6 +278,8 @@ def summarize(examples: Sequence[AdaptedExample], config: AdaptConfig) -> dict[s
         "answer_revealing_problems": sum(e.reveal_step is not None for e in examples),
         "answer_revealing_steps": sum(len(e.expert_steps) - e.reveal_step for e in examples if e.reveal_step is not None),
         "truncated_candidates": sum(c.finish_reason == "length" for c in candidates),
+        "probed_prefixes": sum(1 for e in examples for m in e.samples if m),
+        "unprobed_prefixes": sum(1 for e in examples for m in e.samples if not m),
         "mean_relative_gap": round(statistics.fmean(relative), 4) if relative else None,
         "mean_steps": round(statistics.fmean(len(e.expert_steps) for e in examples), 2) if examples else None,
         "mean_kept_steps": round(statistics.fmean(e.keep_steps for e in examples), 2) if examples else None,

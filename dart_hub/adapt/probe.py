@@ -1,7 +1,10 @@
 """Step adaptability (paper Eq. 3): f_t = share of student rollouts from s_0..s_t reaching the gold.
 
 Prefixes that already reveal the gold answer (dart_hub.adapt.reveal) are not probed: their
-score and success count are None and they have no rollouts.
+score and success count are None and they have no rollouts. Which of the other prefixes are
+probed, and with how many rollouts, is the search's choice (dart_hub.adapt.search): all of
+them with N_sim rollouts (`scan`), or an adaptive subset; an unprobed prefix's score is None,
+and a prefix whose sampling stopped early scores k of the m rollouts drawn.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from dart_hub.adapt.judge import Checker, judge, request_seed
+from dart_hub.adapt.search import Ask, search_requests
 from dart_hub.config import AdaptConfig
 from dart_hub.engines.base import Engine, GenerationRequest, ProgressCallback
 from dart_hub.prompts import Prompts
@@ -26,6 +30,7 @@ class ProbeResult:
     prompt_tokens: int
     completion_tokens: int
     reveal_step: int | None = None  # first step whose prefix states the gold answer
+    samples: list[int] | None = None  # rollouts drawn per prefix (0: not probed)
 
     @property
     def sequences(self) -> int:
@@ -41,23 +46,44 @@ class ProbeResult:
         return cls(**data)
 
 
+def prefix_request(
+    problem: Problem, steps: Sequence[str], t: int, config: AdaptConfig, prompts: Prompts, offset: int = 0, count: int | None = None
+) -> GenerationRequest:
+    """Rollouts offset..offset+count-1 (default: all n_sim) of prefix s_0..s_t. The seed
+    depends only on (run seed, problem, t), the sample index on the offset: any split of a
+    prefix's rollouts into rounds draws the same texts."""
+    return GenerationRequest.chat(
+        prompts.messages("simulation", problem.question, join_steps(steps[: t + 1])),
+        n=config.n_sim if count is None else count,
+        temperature=config.sim_temperature,
+        top_p=config.sim_top_p,
+        max_tokens=config.sim_max_tokens,
+        seed=request_seed(config.seed, problem.id, "simulation", t),
+        sample_offset=offset,
+    )
+
+
 def probe_requests(
     problem: Problem, steps: Sequence[str], config: AdaptConfig, prompts: Prompts, limit: int | None = None
 ) -> list[GenerationRequest]:
-    """One request per prefix s_0..s_t for t < limit (n = n_sim samples each), in step order
-    so that consecutive requests share the longest prompt prefix."""
+    """The full scan: one request per prefix s_0..s_t for t < limit (n = n_sim samples each),
+    in step order so that consecutive requests share the longest prompt prefix."""
     count = len(steps) if limit is None else min(limit, len(steps))
-    return [
-        GenerationRequest.chat(
-            prompts.messages("simulation", problem.question, join_steps(steps[: t + 1])),
-            n=config.n_sim,
-            temperature=config.sim_temperature,
-            top_p=config.sim_top_p,
-            max_tokens=config.sim_max_tokens,
-            seed=request_seed(config.seed, problem.id, "simulation", t),
-        )
-        for t in range(count)
-    ]
+    return [prefix_request(problem, steps, t, config, prompts) for t in range(count)]
+
+
+def next_asks(config: AdaptConfig, limit: int, tallies: dict[int, tuple[int, int]]) -> list[Ask]:
+    return search_requests(
+        config.probe,
+        limit,
+        config.n_sim,
+        tallies,
+        epsilon=config.epsilon,
+        min_follow=config.min_follow,
+        target="first" if config.strategy == "first" else "gap",
+        coarse=config.probe_coarse,
+        first_round=config.probe_round,
+    )
 
 
 def probe(
@@ -69,35 +95,52 @@ def probe(
     progress: ProgressCallback | None = None,
     reveals: Sequence[int | None] | None = None,
 ) -> list[ProbeResult]:
-    """Probe every prefix of every problem of a chunk with one engine call, except the
-    answer-revealing ones (`reveals[i]`: first revealing step of problem i, or None)."""
+    """Probe a chunk's prefixes (all of them with `--probe scan`, the ones the adaptive search
+    asks for otherwise), never the answer-revealing ones (`reveals[i]`: first revealing step of
+    problem i, or None). One engine call per round over the whole chunk: the scan is one round."""
     reveals = list(reveals) if reveals is not None else [None] * len(items)
-    per_problem = [
-        probe_requests(problem, steps, config, prompts, limit=reveal)
-        for (problem, steps), reveal in zip(items, reveals, strict=True)
-    ]
-    flat = [request for requests in per_problem for request in requests]
-    outputs = engine.generate(flat, progress=progress) if flat else []
-    golds = [problem.answer for (problem, _), requests in zip(items, per_problem, strict=True) for _ in requests]
-    judged = judge(list(zip(golds, outputs, strict=True)), checker, origin="simulation", ngram=config.repetition_ngram)
+    limits = [len(steps) if r is None else min(r, len(steps)) for (_, steps), r in zip(items, reveals, strict=True)]
+    drawn: list[dict[int, list[Candidate]]] = [{} for _ in items]
+    prompt_tokens = [0] * len(items)
+    completion_tokens = [0] * len(items)
+    while True:
+        asks = []
+        for i, limit in enumerate(limits):
+            tallies = {t: (sum(c.correct for c in group), len(group)) for t, group in drawn[i].items()}
+            asks += [(i, ask) for ask in next_asks(config, limit, tallies)]
+        if not asks:
+            break
+        requests = [
+            prefix_request(items[i][0], items[i][1], t, config, prompts, offset, count) for i, (t, offset, count) in asks
+        ]
+        outputs = engine.generate(requests, progress=progress)
+        judged = judge(
+            [(items[i][0].answer, out) for (i, _), out in zip(asks, outputs, strict=True)],
+            checker,
+            origin="simulation",
+            ngram=config.repetition_ngram,
+        )
+        for (i, (t, offset, _)), out, candidates in zip(asks, outputs, judged, strict=True):
+            group = drawn[i].setdefault(t, [])
+            if len(group) != offset:
+                raise RuntimeError(f"probe search asked for rollout {offset} of prefix {t} after {len(group)}")
+            group.extend(candidates)
+            prompt_tokens[i] += sum(c.prompt_tokens for c in out)
+            completion_tokens[i] += sum(c.completion_tokens for c in out)
 
-    results, start = [], 0
-    for (_, steps), requests, reveal in zip(items, per_problem, reveals, strict=True):
-        end = start + len(requests)
-        unprobed = len(steps) - len(requests)
-        rollouts = judged[start:end] + [[] for _ in range(unprobed)]
-        completions = [c for group in outputs[start:end] for c in group]
-        successes: list[int | None] = [sum(c.correct for c in candidates) for candidates in judged[start:end]]
-        successes += [None] * unprobed
+    results = []
+    for i, ((_, steps), reveal) in enumerate(zip(items, reveals, strict=True)):
+        rollouts = [drawn[i].get(t, []) for t in range(len(steps))]
+        successes: list[int | None] = [sum(c.correct for c in group) if group else None for group in rollouts]
         results.append(
             ProbeResult(
-                scores=[None if s is None else s / config.n_sim for s in successes],
+                scores=[None if k is None else k / len(group) for k, group in zip(successes, rollouts, strict=True)],
                 successes=successes,
                 rollouts=rollouts,
-                prompt_tokens=sum(c.prompt_tokens for c in completions),
-                completion_tokens=sum(c.completion_tokens for c in completions),
+                prompt_tokens=prompt_tokens[i],
+                completion_tokens=completion_tokens[i],
                 reveal_step=reveal,
+                samples=[len(group) for group in rollouts],
             )
         )
-        start = end
     return results

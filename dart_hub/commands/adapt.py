@@ -18,6 +18,7 @@ from dart_hub.adapt.cut import (
     PEAK_RULES,
     STRATEGIES,
 )
+from dart_hub.adapt.search import DEFAULT_COARSE, DEFAULT_FIRST_ROUND, SEARCHES
 from dart_hub.commands.options import (
     engine_for,
     engine_options,
@@ -76,6 +77,16 @@ keeps every qualifying continuation as its own row.
 Simulation results are cached by what decides them (student, engine, data, prompts,
 simulation settings, seed) in the probe cache: another --strategy, --epsilon, --peak or
 exploration setting on the same inputs reuses them instead of probing again.
+
+\b
+Probing (--probe): scan probes every prefix with N_SIM rollouts. adaptive probes
+PROBE_COARSE evenly spaced prefixes (first and last included), then binary-searches between
+the last prefix still near the running maximum and the first one clearly below it (for
+--strategy first: the first success), and stops sampling a prefix once its remaining rollouts
+cannot change which side of the threshold it is on. Rollout j of prefix t has the same seed in
+both modes, so adaptive draws a subset of the scan's rollouts; when f is monotone on each side
+of the cut it finds the scan's cut exactly (docs/performance.md measures how often otherwise).
+At most N_SIM x (PROBE_COARSE + ceil(log2(widest coarse interval))) rollouts per problem.
 
 \b
 Finished chunks are stored in the work dir; the same command resumes after a crash or kill
@@ -147,6 +158,9 @@ class ProgressReporter:
 @click.option("--n-sim", type=click.IntRange(min=1), default=4, show_default=True, help="Simulation rollouts per expert step.")
 @click.option("--sim-temperature", type=float, default=0.1, show_default=True, help="Sampling temperature of simulation rollouts.")
 @click.option("--sim-max-tokens", type=click.IntRange(min=1), default=4000, show_default=True, help="Max new tokens of a simulation rollout.")
+@click.option("--probe", type=click.Choice(SEARCHES), default="scan", show_default=True, help="Which prefixes get simulation rollouts: scan = every prefix, N_SIM each (the paper); adaptive = coarse prefixes, then binary search towards the cut, with sequential stopping (see above).")
+@click.option("--probe-coarse", type=click.IntRange(min=2), default=DEFAULT_COARSE, show_default=True, help="adaptive: evenly spaced prefixes probed first (first and last included).")
+@click.option("--probe-round", type=click.IntRange(min=1), default=DEFAULT_FIRST_ROUND, show_default=True, help="adaptive: rollouts a prefix gets first; the rest of N_SIM only while they could change its side of the threshold.")
 @click.option("--epsilon", type=float, default=DEFAULT_EPSILON, show_default=True, help="Significant drop of f below the peak that marks the gap.")
 @click.option("--peak", type=click.Choice([*PEAK_RULES, *PEAK_ALIASES]), default=DEFAULT_PEAK, show_default=True, help="Which maximum of f is the peak (see above; 'first' is the old name of 'local').")
 @click.option("--min-follow", type=click.FloatRange(0, 1), default=DEFAULT_MIN_FOLLOW, show_default=True, help="No drop keeps the expert trace unchanged only if f at the last probed prefix is at least this.")
@@ -195,6 +209,9 @@ def _run(**o) -> dict:
         n_sim=o["n_sim"],
         sim_temperature=o["sim_temperature"],
         sim_max_tokens=o["sim_max_tokens"],
+        probe=o["probe"],
+        probe_coarse=o["probe_coarse"],
+        probe_round=o["probe_round"],
         epsilon=o["epsilon"],
         peak=o["peak"],
         min_follow=o["min_follow"],
