@@ -30,7 +30,7 @@ gsm8k, ...; NAME=PATH_OR_REPO[,split=S] for another copy or split, as in `dart-h
 --benchmark-source`) scores the checkpoints on that benchmark instead (all its items unless
 --validation-size) and trains on every problem. Answers get --validation-max-tokens, by default
 the evaluation budget (16384, as `dart-hub eval`), so the checkpoint is chosen under the
-conditions it is evaluated under (the paper selected with 4096: --validation-max-tokens 4096).
+conditions it is evaluated under (the paper does not give its validation budget).
 
 \b
 --data is an adapt output folder, a local .jsonl/.parquet file with a `messages` column, or a
