@@ -51,6 +51,7 @@ ADAPT_SECTIONS: dict[str, dict[str, str]] = {
         "min_follow": "min_follow", "cleaning": "cleaning",
         "min_step_chars": "min_step_chars", "chunk_size": "chunk_size", "seed": "seed",
         "prompts": "prompts_file", "answer_timeout": "answer_timeout", "work_dir": "work_dir",
+        "probe_cache": "probe_cache",
     },
 }  # fmt: skip
 PUBLISH_KEYS = {"push_to_hub": str, "private": bool, "hub_branch": str, "create_pr": bool, "commit_message": str}

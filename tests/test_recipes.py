@@ -104,9 +104,11 @@ def test_the_whole_grid_dry_runs_from_the_folder(no_network, tmp_path, monkeypat
     # Full on Math-QwQ-32B explores at most 5,383 problems x 8; eval asks 8,215 questions
     assert "exploration: <= 5,383 problems x 8 = 43,064 rollouts, <= 86,128,000 new tokens" in result.output
     assert "validation: 41 held-out training problems (5% of the training problems, never trained on), at most 16,384 new tokens" in result.output
-    total = result.output.strip().splitlines()[-2]
+    total = result.output.strip().splitlines()[-3]
     assert total.startswith("total: 22 recipes, 60 stages; generation <= ")
-    assert "plus the simulation rollouts of 13 adapt stage(s)" in result.output
+    # Full / Gap / First / Raw of one student x dataset share one simulation (the probe cache)
+    assert "simulation: 7 distinct simulation set(s) for 13 adapt stages (6 reused from the probe cache" in result.output
+    assert "not counted above: the simulation rollouts of 7 set(s) whose data is not local" in result.output
     assert not (tmp_path / "runs").exists()
 
 
@@ -249,3 +251,18 @@ def test_validation_budget_defaults_to_the_recipes_evaluation_budget(tmp_path):
     assert train_options(load_recipe(recipe))["validation_max_tokens"] == 8000
     assert train_options(load_recipe(recipe, ["train.validation_max_tokens=4096"]))["validation_max_tokens"] == 4096
     assert train_options(load_recipe(recipe, ["eval.max_tokens=null"]))["validation_max_tokens"] == 16384
+
+
+def test_local_data_is_counted_exactly_and_shared_simulation_once(no_network, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    body = f"source:\n  dataset: {DATA / 'limo_sample.jsonl'}\nstudent:\n  model: m\n"
+    for strategy in ("full", "gap"):
+        (tmp_path / f"{strategy}.yaml").write_text(body + f"output: {tmp_path / strategy}\nadapt:\n  strategy: {strategy}\n")
+    alone = CliRunner().invoke(cli, ["adapt", "--student", "m", "--dataset", str(DATA / "limo_sample.jsonl"), "--dry-run", "--json"])
+    cost = json.loads(alone.stdout)
+    result = CliRunner().invoke(cli, ["run", str(tmp_path / "full.yaml"), str(tmp_path / "gap.yaml"), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert f"rollouts <= {cost['rollouts_max']:,} (simulation {cost['simulation_rollouts']:,})" in result.output
+    sequences = cost["simulation_rollouts"] + cost["exploration_rollouts_max"]  # gap adds nothing: it reuses full's simulation
+    assert f"total: 2 recipes, 2 stages; generation <= {sequences:,} sequences, <= {cost['new_tokens_max']:,} new tokens" in result.output
+    assert "1 distinct simulation set(s) for 2 adapt stages (1 reused" in result.output

@@ -62,7 +62,12 @@ class RunState:
 
 
 def render_markdown(data: dict[str, Any]) -> str:
-    lines = [f"# dart-hub run: {data['name']}", "", f"Recipe: `{data['recipe']}`", "", "| stage | result |", "|---|---|"]
+    lines = [f"# dart-hub run: {data['name']}", "", f"Recipe: `{data['recipe']}`", ""]
+    paper = data.get("paper") or {}
+    if paper:
+        tables = ", ".join(map(str, paper.get("tables") or [])) or "none"
+        lines += [f"Paper: {paper.get('student')} / {paper.get('dataset') or '-'} / {paper.get('arm')} (tables: {tables})", ""]
+    lines += ["| stage | result |", "|---|---|"]
     for stage in STAGES:
         entry = data["stages"].get(stage)
         if not entry:
@@ -125,15 +130,16 @@ def dataset_fingerprint(recipe: Recipe) -> str | None:
     return json.loads(config.read_text(encoding="utf-8")).get("fingerprint")
 
 
-def plan_recipe(recipe: Recipe, stages: list[str]) -> tuple[list[str], dict[str, int]]:
+def plan_recipe(recipe: Recipe, stages: list[str]) -> tuple[list[str], dict[str, Any]]:
     """What the run will do, without touching the network or loading a model: the lines to
-    print, and the generation it needs as upper bounds {"generations", "new_tokens"} (adapt
-    counts exactly only when its data is local; else its simulation is left out and said so)."""
+    print, and the generation it needs as upper bounds: {"generations", "new_tokens"} besides
+    adapt's simulation, which is keyed (`simulation_key`) so that a grid counts it once per
+    student x dataset; its size is known only when the data is local."""
     state = RunState(recipe)
     paper = recipe.paper()
     where = f"Table {', '.join(map(str, paper['tables']))}" if paper["tables"] else "not a paper cell"
     lines = [f"recipe {recipe.path} -> {recipe.output}", f"  {paper['student']} / {paper['dataset'] or '-'} / {paper['arm']} ({where})"]
-    totals = {"generations": 0, "new_tokens": 0, "uncounted_simulation": 0}
+    totals: dict[str, Any] = {"generations": 0, "new_tokens": 0}
     for stage in stages:
         key = stage_key(recipe, stage, dataset_fingerprint(recipe) if stage != "adapt" else None)
         status = "done, skipped" if state.done(stage, key) else "to run"
@@ -149,7 +155,7 @@ def plan_recipe(recipe: Recipe, stages: list[str]) -> tuple[list[str], dict[str,
         lines += ["    " + line for line in detail]
         if status == "to run":
             for name, value in cost.items():
-                totals[name] += value
+                totals[name] = totals.get(name, 0) + value if isinstance(value, int) else value
     return lines, totals
 
 
@@ -161,18 +167,22 @@ def adapt_plan(recipe: Recipe) -> tuple[list[str], dict[str, int]]:
 
     source = recipe.section("source")
     params = adapt_options(recipe, dataset_dir(recipe), dry_run=True, quiet=True)
+    simulation = {"simulation_key": simulation_key(recipe, params)}
     head = f"student {recipe.section('student')['model']} on {source['dataset']} (engine {recipe.section('engine').get('name', 'auto')}, strategy {params['strategy']})"
     if params["strategy"] == "static":
         return [head, "nothing is generated: the expert traces are kept unchanged"], {}
     if Path(str(source["dataset"])).expanduser().exists():
         cost = adapt.run(**params | {"as_json": False, "shard": None})
         lines = [head, f"{cost['problems']:,} problems, {cost['steps']:,} steps: rollouts <= {cost['rollouts_max']:,} (simulation {cost['simulation_rollouts']:,}), new tokens <= {cost['new_tokens_max']:,}"]
-        return lines, {"generations": cost["rollouts_max"], "new_tokens": cost["new_tokens_max"]}
+        explore = cost["exploration_rollouts_max"]
+        return lines, {"generations": explore, "new_tokens": cost["new_tokens_max"] - cost["simulation_rollouts"] * params["sim_max_tokens"],
+                       **simulation, "simulation_rollouts": cost["simulation_rollouts"],
+                       "simulation_tokens": cost["simulation_rollouts"] * params["sim_max_tokens"]}
     preset = PRESETS.get(str(source.get("preset") or source["dataset"]))
     rows = source.get("limit") or (preset.rows if preset else None)
     n_sim, sim_tokens = params["n_sim"], params["sim_max_tokens"]
     lines = [head, f"simulation: {n_sim} rollouts per expert step (<= {sim_tokens:,} new tokens each); steps are counted once the data is local (`dart-hub adapt --dry-run`), this plan does not download it"]
-    cost = {"uncounted_simulation": 1}
+    cost: dict[str, Any] = dict(simulation)
     if params["strategy"] == "full":
         n_explore, explore_tokens = params["n_explore"], params["explore_max_tokens"]
         if rows:
@@ -181,6 +191,25 @@ def adapt_plan(recipe: Recipe) -> tuple[list[str], dict[str, int]]:
         else:
             lines.append(f"exploration: <= {n_explore} rollouts per problem (<= {explore_tokens:,} new tokens each)")
     return lines, cost
+
+
+def simulation_key(recipe: Recipe, params: dict[str, Any]) -> str:
+    """What decides adapt's simulation results (as `dart-hub adapt` keys its probe cache): recipes
+    that differ only after probing (strategy, epsilon, peak, exploration, cleaning) share them,
+    so the simulation of a student x dataset is generated once for Full, Gap, First and Raw."""
+    import dataclasses
+
+    from dart_hub.config import AdaptConfig
+
+    fields = {f.name for f in dataclasses.fields(AdaptConfig)}
+    config = AdaptConfig(**{k: v for k, v in params.items() if k in fields and v is not None})
+    source = recipe.section("source")
+    return _digest({
+        "source": {k: source.get(k) for k in ("dataset", "preset", "split", "revision", "config", "limit", "question_column", "solution_column", "answer_column")},
+        "student": recipe.section("student"), "engine": params["engine"], "dtype": params["dtype"],
+        "prompts": str(params.get("prompts_file")), "probe_cache": str(params.get("probe_cache")),
+        "simulation": config.simulation_settings(),
+    })  # fmt: skip
 
 
 def _train_rows(recipe: Recipe) -> int | None:
@@ -297,22 +326,49 @@ def command(recipe_path: tuple[str, ...], only: tuple[str, ...], overrides: tupl
     if shard and (len(recipes) > 1 or plans[0][1] != ["adapt"]):
         raise DartHubError("--shard runs one adapt shard of one recipe: combine it with --only adapt")
     if dry_run:
-        grand = {"generations": 0, "new_tokens": 0, "uncounted_simulation": 0}
-        for recipe, stages in plans:
-            lines, totals = plan_recipe(recipe, stages)
-            for line in lines:
-                click.echo(line)
-            for name, value in totals.items():
-                grand[name] += value
-        if len(plans) > 1:
-            click.echo(f"total: {len(plans)} recipes, {sum(len(s) for _, s in plans)} stages; generation <= {grand['generations']:,} sequences, <= {grand['new_tokens']:,} new tokens")
-            if grand["uncounted_simulation"]:
-                click.echo(f"  plus the simulation rollouts of {grand['uncounted_simulation']} adapt stage(s) whose data is not local (steps x n_sim each)")
+        print_plan(plans)
         return
     for recipe, stages in plans:
         if len(plans) > 1:
             click.echo(f"== {recipe.path}", err=True)
+        if not stages:
+            click.echo(f"nothing to run: the recipe has no {' / '.join(only)} stage", err=True)
+            continue
         run_recipe(recipe, stages, quiet, shard, force)
+
+
+def print_plan(plans: list[tuple[Recipe, list[str]]]) -> None:
+    """Every recipe's plan, then (several recipes) the total, with adapt's simulation counted
+    once per probe-cache key: the strategies of one student x dataset share it."""
+    generations = new_tokens = 0
+    simulations: dict[str, tuple[int, int] | None] = {}
+    users: dict[str, int] = {}
+    for recipe, stages in plans:
+        lines, totals = plan_recipe(recipe, stages)
+        for line in lines:
+            click.echo(line)
+        generations += totals["generations"]
+        new_tokens += totals["new_tokens"]
+        key = totals.get("simulation_key")
+        if key:
+            users[key] = users.get(key, 0) + 1
+            size = (totals["simulation_rollouts"], totals["simulation_tokens"]) if "simulation_rollouts" in totals else None
+            simulations[key] = size
+    if len(plans) < 2:
+        return
+    known = [size for size in simulations.values() if size]
+    generations += sum(r for r, _ in known)
+    new_tokens += sum(t for _, t in known)
+    click.echo(f"total: {len(plans)} recipes, {sum(len(s) for _, s in plans)} stages; generation <= {generations:,} sequences, <= {new_tokens:,} new tokens")
+    if simulations:
+        shared = sum(users.values()) - len(simulations)
+        click.echo(
+            f"  simulation: {len(simulations)} distinct simulation set(s) for {sum(users.values())} adapt stages"
+            + (f" ({shared} reused from the probe cache: strategies of one student x dataset share it)" if shared else "")
+        )
+        unknown = len(simulations) - len(known)
+        if unknown:
+            click.echo(f"  not counted above: the simulation rollouts of {unknown} set(s) whose data is not local (steps x n_sim each)")
 
 
 def run_recipe(recipe: Recipe, stages: list[str], quiet: bool, shard: str | None, force: bool) -> None:
