@@ -129,3 +129,22 @@ def test_the_model_card_states_the_validation_source_and_budget(student, tmp_pat
     assert "each answered the validation problems (500 problems of MATH-500" in text
     assert "held out for checkpoint selection" not in text
     assert "--validation-source math500" in text and "--validation-max-tokens 16384" in text
+
+
+def test_training_selects_the_epoch_on_a_benchmark_and_records_it(student, tmp_path, math500):
+    pytest.importorskip("trl")
+    data = write_adapt_folder(tmp_path / "adapted")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli, [
+        "train", "--student", str(student), "--data", str(data), "--output", str(out), "--epochs", "1",
+        "--max-length", "96", "--batch-size", "6", "--validation-source", f"math500={math500}",
+        "--validation-size", "3", "--validation-max-tokens", "4", "--json",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "training_summary.json").read_text())
+    assert summary["rows"]["train"] == 6 and summary["rows"]["validation"] == 0  # nothing held out of training
+    [epoch] = summary["epochs"]
+    assert epoch["validation"]["total"] == 3 and "eval_loss" not in epoch
+    assert summary["selection"]["max_tokens"] == 4 and summary["selection"]["source"]["benchmark"] == "math500"
+    assert summary["selection"]["source"]["problems"] == 3 and len(summary["validation_ids"]) == 3
+    assert all(i.startswith("math500-test/algebra/") for i in summary["validation_ids"])
