@@ -294,7 +294,8 @@ def command(recipe_path: tuple[str, ...], only: tuple[str, ...], overrides: tupl
     \b
     RECIPE is a recipe file, a folder (every .yaml below it) or a glob pattern (quote it:
     'recipes/*/math-qwq-32b*.yaml'); several may be given. All recipes are validated before
-    anything runs; they run one after the other, in path order, and the first failure stops.
+    anything runs; they run one after the other (in the order given, folders and globs sorted),
+    and the first failure stops (rerun: finished stages are skipped).
 
     \b
     Stages run in order (adapt, push, train, eval); a stage already done with the same
