@@ -1,10 +1,18 @@
 """YAML recipes: one file per student x dataset, validated against the CLI's own options.
 
 A recipe has the sections `source`, `student`, `adapt`, `engine`, `publish`, `train`, `eval`
-plus `name` and `output` (the run folder). Every key maps onto an option of the command that
-runs the stage (`dart-hub adapt`, `train`, `eval`), and values are checked with that option's
-own click type, so a recipe accepts exactly what the CLI accepts, with the same defaults (the
-paper's). Errors name the file, the line and the key.
+plus `name`, `output` (the run folder) and `paper` (where the run sits in the DART paper's
+tables, read by `dart-hub compare`). Every key maps onto an option of the command that runs the
+stage (`dart-hub adapt`, `train`, `eval`), and values are checked with that option's own click
+type, so a recipe accepts exactly what the CLI accepts, with the same defaults (the paper's).
+Errors name the file, the line and the key.
+
+Sections stay in their stage: a stage receives its own section and only the keys of other
+sections that mean the same thing there (`STAGE_SHARED`). `engine.batch_size` is the generation
+batch of adapt and eval; it never becomes train's per-device batch size.
+
+A recipe without a `source` section runs no adapt stage: `student` + `eval` is the paper's
+No-Tuning row (the student evaluated as it is).
 """
 
 from __future__ import annotations
@@ -40,14 +48,32 @@ ADAPT_SECTIONS: dict[str, dict[str, str]] = {
         "sim_max_tokens": "sim_max_tokens", "epsilon": "epsilon", "peak": "peak", "n_explore": "n_explore",
         "explore_temperature": "explore_temperature", "explore_max_tokens": "explore_max_tokens",
         "max_repetition": "max_repetition", "repetition_ngram": "repetition_ngram", "keep": "keep",
+        "min_follow": "min_follow", "cleaning": "cleaning",
         "min_step_chars": "min_step_chars", "chunk_size": "chunk_size", "seed": "seed",
         "prompts": "prompts_file", "answer_timeout": "answer_timeout", "work_dir": "work_dir",
+        "probe_cache": "probe_cache",
     },
 }  # fmt: skip
 PUBLISH_KEYS = {"push_to_hub": str, "private": bool, "hub_branch": str, "create_pr": bool, "commit_message": str}
 STAGE_SECTIONS = ("train", "eval")  # validated against those commands' options when installed
-TOP_LEVEL = ("name", "output", *ADAPT_SECTIONS, "publish", *STAGE_SECTIONS)
+TOP_LEVEL = ("name", "output", "paper", *ADAPT_SECTIONS, "publish", *STAGE_SECTIONS)
 STAGES = ("adapt", "push", "train", "eval")
+
+# What a train / eval stage takes from sections other than its own: {section: {recipe key:
+# command parameter}}. Only keys that mean the same thing in both places. `train` gets nothing
+# from `engine` (its --batch-size is the per-device training batch, its --seed the training
+# seed); `eval` generates with the same engine options as adapt. The student's id is passed by
+# `dart-hub run` itself (the trained model for eval).
+STAGE_SHARED: dict[str, dict[str, dict[str, str]]] = {
+    "train": {},
+    "eval": {"engine": {key: param for key, param in ADAPT_SECTIONS["engine"].items()}},
+}
+
+# The arms of the paper's tables (Table 1: No-Tuning, Static, Adaptation-Full; Table 3:
+# Adaptation-First, Adaptation-Gap; Table 5: Adaptation-Raw vs Adaptation-Cleaned = Full).
+ARMS = ("No-Tuning", "Static", "Adaptation-First", "Adaptation-Gap", "Adaptation-Raw", "Adaptation-Full")
+PAPER_TABLES = (1, 3, 5)
+DATASET_TITLES = {"limo": "LIMO", "math-qwq-32b": "Math-QwQ-32B"}  # the presets, as the paper names them
 
 
 @dataclass
@@ -61,16 +87,47 @@ class Recipe:
     def section(self, name: str) -> dict[str, Any]:
         return self.sections.get(name) or {}
 
+    @property
+    def adapts(self) -> bool:
+        """A recipe without a source evaluates the student as it is (No-Tuning)."""
+        return bool(self.section("source"))
+
     def stages(self) -> list[str]:
         """Stages the recipe asks for, in order."""
-        stages = ["adapt"]
-        if self.section("publish").get("push_to_hub"):
+        stages = ["adapt"] if self.adapts else []
+        if self.adapts and self.section("publish").get("push_to_hub"):
             stages.append("push")
         for name in STAGE_SECTIONS:
             section = self.sections.get(name)
             if section is not None and section.get("enabled", True):
                 stages.append(name)
         return stages
+
+    def arm(self) -> str:
+        """The paper's name for what this recipe trains, from its settings."""
+        return settings_arm(self.adapts, self.section("adapt"), "train" in self.stages())
+
+    def paper(self) -> dict[str, Any]:
+        """{tables, arm, dataset, student}: the recipe's `paper` section completed from its settings."""
+        paper = dict(self.section("paper"))
+        paper.setdefault("tables", [])
+        paper.setdefault("arm", self.arm())
+        if self.adapts and not paper.get("dataset"):
+            source = self.section("source")
+            dataset = str(source.get("preset") or source["dataset"])
+            paper["dataset"] = DATASET_TITLES.get(dataset, Path(dataset).name)
+        paper.setdefault("dataset", None)
+        paper.setdefault("student", Path(str(self.section("student")["model"]).rstrip("/")).name)
+        return paper
+
+
+def settings_arm(adapts: bool, adapt: dict[str, Any], trains: bool) -> str:
+    if not adapts or not trains:
+        return "No-Tuning"
+    strategy = adapt.get("strategy") or "full"
+    if strategy == "full":
+        return "Adaptation-Raw" if adapt.get("cleaning") == "raw" else "Adaptation-Full"
+    return {"static": "Static", "first": "Adaptation-First", "gap": "Adaptation-Gap"}[strategy]
 
 
 def _line_map(node: yaml.Node, prefix: str = "") -> dict[str, int]:
@@ -161,17 +218,22 @@ def validate(path: Path, data: dict[str, Any], lines: dict[str, int]) -> Recipe:
     for section, mapping in ADAPT_SECTIONS.items():
         values = {}
         for key, value in (data.get(section) or {}).items():
-            if key not in mapping:
-                raise _fail(path, lines, f"{section}.{key}", f"unknown key; allowed: {', '.join(sorted(mapping))}")
+            if key not in mapping or mapping[key] not in params:
+                allowed = sorted(k for k, name in mapping.items() if name in params)
+                raise _fail(path, lines, f"{section}.{key}", f"unknown key; allowed: {', '.join(allowed)}")
             try:
                 values[key] = _convert(params[mapping[key]], value)
             except click.BadParameter as error:
                 raise _fail(path, lines, f"{section}.{key}", error.message) from error
         sections[section] = values
-    for required in ("source.dataset", "student.model"):
+    adapts = any(data.get(name) for name in ("source", "adapt", "publish")) or "train" in data
+    for required in ("source.dataset", "student.model") if adapts else ("student.model",):
         section, key = required.split(".")
         if not sections[section].get(key):
-            raise _fail(path, lines, required, "is required")
+            raise _fail(path, lines, required, "is required" + (" (a recipe that adapts or trains needs its expert data)" if section == "source" else ""))
+    if not adapts and "eval" not in data:
+        raise _fail(path, lines, "eval", "is required: a recipe without `source` evaluates the student (No-Tuning)")
+    sections["paper"] = _paper_section(path, data.get("paper"), lines)
 
     publish = {}
     for key, value in (data.get("publish") or {}).items():
@@ -199,11 +261,57 @@ def validate(path: Path, data: dict[str, Any], lines: dict[str, int]) -> Recipe:
                     raise _fail(path, lines, f"{section}.{key}", error.message) from error
         sections[section] = values
 
+    recipe_trains = "train" in sections and sections["train"].get("enabled", True)
+    declared = sections["paper"].get("arm")
+    actual = settings_arm(adapts, sections["adapt"], bool(recipe_trains))
+    if declared and declared != actual:
+        raise _fail(path, lines, "paper.arm", f"says {declared}, but the recipe's settings make it {actual}")
+
     name = data.get("name") or path.stem
     output = data.get("output") or f"runs/{path.parent.name}/{path.stem}"
     if not isinstance(name, str) or not isinstance(output, str):
         raise _fail(path, lines, "name" if not isinstance(name, str) else "output", "must be a string")
     return Recipe(path=path, name=name, output=Path(output), sections=sections, lines=lines)
+
+
+def _paper_section(path: Path, value: Any, lines: dict[str, int]) -> dict[str, Any]:
+    """`paper: {tables: [1, 5], arm: Adaptation-Full, dataset: Math-QwQ-32B}`."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _fail(path, lines, "paper", "must be a mapping (tables, arm, dataset)")
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        where = f"paper.{key}"
+        if key == "tables":
+            tables = item if isinstance(item, list) else [item]
+            if not all(isinstance(t, int) and t in PAPER_TABLES for t in tables):
+                raise _fail(path, lines, where, f"a list of the paper's table numbers ({', '.join(map(str, PAPER_TABLES))})")
+            out[key] = sorted(set(tables))
+        elif key == "arm":
+            if item not in ARMS:
+                raise _fail(path, lines, where, f"one of {', '.join(ARMS)}")
+            out[key] = item
+        elif key in ("dataset", "student"):
+            if not isinstance(item, str) or not item:
+                raise _fail(path, lines, where, "must be a string (the name shown in the table)")
+            out[key] = item
+        else:
+            raise _fail(path, lines, where, "unknown key; allowed: arm, dataset, student, tables")
+    return out
+
+
+def stage_options(recipe: Recipe, stage: str, params: set[str]) -> dict[str, Any]:
+    """A train / eval stage's settings from the recipe: the keys other sections share with it
+    (`STAGE_SHARED`), then its own section. Nothing else crosses over."""
+    options: dict[str, Any] = {}
+    for section, mapping in STAGE_SHARED[stage].items():
+        for key, value in recipe.section(section).items():
+            name = mapping.get(key)
+            if name in params:
+                options[name] = value
+    options.update({k: v for k, v in recipe.section(stage).items() if k in params})
+    return options
 
 
 def adapt_options(recipe: Recipe, output: Path, *, dry_run: bool = False, quiet: bool = False) -> dict[str, Any]:

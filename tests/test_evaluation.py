@@ -195,14 +195,65 @@ def test_registry_holds_the_papers_five_benchmarks():
     assert BENCHMARKS["mmlu_stem"].multiple_choice and not BENCHMARKS["gsm8k"].multiple_choice
 
 
+# The paper's two other benchmarks, in their Hub layouts (checked on their public cards, see
+# docs/evaluation.md): HuggingFaceH4/MATH-500 is one test.jsonl with problem / solution / answer /
+# subject / level / unique_id; math-ai/minervamath has question / answer in a test split; the
+# Qwen2.5-Math suite's own minerva_math file carries the answer only inside the solution's box.
+MATH500_ROWS = [
+    {"problem": "What is $\\frac{1}{2} + \\frac{1}{4}$?", "solution": "Add: $\\boxed{\\frac{3}{4}}$.",
+     "answer": "\\frac{3}{4}", "subject": "Prealgebra", "level": 1, "unique_id": "test/prealgebra/1.json"},
+    {"problem": "Find $x$ if $3x = 12$.", "solution": "Divide by 3: $x = \\boxed{4}$.", "answer": "4",
+     "subject": "Algebra", "level": 1, "unique_id": "test/algebra/2.json"},
+]
+MINERVA_ROWS = [
+    {"question": "A star has a parallax of 0.1 arcsec. What is its distance in parsecs?", "answer": "10"},
+    {"question": "Compute the energy in eV of a 1 eV photon doubled.", "answer": "$2$"},
+]
+MINERVA_SUITE_ROWS = [  # the suite's file: the gold is the solution's last box
+    {"problem": "Give the number of seconds in one minute.", "solution": "There are $\\boxed{60}$ seconds.",
+     "type": "Physics"},
+]
+
+
+def test_math500_and_minerva_are_registered_and_read_their_real_layouts(tmp_path, hub, checker):
+    assert (BENCHMARKS["math500"].repo_id, BENCHMARKS["math500"].split, BENCHMARKS["math500"].rows) == ("HuggingFaceH4/MATH-500", "test", 500)
+    assert (BENCHMARKS["minerva_math"].repo_id, BENCHMARKS["minerva_math"].split, BENCHMARKS["minerva_math"].rows) == ("math-ai/minervamath", "test", 272)
+    assert "math500" not in BENCHMARK_NAMES and "minerva_math" not in BENCHMARK_NAMES  # default stays Table 1's five
+
+    sha = hub.create_dataset("HuggingFaceH4/MATH-500", {"test.jsonl": jsonl(MATH500_ROWS)})
+    items = load_benchmark("math500", f"HuggingFaceH4/MATH-500@{sha}")
+    assert [(i.question, i.gold) for i in items] == [(MATH500_ROWS[0]["problem"], "\\frac{3}{4}"), (MATH500_ROWS[1]["problem"], "4")]
+    assert items[0].id == "math500-test/prealgebra/1.json" and items[0].choices is None
+
+    minerva = tmp_path / "minerva.parquet"
+    minerva.write_bytes(parquet_bytes(MINERVA_ROWS))
+    assert [(i.question, i.gold) for i in load_benchmark("minerva_math", str(minerva))] == [
+        (MINERVA_ROWS[0]["question"], "10"), (MINERVA_ROWS[1]["question"], "2")]
+    suite = tmp_path / "minerva_math" / "test.jsonl"
+    suite.parent.mkdir()
+    suite.write_text(jsonl(MINERVA_SUITE_ROWS))
+    [item] = load_benchmark("minerva_math", str(suite.parent))
+    assert item.question == MINERVA_SUITE_ROWS[0]["problem"] and item.gold == "60"
+
+    # selectable like the others: graded by equivalence (0.75 = 3/4), averaged over the two
+    answers = {"What is": "\\boxed{0.75}", "Find $x$": "\\boxed{5}", "A star": "d = \\boxed{10}", "Compute the energy": "\\boxed{2}"}
+    engine = ScriptedEngine(lambda r, i: next((a for k, a in answers.items() if user_text(r).startswith(k)), ""), "m/x")
+    report = evaluate(engine, "math500,minerva_math", tmp_path / "out", max_tokens=32, checker=checker,
+                      sources={"math500": f"HuggingFaceH4/MATH-500@{sha}", "minerva_math": str(minerva)})
+    assert report.accuracy("math500") == 0.5 and report.accuracy("minerva_math") == 1.0
+    assert report.data["benchmarks"]["math500"]["title"] == "MATH-500" and report.average == pytest.approx(0.75)
+
+
 def test_benchmark_list_and_unknown_names():
     assert parse_benchmark_list(None) == list(BENCHMARK_NAMES)
-    assert parse_benchmark_list("all") == list(BENCHMARK_NAMES)
+    assert parse_benchmark_list("default") == list(BENCHMARK_NAMES)
+    assert parse_benchmark_list("all") == [*BENCHMARK_NAMES, "math500", "minerva_math"]
     assert parse_benchmark_list(" mmlu_stem, gsm8k ,gsm8k") == ["mmlu_stem", "gsm8k"]
+    assert parse_benchmark_list("minerva_math,math500") == ["minerva_math", "math500"]
     with pytest.raises(DartHubError) as caught:
-        parse_benchmark_list("gsm8k,math500")
+        parse_benchmark_list("gsm8k,aime24")
     message = str(caught.value)
-    assert "'math500'" in message and "gsm8k, gaokao2023en, olympiadbench, college_math, mmlu_stem" in message
+    assert "'aime24'" in message and "gsm8k, gaokao2023en, olympiadbench, college_math, mmlu_stem, math500, minerva_math" in message
     assert "\n" not in message
     with pytest.raises(DartHubError, match="unknown benchmark 'aime'.*known benchmarks"):
         load_benchmark("aime")

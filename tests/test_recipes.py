@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from dart_hub.cli import cli
 from dart_hub.errors import DartHubError
-from dart_hub.recipes import load_recipe
+from dart_hub.recipes import adapt_options, load_recipe
 
 ROOT = Path(__file__).parent.parent
 RECIPES = sorted((ROOT / "recipes").glob("*/*.yaml"))
@@ -27,22 +27,101 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket, "create_connection", refuse)
 
 
-def test_the_paper_grid_is_shipped():
-    names = {f"{p.parent.name}/{p.stem}" for p in RECIPES}
-    for student in ("qwen2.5-0.5b-instruct", "qwen2.5-1.5b-instruct", "qwen2.5-3b-instruct", "llama-3.2-3b-instruct"):
-        assert {f"{student}/limo", f"{student}/math-qwq-32b"} <= names
-    assert any(load_recipe(p).section("adapt").get("strategy") == "static" for p in RECIPES)
+# The cells the DART paper reports (seed 001): Table 1 has 0.5B, 3B and Llama-3B (no 1.5B) with
+# No-Tuning, and Static / Adaptation-Full on both datasets; Table 3 has Math-QwQ-32B for 1.5B and
+# 3B with First / Gap / Full; Table 5 has Math-QwQ-32B for 0.5B and 1.5B with Raw / Cleaned (Full).
+T1_STUDENTS = ("Qwen2.5-0.5B-Instruct", "Qwen2.5-3B-Instruct", "Llama-3.2-3B-Instruct")
+PAPER_CELLS = {
+    1: {(s, None, "No-Tuning") for s in T1_STUDENTS}
+    | {(s, d, a) for s in T1_STUDENTS for d in ("LIMO", "Math-QwQ-32B") for a in ("Static", "Adaptation-Full")},
+    3: {(s, "Math-QwQ-32B", a) for s in ("Qwen2.5-1.5B-Instruct", "Qwen2.5-3B-Instruct")
+        for a in ("Adaptation-First", "Adaptation-Gap", "Adaptation-Full")},
+    5: {(s, "Math-QwQ-32B", a) for s in ("Qwen2.5-0.5B-Instruct", "Qwen2.5-1.5B-Instruct") for a in ("Adaptation-Raw", "Adaptation-Full")},
+}
+
+
+def test_exactly_the_papers_cells_are_shipped():
+    recipes = [load_recipe(p) for p in RECIPES]
+    cells = [(r.paper()["student"], r.paper()["dataset"], r.paper()["arm"]) for r in recipes]
+    assert len(cells) == len(set(cells)), "two recipes for one cell"
+    for table, expected in PAPER_CELLS.items():
+        assert {c for c, r in zip(cells, recipes, strict=True) if table in r.paper()["tables"]} == expected, table
+    assert all(r.paper()["tables"] for r in recipes)  # no recipe outside the paper's tables
+    assert len({r.output for r in recipes}) == len(recipes)
+
+
+def test_shipped_arms_have_the_settings_they_claim():
+    from dart_hub.config import AdaptConfig
+
+    for path in RECIPES:
+        recipe = load_recipe(path)
+        arm, adapt = recipe.paper()["arm"], recipe.section("adapt")
+        if arm == "No-Tuning":
+            assert recipe.stages() == ["eval"] and not recipe.adapts
+            continue
+        assert recipe.stages() == ["adapt", "train", "eval"]
+        options = adapt_options(recipe, Path("out"))
+        config = AdaptConfig(**{k: options[k] for k in ("strategy", "peak", "cleaning", "min_follow", "epsilon", "n_sim")})
+        strategy = {"Static": "static", "Adaptation-First": "first", "Adaptation-Gap": "gap"}.get(arm, "full")
+        assert config.strategy == strategy, path
+        assert config.cleaning == ("raw" if arm == "Adaptation-Raw" else "cleaned"), path
+        if strategy != "static":
+            assert (config.n_sim, config.epsilon, config.peak, adapt["sim_max_tokens"]) == (4, 0.3, "local", 4000), path
+        assert recipe.section("train")["validation_source"] == "heldout"
+        assert recipe.section("eval")["max_tokens"] == 16384
+
+
+def test_a_wrong_paper_label_is_refused(tmp_path):
+    with pytest.raises(DartHubError, match="paper.arm: says Adaptation-Gap, but the recipe's settings make it Adaptation-Full"):
+        load_recipe(write(tmp_path, BASE + "paper:\n  arm: Adaptation-Gap\ntrain:\n  epochs: 1\n"))
+    with pytest.raises(DartHubError, match="r.yaml:6: paper.tables"):
+        load_recipe(write(tmp_path, BASE + "paper:\n  tables: [2]\n"))
+    with pytest.raises(DartHubError, match="eval: is required"):
+        load_recipe(write(tmp_path, "student:\n  model: m\n"))
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_shipped_recipe_validates_and_dry_runs_offline(path, no_network, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     recipe = load_recipe(path)
-    assert recipe.section("student")["model"] and recipe.section("source")["dataset"]
+    assert recipe.section("student")["model"]
     result = CliRunner().invoke(cli, ["run", str(path), "--dry-run"])
     assert result.exit_code == 0, result.output
-    assert "adapt: to run" in result.output and "rollouts" in result.output
+    if recipe.adapts:
+        assert "adapt: to run" in result.output and "train: to run" in result.output
+        assert ("nothing is generated" if recipe.arm() == "Static" else "simulation: 4 rollouts per expert step") in result.output
+    else:
+        assert "adapt" not in result.output and "train" not in result.output
+    assert "eval: to run" in result.output and "8,215 questions" in result.output
     assert not (tmp_path / "runs").exists()  # a dry run writes nothing
+
+
+def test_the_whole_grid_dry_runs_from_the_folder(no_network, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["run", str(ROOT / "recipes"), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("recipe ") == len(RECIPES) == 22
+    # Full on Math-QwQ-32B explores at most 5,383 problems x 8; eval asks 8,215 questions
+    assert "exploration: <= 5,383 problems x 8 = 43,064 rollouts, <= 86,128,000 new tokens" in result.output
+    assert "validation: 41 held-out training problems (5% of the training problems, never trained on), at most 16,384 new tokens" in result.output
+    total = result.output.strip().splitlines()[-3]
+    assert total.startswith("total: 22 recipes, 60 stages; generation <= ")
+    # Full / Gap / First / Raw of one student x dataset share one simulation (the probe cache)
+    assert "simulation: 7 distinct simulation set(s) for 13 adapt stages (6 reused from the probe cache" in result.output
+    assert "not counted above: the simulation rollouts of 7 set(s) whose data is not local" in result.output
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_glob_selects_recipes_and_nothing_matching_is_an_error(no_network, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["run", str(ROOT / "recipes" / "*" / "math-qwq-32b-gap.yaml"), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert [line.split()[1] for line in result.output.splitlines() if line.startswith("recipe ")] == [
+        str(ROOT / "recipes/qwen2.5-1.5b-instruct/math-qwq-32b-gap.yaml"),
+        str(ROOT / "recipes/qwen2.5-3b-instruct/math-qwq-32b-gap.yaml"),
+    ]
+    missing = CliRunner().invoke(cli, ["run", str(tmp_path / "*.yaml"), "--dry-run"])
+    assert missing.exit_code == 1 and "no recipe file matches this pattern" in missing.stderr
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -137,3 +216,53 @@ eval:
     third = CliRunner().invoke(cli, ["run", str(recipe), "--quiet", "--only", "eval", "--set", "eval.max_tokens=5"])
     assert third.exit_code == 0, third.output
     assert "eval: running" in third.stderr
+
+
+LEAK = BASE + "engine:\n  name: transformers\n  batch_size: 8\ntrain:\n  epochs: 1\neval:\n  benchmarks: gsm8k\n"
+
+
+def test_engine_settings_do_not_leak_into_train(tmp_path, monkeypatch):
+    """engine.batch_size is the generation batch (adapt, eval), never train's per-device batch."""
+    from dart_hub.commands import run as run_command
+    from dart_hub.commands import train as train_command
+
+    seen: list[dict] = []
+    monkeypatch.setattr(train_command, "run", lambda sft=None, **options: seen.append(options) or {})
+    recipe = write(tmp_path, LEAK + f"output: {tmp_path / 'run'}\n")
+    for extra in ([], ["--set", "engine.batch_size=32"]):
+        result = CliRunner().invoke(cli, ["run", str(recipe), "--only", "train", "--force", *extra])
+        assert result.exit_code == 0, result.output
+        assert seen[-1]["batch_size"] is None  # train's own default (1 per device), not 8 or 32
+        assert seen[-1]["epochs"] == 1 and seen[-1]["validation_max_tokens"] == 16384
+    CliRunner().invoke(cli, ["run", str(recipe), "--only", "train", "--force", "--set", "train.batch_size=2"])
+    assert seen[-1]["batch_size"] == 2
+    # the eval stage shares the engine section: same engine, same generation batch
+    options = run_command.eval_options(load_recipe(recipe, ["engine.batch_size=32"]))
+    assert (options["engine"], options["batch_size"]) == ("transformers", 32)
+    # and adapt never sees train's keys
+    assert adapt_options(load_recipe(recipe, ["train.batch_size=2", "train.seed=5"]), tmp_path)["batch_size"] == 8
+    assert adapt_options(load_recipe(recipe, ["train.seed=5"]), tmp_path)["seed"] == 0
+
+
+def test_validation_budget_defaults_to_the_recipes_evaluation_budget(tmp_path):
+    from dart_hub.commands.run import train_options
+
+    recipe = write(tmp_path, BASE + "train:\n  epochs: 1\neval:\n  max_tokens: 8000\n")
+    assert train_options(load_recipe(recipe))["validation_max_tokens"] == 8000
+    assert train_options(load_recipe(recipe, ["train.validation_max_tokens=4096"]))["validation_max_tokens"] == 4096
+    assert train_options(load_recipe(recipe, ["eval.max_tokens=null"]))["validation_max_tokens"] == 16384
+
+
+def test_local_data_is_counted_exactly_and_shared_simulation_once(no_network, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    body = f"source:\n  dataset: {DATA / 'limo_sample.jsonl'}\nstudent:\n  model: m\n"
+    for strategy in ("full", "gap"):
+        (tmp_path / f"{strategy}.yaml").write_text(body + f"output: {tmp_path / strategy}\nadapt:\n  strategy: {strategy}\n")
+    alone = CliRunner().invoke(cli, ["adapt", "--student", "m", "--dataset", str(DATA / "limo_sample.jsonl"), "--dry-run", "--json"])
+    cost = json.loads(alone.stdout)
+    result = CliRunner().invoke(cli, ["run", str(tmp_path / "full.yaml"), str(tmp_path / "gap.yaml"), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert f"rollouts <= {cost['rollouts_max']:,} (simulation {cost['simulation_rollouts']:,})" in result.output
+    sequences = cost["simulation_rollouts"] + cost["exploration_rollouts_max"]  # gap adds nothing: it reuses full's simulation
+    assert f"total: 2 recipes, 2 stages; generation <= {sequences:,} sequences, <= {cost['new_tokens_max']:,} new tokens" in result.output
+    assert "1 distinct simulation set(s) for 2 adapt stages (1 reused" in result.output

@@ -16,10 +16,11 @@ _TABLE = "\n".join(
     f"  {b.name:<14}{b.title:<16}{b.rows:>5} rows  {b.repo_id}" for b in BENCHMARKS.values()
 )
 
-HELP = f"""Evaluate a model on the DART paper's five math benchmarks.
+HELP = f"""Evaluate a model on the DART paper's math benchmarks.
 
 \b
-Benchmarks (--benchmarks, default all):
+Benchmarks (--benchmarks: default the five of the paper's Table 1; 'all' adds MATH-500 and
+Minerva Math, the paper's other two):
 {_TABLE}
 
 \b
@@ -101,7 +102,7 @@ class EvalProgressBar:
 @click.command(help=HELP, context_settings={"max_content_width": 100})
 @click.option("--model", required=True, help="Model to evaluate: Hub id or local folder (a checkpoint).")
 @click.option("--model-revision", default=None, help="Hub revision of the model.")
-@click.option("--benchmarks", default=",".join(BENCHMARK_NAMES), show_default=True, help="Comma-separated benchmark names, or 'all'.")
+@click.option("--benchmarks", default=",".join(BENCHMARK_NAMES), show_default=True, help="Comma-separated benchmark names, 'default' (the first five) or 'all'.")
 @click.option("--output", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder for results.json and the per-benchmark jsonl files (resumes if it holds a run of the same model).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N items of each benchmark (smoke tests; results are marked incomplete).")
 @click.option("--max-tokens", type=click.IntRange(min=1), default=DEFAULT_MAX_TOKENS, show_default=True, help="Max new tokens per answer.")

@@ -78,7 +78,15 @@ def cli_defaults(command: click.Command) -> dict[str, Any]:
     """A command's option defaults as click would pass them (flags resolved to False), so the
     library can call a command's `run(**options)` exactly as the CLI does."""
     ctx = click.Context(command)
-    return {p.name: p.get_default(ctx) for p in command.params if p.name}
+    out = {}
+    for p in command.params:
+        if not p.name:
+            continue
+        value = p.get_default(ctx)
+        if type(value).__name__ == "Sentinel":  # click >= 8.3 marks "no default" with UNSET
+            value = () if p.multiple else None
+        out[p.name] = value
+    return out
 
 
 @contextlib.contextmanager

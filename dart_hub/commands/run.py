@@ -1,7 +1,8 @@
-"""`dart-hub run RECIPE`: the stages of a recipe in order, skipping finished ones."""
+"""`dart-hub run RECIPE...`: the stages of each recipe in order, skipping finished ones."""
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 import click
 
 from dart_hub.errors import DartHubError
-from dart_hub.recipes import STAGES, Recipe, adapt_options, load_recipe
+from dart_hub.recipes import STAGES, Recipe, adapt_options, load_recipe, stage_options
 from dart_hub.store import write_atomic
 
 SUMMARY_JSON = "run-summary.json"
@@ -28,7 +29,15 @@ class RunState:
         self.recipe = recipe
         self.dir = recipe.output
         self.path = self.dir / SUMMARY_JSON
-        self.data: dict[str, Any] = {"recipe": str(recipe.path), "name": recipe.name, "stages": {}}
+        # what `dart-hub compare` needs to place the run in the paper's grid
+        self.data: dict[str, Any] = {
+            "recipe": str(recipe.path),
+            "name": recipe.name,
+            "student": recipe.section("student")["model"],
+            "dataset": recipe.section("source").get("dataset"),
+            "paper": recipe.paper(),
+            "stages": {},
+        }
         if self.path.exists():
             stored = json.loads(self.path.read_text(encoding="utf-8"))
             self.data["stages"] = stored.get("stages", {})
@@ -53,7 +62,12 @@ class RunState:
 
 
 def render_markdown(data: dict[str, Any]) -> str:
-    lines = [f"# dart-hub run: {data['name']}", "", f"Recipe: `{data['recipe']}`", "", "| stage | result |", "|---|---|"]
+    lines = [f"# dart-hub run: {data['name']}", "", f"Recipe: `{data['recipe']}`", ""]
+    paper = data.get("paper") or {}
+    if paper:
+        tables = ", ".join(map(str, paper.get("tables") or [])) or "none"
+        lines += [f"Paper: {paper.get('student')} / {paper.get('dataset') or '-'} / {paper.get('arm')} (tables: {tables})", ""]
+    lines += ["| stage | result |", "|---|---|"]
     for stage in STAGES:
         entry = data["stages"].get(stage)
         if not entry:
@@ -116,81 +130,249 @@ def dataset_fingerprint(recipe: Recipe) -> str | None:
     return json.loads(config.read_text(encoding="utf-8")).get("fingerprint")
 
 
-def plan_lines(recipe: Recipe, stages: list[str]) -> list[str]:
-    """What the run will do, without touching the network or loading a model."""
-    from dart_hub.commands import adapt
-
+def plan_recipe(recipe: Recipe, stages: list[str]) -> tuple[list[str], dict[str, Any]]:
+    """What the run will do, without touching the network or loading a model: the lines to
+    print, and the generation it needs as upper bounds: {"generations", "new_tokens"} besides
+    adapt's simulation, which is keyed (`simulation_key`) so that a grid counts it once per
+    student x dataset; its size is known only when the data is local."""
     state = RunState(recipe)
-    lines = [f"recipe {recipe.path} -> {recipe.output}"]
+    paper = recipe.paper()
+    where = f"Table {', '.join(map(str, paper['tables']))}" if paper["tables"] else "not a paper cell"
+    lines = [f"recipe {recipe.path} -> {recipe.output}", f"  {paper['student']} / {paper['dataset'] or '-'} / {paper['arm']} ({where})"]
+    totals: dict[str, Any] = {"generations": 0, "new_tokens": 0}
     for stage in stages:
         key = stage_key(recipe, stage, dataset_fingerprint(recipe) if stage != "adapt" else None)
         status = "done, skipped" if state.done(stage, key) else "to run"
         lines.append(f"- {stage}: {status}")
         if stage == "adapt":
-            source = recipe.section("source")
-            lines.append(f"    student {recipe.section('student')['model']} on {source['dataset']} (engine {recipe.section('engine').get('name', 'auto')})")
-            if Path(str(source["dataset"])).expanduser().exists():
-                cost = adapt.run(**adapt_options(recipe, dataset_dir(recipe), dry_run=True, quiet=True) | {"as_json": False, "shard": None})
-                lines.append(f"    rollouts <= {cost['rollouts_max']:,} (simulation {cost['simulation_rollouts']:,}), new tokens <= {cost['new_tokens_max']:,}")
-            else:
-                lines.append("    " + adapt_cost_formula(recipe))
+            detail, cost = adapt_plan(recipe)
         elif stage == "push":
-            lines.append(f"    one commit to dataset repo {recipe.section('publish')['push_to_hub']}")
+            detail, cost = [f"one commit to dataset repo {recipe.section('publish')['push_to_hub']}"], {}
+        elif stage == "train":
+            detail, cost = train_plan(recipe)
         else:
-            lines.append(f"    settings: {json.dumps(recipe.section(stage), sort_keys=True, default=str)}")
-    return lines
+            detail, cost = eval_plan(recipe)
+        lines += ["    " + line for line in detail]
+        if status == "to run":
+            for name, value in cost.items():
+                totals[name] = totals.get(name, 0) + value if isinstance(value, int) else value
+    return lines, totals
 
 
-def adapt_cost_formula(recipe: Recipe) -> str:
+def adapt_plan(recipe: Recipe) -> tuple[list[str], dict[str, int]]:
+    """adapt's own dry run (`dart-hub adapt --dry-run`) when the data is local; else the bounds
+    that do not need the data: exploration from the preset's row count, simulation per step."""
+    from dart_hub.commands import adapt
     from dart_hub.sources import PRESETS
 
-    params = adapt_options(recipe, dataset_dir(recipe))
-    n_sim, n_explore = params["n_sim"], params["n_explore"]
-    sim_tokens, explore_tokens = params["sim_max_tokens"], params["explore_max_tokens"]
-    dataset = recipe.section("source")["dataset"]
-    preset = PRESETS.get(recipe.section("source").get("preset") or dataset)
-    rows = f"{preset.rows:,} problems" if preset and preset.rows else "the problems"
+    source = recipe.section("source")
+    params = adapt_options(recipe, dataset_dir(recipe), dry_run=True, quiet=True)
+    simulation = {"simulation_key": simulation_key(recipe, params)}
+    head = f"student {recipe.section('student')['model']} on {source['dataset']} (engine {recipe.section('engine').get('name', 'auto')}, strategy {params['strategy']})"
+    if params["strategy"] == "static":
+        return [head, "nothing is generated: the expert traces are kept unchanged"], {}
+    if Path(str(source["dataset"])).expanduser().exists():
+        cost = adapt.run(**params | {"as_json": False, "shard": None})
+        lines = [head, f"{cost['problems']:,} problems, {cost['steps']:,} steps: rollouts <= {cost['rollouts_max']:,} (simulation {cost['simulation_rollouts']:,}), new tokens <= {cost['new_tokens_max']:,}"]
+        explore = cost["exploration_rollouts_max"]
+        return lines, {"generations": explore, "new_tokens": cost["new_tokens_max"] - cost["simulation_rollouts"] * params["sim_max_tokens"],
+                       **simulation, "simulation_rollouts": cost["simulation_rollouts"],
+                       "simulation_tokens": cost["simulation_rollouts"] * params["sim_max_tokens"]}
+    preset = PRESETS.get(str(source.get("preset") or source["dataset"]))
+    rows = source.get("limit") or (preset.rows if preset else None)
+    n_sim, sim_tokens = params["n_sim"], params["sim_max_tokens"]
+    lines = [head, f"simulation: {n_sim} rollouts per expert step (<= {sim_tokens:,} new tokens each); steps are counted once the data is local (`dart-hub adapt --dry-run`), this plan does not download it"]
+    cost: dict[str, Any] = dict(simulation)
+    if params["strategy"] == "full":
+        n_explore, explore_tokens = params["n_explore"], params["explore_max_tokens"]
+        if rows:
+            lines.append(f"exploration: <= {rows:,} problems x {n_explore} = {rows * n_explore:,} rollouts, <= {rows * n_explore * explore_tokens:,} new tokens")
+            cost.update(generations=rows * n_explore, new_tokens=rows * n_explore * explore_tokens)
+        else:
+            lines.append(f"exploration: <= {n_explore} rollouts per problem (<= {explore_tokens:,} new tokens each)")
+    return lines, cost
+
+
+def simulation_key(recipe: Recipe, params: dict[str, Any]) -> str:
+    """What decides adapt's simulation results (as `dart-hub adapt` keys its probe cache): recipes
+    that differ only after probing (strategy, epsilon, peak, exploration, cleaning) share them,
+    so the simulation of a student x dataset is generated once for Full, Gap, First and Raw."""
+    import dataclasses
+
+    from dart_hub.config import AdaptConfig
+
+    fields = {f.name for f in dataclasses.fields(AdaptConfig)}
+    config = AdaptConfig(**{k: v for k, v in params.items() if k in fields and v is not None})
+    source = recipe.section("source")
+    return _digest({
+        "source": {k: source.get(k) for k in ("dataset", "preset", "split", "revision", "config", "limit", "question_column", "solution_column", "answer_column")},
+        "student": recipe.section("student"), "engine": params["engine"], "dtype": params["dtype"],
+        "prompts": str(params.get("prompts_file")), "probe_cache": str(params.get("probe_cache")),
+        "simulation": config.simulation_settings(),
+    })  # fmt: skip
+
+
+def _train_rows(recipe: Recipe) -> int | None:
+    from dart_hub.sources import PRESETS
+
+    source = recipe.section("source")
+    preset = PRESETS.get(str(source.get("preset") or source.get("dataset")))
+    return source.get("limit") or (preset.rows if preset else None)
+
+
+def train_plan(recipe: Recipe) -> tuple[list[str], dict[str, int]]:
+    """The train stage's settings (what `dart-hub train` receives) and its validation cost:
+    every epoch's checkpoint answers the validation problems."""
+    from dart_hub.training.config import PAPER_DEFAULTS
+    from dart_hub.training.validation import describe_validation, validation_plan
+
+    options = train_options(recipe)
+    shown = {k: options[k] for k in recipe.section("train") if k in options}  # what the recipe sets
+    settings = json.dumps(shown, sort_keys=True, default=str)
+    epochs = options.get("epochs") or (recipe.section("train").get("sft") or {}).get("num_train_epochs") or PAPER_DEFAULTS["num_train_epochs"]
+    validation = validation_plan(options, _train_rows(recipe), eval_max_tokens(recipe))
+    lines = [f"settings: {settings}", f"validation: {describe_validation(validation)}"]
+    cost: dict[str, int] = {}
+    if validation["problems"] is not None:
+        answers = int(validation["problems"] * epochs)
+        lines.append(f"checkpoint selection: {epochs:g} epochs x {validation['problems']:,} problems = {answers:,} answers, <= {answers * validation['max_tokens']:,} new tokens")
+        cost = {"generations": answers, "new_tokens": answers * validation["max_tokens"]}
+    return lines, cost
+
+
+def eval_plan(recipe: Recipe) -> tuple[list[str], dict[str, int]]:
+    from dart_hub.evaluation.benchmarks import BENCHMARKS, parse_benchmark_list
+
+    options = eval_options(recipe)
+    names = parse_benchmark_list(options["benchmarks"])
+    limit = options.get("limit")
+    items = sum(min(BENCHMARKS[n].rows, limit) if limit else BENCHMARKS[n].rows for n in names)
+    max_tokens = options["max_tokens"]
     return (
-        f"for {rows}: rollouts = steps x {n_sim} (simulation, <= {sim_tokens} new tokens each)"
-        f" + {n_explore} per cut example (exploration, <= {explore_tokens} each); steps are counted"
-        " once the data is local (`dart-hub adapt --dry-run`), this plan does not download it"
+        [f"benchmarks: {', '.join(names)}", f"{items:,} questions, greedy, <= {max_tokens:,} new tokens each: <= {items * max_tokens:,} new tokens"],
+        {"generations": items, "new_tokens": items * max_tokens},
     )
 
 
+def eval_max_tokens(recipe: Recipe) -> int:
+    """The evaluation budget of the recipe (its eval section's, else `dart-hub eval`'s default)."""
+    from dart_hub.evaluation.run import DEFAULT_MAX_TOKENS
+
+    return int(recipe.section("eval").get("max_tokens") or DEFAULT_MAX_TOKENS)
+
+
+def expand_recipe_paths(values: tuple[str, ...] | list[str]) -> list[Path]:
+    """Files, folders (every .yaml/.yml below, sorted) and glob patterns -> recipe files."""
+    found: list[Path] = []
+    for value in values:
+        path = Path(value).expanduser()
+        if path.is_dir():
+            matches = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+            if not matches:
+                raise DartHubError(f"{value}: no .yaml recipe in this folder")
+        elif glob.has_magic(value):
+            matches = sorted(Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_file())
+            if not matches:
+                raise DartHubError(f"{value}: no recipe file matches this pattern")
+        else:
+            matches = [path]
+        found += [m for m in matches if m not in found]
+    return found
+
+
 @click.command()
-@click.argument("recipe_path", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("recipe_path", nargs=-1, required=True, metavar="RECIPE...")
 @click.option("--only", "only", multiple=True, type=click.Choice(STAGES), help="Run only this stage (repeatable).")
-@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help="Override a recipe value, e.g. --set adapt.n_sim=8 (repeatable; values parsed as YAML).")
-@click.option("--shard", default=None, metavar="I/N", help="adapt stage only: process shard I of N into OUTPUT/shards (merge with `dart-hub merge`).")
+@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help="Override a recipe value, e.g. --set adapt.n_sim=8 (repeatable; values parsed as YAML; applies to every recipe).")
+@click.option("--shard", default=None, metavar="I/N", help="adapt stage only: process shard I of N into OUTPUT/shards (merge with `dart-hub merge`). One recipe only.")
 @click.option("--force", is_flag=True, help="Rerun stages even when the run summary says they are done.")
-@click.option("--dry-run", is_flag=True, help="Print what would run, with rollout and token counts, and exit (no network, no model).")
+@click.option("--dry-run", is_flag=True, help="Print the whole plan (stages, rollouts, tokens) and exit (no network, no model).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-def command(recipe_path: Path, only: tuple[str, ...], overrides: tuple[str, ...], shard: str | None, force: bool, dry_run: bool, quiet: bool) -> None:
-    """Run a YAML recipe: adapt, then push / train / eval as the recipe says.
+def command(recipe_path: tuple[str, ...], only: tuple[str, ...], overrides: tuple[str, ...], shard: str | None, force: bool, dry_run: bool, quiet: bool) -> None:
+    """Run YAML recipes: adapt, then push / train / eval as each recipe says.
+
+    \b
+    RECIPE is a recipe file, a folder (every .yaml below it) or a glob pattern (quote it:
+    'recipes/*/math-qwq-32b*.yaml'); several may be given. All recipes are validated before
+    anything runs; they run one after the other (in the order given, folders and globs sorted),
+    and the first failure stops (rerun: finished stages are skipped).
 
     \b
     Stages run in order (adapt, push, train, eval); a stage already done with the same
     settings is skipped, so the same command resumes a run. A summary is written to
-    OUTPUT/run-summary.json and OUTPUT/run-summary.md.
+    OUTPUT/run-summary.json and OUTPUT/run-summary.md; `dart-hub compare runs/` prints the
+    finished runs as the paper's tables.
 
     \b
     Examples:
-      dart-hub run recipes/qwen2.5-1.5b-instruct/limo.yaml
-      dart-hub run recipes/qwen2.5-1.5b-instruct/limo.yaml --only adapt --set adapt.n_sim=8
-      dart-hub run recipes/qwen2.5-1.5b-instruct/limo.yaml --dry-run
+      dart-hub run recipes/qwen2.5-1.5b-instruct/math-qwq-32b.yaml
+      dart-hub run recipes/qwen2.5-1.5b-instruct/math-qwq-32b.yaml --only adapt --set adapt.n_sim=8
+      dart-hub run recipes/ --dry-run                     # the whole paper grid, offline
+      dart-hub run 'recipes/*/math-qwq-32b-*.yaml'        # Tables 3 and 5 variants
     """
-    recipe = load_recipe(recipe_path, list(overrides))
-    stages = [s for s in recipe.stages() if not only or s in only]
-    for stage in only:
-        if stage not in recipe.stages():
-            raise DartHubError(f"--only {stage}: the recipe has no {stage} stage (add a `{'publish' if stage == 'push' else stage}` section)")
-    if shard and stages != ["adapt"]:
-        raise DartHubError("--shard runs one adapt shard: combine it with --only adapt")
+    recipes = [load_recipe(path, list(overrides)) for path in expand_recipe_paths(recipe_path)]
+    outputs: dict[Path, Path] = {}
+    for recipe in recipes:
+        other = outputs.setdefault(recipe.output.resolve(), recipe.path)
+        if other != recipe.path:
+            raise DartHubError(f"{recipe.path} and {other} write to the same output {recipe.output}: give one of them another `output:`")
+    plans = []
+    for recipe in recipes:
+        stages = [s for s in recipe.stages() if not only or s in only]
+        if len(recipes) == 1:
+            for stage in only:
+                if stage not in recipe.stages():
+                    raise DartHubError(f"--only {stage}: the recipe has no {stage} stage (add a `{'publish' if stage == 'push' else 'source' if stage == 'adapt' else stage}` section)")
+        plans.append((recipe, stages))
+    if shard and (len(recipes) > 1 or plans[0][1] != ["adapt"]):
+        raise DartHubError("--shard runs one adapt shard of one recipe: combine it with --only adapt")
     if dry_run:
-        for line in plan_lines(recipe, stages):
-            click.echo(line)
+        print_plan(plans)
         return
+    for recipe, stages in plans:
+        if len(plans) > 1:
+            click.echo(f"== {recipe.path}", err=True)
+        if not stages:
+            click.echo(f"nothing to run: the recipe has no {' / '.join(only)} stage", err=True)
+            continue
+        run_recipe(recipe, stages, quiet, shard, force)
 
+
+def print_plan(plans: list[tuple[Recipe, list[str]]]) -> None:
+    """Every recipe's plan, then (several recipes) the total, with adapt's simulation counted
+    once per probe-cache key: the strategies of one student x dataset share it."""
+    generations = new_tokens = 0
+    simulations: dict[str, tuple[int, int] | None] = {}
+    users: dict[str, int] = {}
+    for recipe, stages in plans:
+        lines, totals = plan_recipe(recipe, stages)
+        for line in lines:
+            click.echo(line)
+        generations += totals["generations"]
+        new_tokens += totals["new_tokens"]
+        key = totals.get("simulation_key")
+        if key:
+            users[key] = users.get(key, 0) + 1
+            size = (totals["simulation_rollouts"], totals["simulation_tokens"]) if "simulation_rollouts" in totals else None
+            simulations[key] = size
+    if len(plans) < 2:
+        return
+    known = [size for size in simulations.values() if size]
+    generations += sum(r for r, _ in known)
+    new_tokens += sum(t for _, t in known)
+    click.echo(f"total: {len(plans)} recipes, {sum(len(s) for _, s in plans)} stages; generation <= {generations:,} sequences, <= {new_tokens:,} new tokens")
+    if simulations:
+        shared = sum(users.values()) - len(simulations)
+        click.echo(
+            f"  simulation: {len(simulations)} distinct simulation set(s) for {sum(users.values())} adapt stages"
+            + (f" ({shared} reused from the probe cache: strategies of one student x dataset share it)" if shared else "")
+        )
+        unknown = len(simulations) - len(known)
+        if unknown:
+            click.echo(f"  not counted above: the simulation rollouts of {unknown} set(s) whose data is not local (steps x n_sim each)")
+
+
+def run_recipe(recipe: Recipe, stages: list[str], quiet: bool, shard: str | None, force: bool) -> None:
     state = RunState(recipe)
     for stage in stages:
         upstream = dataset_fingerprint(recipe) if stage != "adapt" else None
@@ -213,18 +395,41 @@ def command(recipe_path: Path, only: tuple[str, ...], overrides: tuple[str, ...]
 
 
 def command_options(module: Any, recipe: Recipe, section: str) -> dict[str, Any]:
-    """A command's keyword arguments: its CLI defaults, then the recipe's engine section (for
-    the options the command shares with adapt), then the stage's own section."""
+    """A command's keyword arguments: its CLI defaults, then what the recipe gives that stage
+    (`dart_hub.recipes.stage_options`: its own section plus the keys shared with it)."""
     from dart_hub.commands.options import cli_defaults
 
     options = cli_defaults(module.command)
-    params = set(options)
-    for key, value in recipe.section("engine").items():
-        name = "engine" if key == "name" else key
-        if name in params:
-            options[name] = value
-    options.update({k: v for k, v in recipe.section(section).items() if k in params})
+    options.update(stage_options(recipe, section, set(options)))
     return options
+
+
+def train_options(recipe: Recipe) -> dict[str, Any]:
+    """`dart-hub train`'s keyword arguments for the recipe's train stage."""
+    from dart_hub.commands import train as train_command
+
+    section = recipe.section("train")
+    options = command_options(train_command, recipe, "train")
+    static = bool(section.get("static"))
+    source = recipe.section("source")
+    options.update(
+        student=recipe.section("student")["model"],
+        student_revision=recipe.section("student").get("revision"),
+        # train.data (e.g. the pushed dataset's Hub id) wins; else the adapt stage's output,
+        # or the source itself for the Static baseline
+        data=section.get("data") or (str(source["dataset"]) if static else str(dataset_dir(recipe))),
+        preset=source.get("preset") if static else None,
+        output=recipe.output / "train",
+    )
+    if options.get("validation_max_tokens") is None:
+        options["validation_max_tokens"] = eval_max_tokens(recipe)  # the recipe's own evaluation budget
+    return options
+
+
+def eval_options(recipe: Recipe) -> dict[str, Any]:
+    from dart_hub.commands import eval as eval_command
+
+    return command_options(eval_command, recipe, "eval")
 
 
 def trained_model(recipe: Recipe, state: RunState) -> str:
@@ -237,7 +442,7 @@ def run_stage(stage: str, recipe: Recipe, quiet: bool, state: RunState | None = 
     if stage == "eval":
         from dart_hub.commands import eval as eval_command
 
-        options = command_options(eval_command, recipe, "eval")
+        options = eval_options(recipe)
         options.update(model=trained_model(recipe, state or RunState(recipe)), output=recipe.output / "eval", quiet=quiet, as_json=False)
         eval_command.run(**options)
         results = json.loads((recipe.output / "eval" / "results.json").read_text(encoding="utf-8"))
@@ -245,21 +450,8 @@ def run_stage(stage: str, recipe: Recipe, quiet: bool, state: RunState | None = 
     if stage == "train":
         from dart_hub.commands import train as train_command
 
-        section = recipe.section("train")
-        options = command_options(train_command, recipe, "train")
-        static = bool(section.get("static"))
-        source = recipe.section("source")
-        options.update(
-            student=recipe.section("student")["model"],
-            student_revision=recipe.section("student").get("revision"),
-            # train.data (e.g. the pushed dataset's Hub id) wins; else the adapt stage's output,
-            # or the source itself for the Static baseline
-            data=section.get("data") or (str(source["dataset"]) if static else str(dataset_dir(recipe))),
-            preset=source.get("preset") if static else None,
-            output=recipe.output / "train",
-            quiet=quiet,
-            as_json=False,
-        )
-        summary = train_command.run(sft=section.get("sft"), **options) or {}
+        options = train_options(recipe)
+        options.update(quiet=quiet, as_json=False)
+        summary = train_command.run(sft=recipe.section("train").get("sft"), **options) or {}
         return {"output": str(recipe.output / "train"), "best_model": summary.get("model_path")}
     raise DartHubError(f"unknown stage {stage}")

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from dart_hub.errors import DartHubError
+from dart_hub.evaluation.run import DEFAULT_MAX_TOKENS
 
 HELP = """Fine-tune a student on a DART-adapted dataset (TRL SFTTrainer), keep the best epoch.
 
@@ -21,6 +22,15 @@ has no bf16, e.g. CPU), a checkpoint per epoch. The loss covers the assistant tu
 training, each epoch's checkpoint answers a held-out slice of the training problems (greedy,
 graded by mathematical equivalence to the gold answer); the best one (ties: earlier epoch) is
 copied to OUTPUT/best and every score goes to OUTPUT/training_summary.json.
+
+\b
+Validation (--validation-source): 'heldout' (default, the paper's) holds out
+--validation-size (default 5%) of the training problems; a benchmark name (math500,
+gsm8k, ...; NAME=PATH_OR_REPO[,split=S] for another copy or split, as in `dart-hub eval
+--benchmark-source`) scores the checkpoints on that benchmark instead (all its items unless
+--validation-size) and trains on every problem. Answers get --validation-max-tokens, by default
+the evaluation budget (16384, as `dart-hub eval`), so the checkpoint is chosen under the
+conditions it is evaluated under (the paper does not give its validation budget).
 
 \b
 --data is an adapt output folder, a local .jsonl/.parquet file with a `messages` column, or a
@@ -64,8 +74,9 @@ Examples:
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="per_device_train_batch_size. [default: 1]")
 @click.option("--gradient-accumulation-steps", type=click.IntRange(min=1), default=None, help="gradient_accumulation_steps. [default: 1]")
 @click.option("--seed", type=int, default=None, help="Training seed, also picks the validation slice. [default: 42]")
-@click.option("--validation-size", type=click.FloatRange(min=0), default=None, help="Held-out problems for checkpoint selection: a share if < 1, a count if >= 1, 0 for none. [default: 0.05]")
-@click.option("--validation-max-tokens", type=click.IntRange(min=1), default=None, help="Max new tokens of a validation answer. [default: 4096]")
+@click.option("--validation-source", default=None, metavar="heldout|BENCHMARK[=SOURCE]", help="Problems that choose the best epoch: 'heldout' training problems, or a benchmark (e.g. math500). [default: heldout]")
+@click.option("--validation-size", type=click.FloatRange(min=0), default=None, help="Validation problems: a share if < 1, a count if >= 1, 0 for none. [default: 0.05 of the training problems held out; all of a benchmark]")
+@click.option("--validation-max-tokens", type=click.IntRange(min=1), default=None, help="Max new tokens of a validation answer. [default: 16384, the evaluation budget]")
 @click.option("--validation-engine", type=click.Choice(["transformers", "vllm", "auto"]), default=None, help="Engine that answers the validation problems. [default: transformers]")
 @click.option("--select-best/--no-select-best", default=None, help="Score every epoch and keep the best (else keep the last epoch in OUTPUT/final). [default: select]")
 @click.option("--answer-timeout", type=click.FloatRange(min=0, min_open=True), default=None, help="Seconds before an answer comparison counts as not equal. [default: 5]")
@@ -97,8 +108,9 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "solution_column": None,
     "answer_column": None,
     "system_prompt": None,
-    "validation_size": 0.05,
-    "validation_max_tokens": 4096,
+    "validation_source": "heldout",
+    "validation_size": None,  # dart_hub.training.validation: 5% held out, or all of a benchmark
+    "validation_max_tokens": DEFAULT_MAX_TOKENS,  # the evaluation budget
     "validation_engine": "transformers",
     "select_best": True,
     "answer_timeout": 5.0,
@@ -124,6 +136,7 @@ def run(sft: dict[str, Any] | None = None, **o: Any) -> dict[str, Any] | None:
         load_recipe_yaml,
         resolve_sft_kwargs,
     )
+    from dart_hub.training.validation import ValidationSource, describe_validation
 
     yaml_sft: dict[str, Any] = {}
     yaml_train: dict[str, Any] = {}
@@ -135,6 +148,7 @@ def run(sft: dict[str, Any] | None = None, **o: Any) -> dict[str, Any] | None:
     settings.update(yaml_train)
     settings.update({k: o[k] for k in TRAIN_KEYS if o.get(k) is not None})
 
+    ValidationSource.parse(settings["validation_source"])  # a bad name fails before anything loads
     output = o.get("output") or yaml_sft.get("output_dir")
     if not output:
         raise DartHubError("--output is required (or output_dir in --config)")
@@ -163,6 +177,7 @@ def run(sft: dict[str, Any] | None = None, **o: Any) -> dict[str, Any] | None:
             click.echo(json.dumps(plan, sort_keys=True))
         else:
             click.echo(f"would train {request.student} on {plan['rows']['train']} rows ({plan['rows']['validation']} held out)")
+            click.echo(f"  validation: {describe_validation(plan['validation'])}")
             click.echo(f"  loss: {plan['loss']['mode']} ({plan['loss']['note']})")
             for key, value in plan["hyperparameters"].items():
                 click.echo(f"  {key}: {value}")

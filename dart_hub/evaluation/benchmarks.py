@@ -1,4 +1,5 @@
-"""The five evaluation benchmarks of the DART paper (Qwen2.5-Math evaluation suite layout).
+"""The evaluation benchmarks of the DART paper (Qwen2.5-Math evaluation suite layout): the five of
+its Table 1 (the default set) and MATH-500 and Minerva Math, the other two of its seven.
 
 Each `Benchmark` says where the public copy lives on the Hub (repo id, config, split, an
 optional pinned revision), how its columns map onto an `EvalItem` and how the gold answer is
@@ -88,6 +89,16 @@ def choice_gold(answer: Any) -> str | None:
     if isinstance(answer, int) and 0 <= answer < len(CHOICE_LETTERS):
         return CHOICE_LETTERS[answer]
     return None
+
+
+def boxed_or_plain_gold(answer: Any) -> str | None:
+    """MATH-500 / Minerva Math: the answer column as is (`$` removed); a full worked solution
+    (the suite's own files carry `solution` only) gives its last `\\boxed{}`."""
+    from dart_hub.boxed import last_boxed
+
+    if isinstance(answer, str) and ("\\boxed" in answer or "\\fbox" in answer):
+        answer = last_boxed(answer)
+    return plain_gold(answer)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -192,9 +203,39 @@ BENCHMARKS: dict[str, Benchmark] = {
         exclude_subjects=("anatomy",),
         note="3153 rows on the Hub; the suite's 3018 = 3153 minus the 135 anatomy rows (inferred)",
     ),
+    # The paper's other two benchmarks (not in Table 1's average, so not in the default set).
+    "math500": Benchmark(
+        name="math500",
+        title="MATH-500",
+        repo_id="HuggingFaceH4/MATH-500",
+        config=None,
+        split="test",  # one file, test.jsonl
+        revision=None,
+        rows=500,
+        question_columns=("problem", "question"),
+        gold_columns=("answer", "solution"),
+        gold=boxed_or_plain_gold,
+        note="the suite's 'math500' (PRM800K test split); columns problem/solution/answer/subject/level/unique_id from mirrors' cards; not downloaded here",
+    ),
+    "minerva_math": Benchmark(
+        name="minerva_math",
+        title="Minerva Math",
+        repo_id="math-ai/minervamath",
+        config=None,
+        split="test",
+        revision=None,
+        rows=272,
+        question_columns=("question", "problem"),
+        gold_columns=("answer", "solution"),
+        gold=boxed_or_plain_gold,
+        note="272-row test split with columns question/answer from its public card; not downloaded here",
+    ),
 }
 
-BENCHMARK_NAMES: tuple[str, ...] = tuple(BENCHMARKS)
+# Table 1's five: the default set, and the columns of the paper's average.
+BENCHMARK_NAMES: tuple[str, ...] = ("gsm8k", "gaokao2023en", "olympiadbench", "college_math", "mmlu_stem")
+# Every registered benchmark, in column order (`--benchmarks all`).
+ALL_BENCHMARKS: tuple[str, ...] = tuple(BENCHMARKS)
 
 
 def get_benchmark(name: str) -> Benchmark:
@@ -202,24 +243,26 @@ def get_benchmark(name: str) -> Benchmark:
         return BENCHMARKS[name]
     except KeyError:
         raise DartHubError(
-            f"unknown benchmark {name!r}; known benchmarks: {', '.join(BENCHMARK_NAMES)}"
+            f"unknown benchmark {name!r}; known benchmarks: {', '.join(ALL_BENCHMARKS)}"
         ) from None
 
 
 def parse_benchmark_list(text: str | Sequence[str] | None) -> list[str]:
-    """'gsm8k,mmlu_stem' (or a list, or None/'all' for all five) -> validated names, in order,
-    without duplicates."""
+    """'gsm8k,mmlu_stem' (or a list; None or 'default' for Table 1's five; 'all' for every
+    registered benchmark) -> validated names, in order, without duplicates."""
     if text is None:
         return list(BENCHMARK_NAMES)
     parts = text.split(",") if isinstance(text, str) else list(text)
     names = [p.strip() for p in parts if p and p.strip()]
-    if not names or names == ["all"]:
+    if not names or names == ["default"]:
         return list(BENCHMARK_NAMES)
+    if names == ["all"]:
+        return list(ALL_BENCHMARKS)
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         raise DartHubError(
             f"unknown benchmark {', '.join(repr(n) for n in unknown)}; known benchmarks: "
-            f"{', '.join(BENCHMARK_NAMES)}"
+            f"{', '.join(ALL_BENCHMARKS)} (or 'default' for the first five, 'all' for every one)"
         )
     return list(dict.fromkeys(names))
 

@@ -97,10 +97,8 @@ def compare_runs(runs: Sequence[Run], baseline: int = 0) -> dict[str, Any]:
     """One row per run, one column per benchmark (registry order) plus the unweighted average,
     in percent; deltas (percentage points) against `runs[baseline]` where both have a value.
     A run's average covers the benchmarks it has; its delta needs the same set as the baseline."""
-    from dart_hub.evaluation.benchmarks import BENCHMARK_NAMES
-
     present = {name for run in runs for name in run.accuracies}
-    columns = [n for n in BENCHMARK_NAMES if n in present] + sorted(present - set(BENCHMARK_NAMES))
+    columns = benchmark_columns(present)
     titles: dict[str, str] = {}
     for run in runs:
         for name, title in run.titles.items():
@@ -137,6 +135,13 @@ def compare_runs(runs: Sequence[Run], baseline: int = 0) -> dict[str, Any]:
     }
 
 
+def benchmark_columns(present: set[str]) -> list[str]:
+    """Benchmarks in registry order (the paper's column order), unknown names last."""
+    from dart_hub.evaluation.benchmarks import ALL_BENCHMARKS
+
+    return [n for n in ALL_BENCHMARKS if n in present] + sorted(present - set(ALL_BENCHMARKS))
+
+
 def _mean(values: Any) -> float | None:
     values = list(values)
     return sum(values) / len(values) if values else None
@@ -160,20 +165,192 @@ def render_comparison(table: dict[str, Any], fmt: str = "markdown") -> str:
             partial = True
         cells.append(average)
         body.append(cells)
-    footnote = "* average over the benchmarks this run has" if partial else ""
-    if fmt == "markdown":
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" + "---:|" * (len(header) - 1)]
-        lines += ["| " + " | ".join(cells) + " |" for cells in body]
-    else:
-        widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-        def line(cells: list[str]) -> str:
-            first = cells[0].ljust(widths[0])
-            rest = [c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)]
-            return "  ".join([first, *rest]).rstrip()
-        lines = [line(header), "  ".join("-" * w for w in widths)] + [line(c) for c in body]
-    if footnote:
-        lines += ["", footnote]
+    lines = _layout(header, body, fmt, left=1)
+    if partial:
+        lines += ["", "* average over the benchmarks this run has"]
     return "\n".join(lines)
+
+
+def _layout(header: list[str], body: list[list[str]], fmt: str, left: int) -> list[str]:
+    """Markdown or aligned text; the first `left` columns are labels (left-aligned)."""
+    if fmt == "markdown":
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * left + "---:|" * (len(header) - left)]
+        return lines + ["| " + " | ".join(cells) + " |" for cells in body]
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        parts = [c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))]
+        return "  ".join(parts).rstrip()
+
+    return [line(header), "  ".join("-" * w for w in widths)] + [line(c) for c in body]
+
+
+# ---------------------------------------------------------------------------------------------
+# The paper's grid: finished `dart-hub run` folders laid out as Tables 1, 3 and 5
+# ---------------------------------------------------------------------------------------------
+
+RUN_SUMMARY = "run-summary.json"
+# Row order inside a student's group: Table 1's (No-Tuning, then per dataset Static and Full),
+# with Table 3's and Table 5's arms between Static and Full.
+ARM_ORDER = ("No-Tuning", "Static", "Adaptation-First", "Adaptation-Gap", "Adaptation-Raw", "Adaptation-Full")
+DATASET_ORDER = ("Math-QwQ-32B", "LIMO")
+STUDENT_ORDER = ("Qwen2.5-0.5B-Instruct", "Qwen2.5-1.5B-Instruct", "Qwen2.5-3B-Instruct", "Llama-3.2-3B-Instruct")
+
+
+@dataclass(frozen=True)
+class GridRun:
+    """One `dart-hub run` output folder: where it sits in the grid, and its eval results."""
+
+    directory: Path
+    student: str
+    dataset: str | None
+    arm: str
+    tables: tuple[int, ...]
+    results: dict[str, Any] | None  # the eval stage's results.json; None until it has run
+
+
+def find_run_dirs(paths: Sequence[str | Path]) -> list[Path]:
+    """Run folders (holding run-summary.json) given directly or anywhere below the paths."""
+    found: list[Path] = []
+    for value in paths:
+        path = Path(value)
+        matches = []
+        if path.is_dir():
+            matches = [path] if (path / RUN_SUMMARY).is_file() else sorted(p.parent for p in path.rglob(RUN_SUMMARY))
+        if not matches:
+            raise DartHubError(
+                f"{path} has no {RESULTS_FILE} (a `dart-hub eval` folder) and no {RUN_SUMMARY} below it "
+                f"(`dart-hub run` folders); pass one or the other"
+            )
+        found += [m for m in matches if m not in found]
+    return found
+
+
+def load_grid_runs(paths: Sequence[str | Path]) -> list[GridRun]:
+    runs = []
+    for directory in find_run_dirs(paths):
+        summary = read_json(directory / RUN_SUMMARY)
+        paper = summary.get("paper") or {}
+        eval_stage = (summary.get("stages") or {}).get("eval") or {}
+        results = None
+        if eval_stage.get("status") == "done":
+            # the eval folder moves with the run folder; the recorded path is the fallback
+            candidates = [directory / "eval", Path(str(eval_stage.get("output", "")))]
+            path = next((c / RESULTS_FILE for c in candidates if (c / RESULTS_FILE).is_file()), None)
+            results = read_results_file(path) if path else None
+        student = paper.get("student") or Path(str(summary.get("student") or directory.name)).name
+        runs.append(
+            GridRun(
+                directory=directory,
+                student=student,
+                dataset=paper.get("dataset"),
+                arm=paper.get("arm") or "Adaptation-Full",
+                tables=tuple(paper.get("tables") or ()),
+                results=results,
+            )
+        )
+    return runs
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise DartHubError(f"{path} is not readable JSON ({error})") from error
+    if not isinstance(data, dict):
+        raise DartHubError(f"{path} is not a dart-hub run summary")
+    return data
+
+
+def _order(items: Sequence[str], known: Sequence[str]) -> list[str]:
+    return [k for k in known if k in items] + sorted(set(items) - set(known))
+
+
+def grid_table(runs: Sequence[GridRun], table: int | None = None) -> dict[str, Any]:
+    """Rows grouped by student (Table 1's layout): No-Tuning, then per dataset each arm; columns
+    = the benchmarks the runs have plus the unweighted average; deltas (points) against the
+    student's No-Tuning run where there is one. `table`: only the runs of that paper table."""
+    if table is not None:
+        runs = [r for r in runs if table in r.tables]
+        if not runs:
+            raise DartHubError(f"no run belongs to Table {table} (its recipe's `paper.tables`)")
+    present = {n for r in runs if r.results for n in r.results["benchmarks"]}
+    columns = benchmark_columns(present)
+    titles: dict[str, str] = {}
+    for run in runs:
+        for name, entry in ((run.results or {}).get("benchmarks") or {}).items():
+            titles.setdefault(name, str(entry.get("title") or name))
+    groups = []
+    for student in _order([r.student for r in runs], STUDENT_ORDER):
+        mine = [r for r in runs if r.student == student]
+        datasets = _order([r.dataset for r in mine if r.dataset], DATASET_ORDER)
+        ordered = sorted(
+            mine,
+            key=lambda r: (r.arm != "No-Tuning", datasets.index(r.dataset) if r.dataset in datasets else -1,
+                           ARM_ORDER.index(r.arm) if r.arm in ARM_ORDER else len(ARM_ORDER), str(r.directory)),
+        )
+        base = next((r for r in ordered if r.arm == "No-Tuning" and r.results), None)
+        base_scores = _scores(base, columns) if base else {}
+        rows = []
+        for run in ordered:
+            scores = _scores(run, columns)
+            average = _mean(scores.values())
+            row: dict[str, Any] = {
+                "dataset": run.dataset,
+                "arm": "Adaptation-Cleaned" if table == 5 and run.arm == "Adaptation-Full" else run.arm,
+                "directory": str(run.directory),
+                "evaluated": run.results is not None,
+                "scores": scores,
+                "average": average,
+                "complete": len(scores) == len(columns),
+                "deltas": {},
+                "average_delta": None,
+            }
+            if base is not None and run is not base:
+                row["deltas"] = {n: scores[n] - base_scores[n] for n in scores if n in base_scores}
+                if scores and set(scores) == set(base_scores):
+                    row["average_delta"] = average - _mean(base_scores.values())
+            rows.append(row)
+        groups.append({"student": student, "baseline": str(base.directory) if base else None, "rows": rows})
+    return {"table": table, "columns": columns, "titles": {n: titles.get(n, n) for n in columns}, "groups": groups}
+
+
+def _scores(run: GridRun, columns: Sequence[str]) -> dict[str, float]:
+    entries = (run.results or {}).get("benchmarks") or {}
+    return {n: 100 * float(entries[n]["accuracy"]) for n in columns if n in entries}
+
+
+def render_grid(table: dict[str, Any], fmt: str = "markdown") -> str:
+    if fmt == "json":
+        return json.dumps(table, indent=2)
+    if fmt not in FORMATS:
+        raise DartHubError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    header = ["Dataset", "Method", *(table["titles"][n] for n in table["columns"]), "Avg."]
+    body: list[list[str]] = []
+    pending = partial = False
+    for group in table["groups"]:
+        title = f"**{group['student']}**" if fmt == "markdown" else group["student"]
+        body.append([title, "", *[""] * (len(table["columns"]) + 1)])
+        for row in group["rows"]:
+            cells = [row["dataset"] or "-", row["arm"]]
+            if not row["evaluated"]:
+                pending = True
+                cells += ["-"] * len(table["columns"]) + ["not evaluated yet"]
+            else:
+                cells += [_cell(row["scores"].get(n), row["deltas"].get(n)) for n in table["columns"]]
+                average = _cell(row["average"], row["average_delta"])
+                if not row["complete"] and row["average"] is not None:
+                    average += "*"
+                    partial = True
+                cells.append(average)
+            body.append(cells)
+    lines = _layout(header, body, fmt, left=2)
+    notes = ["In parentheses: points against the student's No-Tuning run."]
+    if partial:
+        notes.append("* average over the benchmarks this run has")
+    if pending:
+        notes.append("not evaluated yet: the run's eval stage has not finished (`dart-hub run` resumes it)")
+    return "\n".join([*lines, "", *notes])
 
 
 def _cell(score: float | None, delta: float | None) -> str:

@@ -32,7 +32,7 @@ from dart_hub.answers import AnswerChecker
 from dart_hub.engines.base import Engine, GenerationRequest
 from dart_hub.errors import DartHubError
 from dart_hub.evaluation.benchmarks import (
-    BENCHMARK_NAMES,
+    ALL_BENCHMARKS,
     CHOICE_LETTERS,
     BenchmarkSource,
     EvalItem,
@@ -310,7 +310,7 @@ def _finish(data: dict[str, Any], engine: Engine, started: float) -> None:
 
 def _ordered(entries: dict[str, Any]) -> dict[str, Any]:
     """Registry order (the paper's column order), whatever order they were run in."""
-    order = [n for n in BENCHMARK_NAMES if n in entries] + [n for n in entries if n not in BENCHMARK_NAMES]
+    order = [n for n in ALL_BENCHMARKS if n in entries] + [n for n in entries if n not in ALL_BENCHMARKS]
     return {name: entries[name] for name in order}
 
 

@@ -204,6 +204,21 @@ def _epochs(summary: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _validation_sentence(summary: dict[str, Any]) -> str:
+    """Which problems chose the checkpoint, and with what token budget (older summaries: the
+    held-out slice and `selection.max_tokens`)."""
+    from dart_hub.training.validation import HELDOUT, describe_validation
+
+    selection = summary.get("selection") or {}
+    record = selection.get("source") or {
+        "source": HELDOUT,
+        "problems": (summary.get("rows") or {}).get("validation"),
+        "size": (summary.get("request") or {}).get("validation_size"),
+        "max_tokens": selection.get("max_tokens"),
+    }
+    return describe_validation(record)
+
+
 def _loss_text(summary: dict[str, Any]) -> str:
     mode = (summary.get("loss") or {}).get("mode")
     return {
@@ -247,8 +262,12 @@ def _reproduce(summary: dict[str, Any], base_model: str | None, datasets: list[s
     for flag, key in (("--epochs", "num_train_epochs"), ("--learning-rate", "learning_rate"), ("--max-length", "max_length"), ("--seed", "seed")):
         if hp.get(key) is not None:
             parts += [flag, str(hp[key])]
+    if request.get("validation_source") not in (None, "heldout"):
+        parts += ["--validation-source", str(request["validation_source"])]
     if request.get("validation_size") is not None:
         parts += ["--validation-size", str(request["validation_size"])]
+    if request.get("validation_max_tokens") is not None:
+        parts += ["--validation-max-tokens", str(request["validation_max_tokens"])]
     parts += ["--output", "runs/model"]
     return " ".join(shlex.quote(str(p)) for p in parts)
 
@@ -324,6 +343,7 @@ def render_model_card(
         "hyperparameters": _hyperparameters(summary),
         "epochs": _epochs(summary),
         "selection_enabled": selection.get("enabled", False),
+        "validation_sentence": _validation_sentence(summary),
         "chosen_epoch": summary.get("chosen_epoch"),
         "system_prompt": system_prompt or first_system or default_prompts().sft_system,
         "reproduce": _reproduce(summary, base_model, datasets) if summary else "",

@@ -58,6 +58,7 @@ TRAIN_KEYS = (
     "solution_column",
     "answer_column",
     "system_prompt",
+    "validation_source",
     "validation_size",
     "validation_max_tokens",
     "validation_engine",

@@ -64,8 +64,9 @@ class TrainRequest:
     answer_column: str | None = None
     system_prompt: str | None = None
     student_revision: str | None = None
-    validation_size: float = 0.05
-    validation_max_tokens: int = 4096
+    validation_size: float | None = None  # None: 5% held out, or all of a benchmark source
+    validation_max_tokens: int = 16384  # the evaluation budget (dart_hub.evaluation.run.DEFAULT_MAX_TOKENS)
+    validation_source: str = "heldout"  # or a benchmark: dart_hub.training.validation
     validation_engine: str = "transformers"
     select_best: bool = True
     answer_timeout: float = 5.0
@@ -83,16 +84,15 @@ def run_training(
     echo: Callable[[str], None] = print,
 ) -> dict[str, Any] | None:
     """Train, select, summarize. Returns the summary (None on non-main processes)."""
-    from dart_hub.training.data import split_validation
+    from dart_hub.training.validation import select_validation
 
     notes = list(notes or [])
     started = time.monotonic()
     output = Path(request.output)
     data = _load_data(request)
     seed = int(sft_kwargs.get("seed", 42))
-    size = request.validation_size if request.select_best else 0
-    train_rows, validation_rows = split_validation(data.rows, size, seed)
-    if request.select_best and not validation_rows:
+    train_rows, validation_rows, validation_items, validation = select_validation(request, data.rows, seed)
+    if request.select_best and not validation_items:
         notes.append("no validation problem could be held out: the last epoch is kept")
     if not train_rows:
         raise DartHubError("no training rows left after holding out the validation slice")
@@ -129,12 +129,12 @@ def run_training(
     epochs = [{**c, **losses.get(c["epoch"], {})} for c in checkpoints]
 
     best = None
-    if validation_rows:
+    if validation_items:
         from dart_hub.answers import AnswerChecker
 
         with AnswerChecker(timeout=request.answer_timeout) as checker:
             for epoch in epochs:
-                epoch["validation"] = _score(output / epoch["checkpoint"], validation_rows, checker, request)
+                epoch["validation"] = _score(output / epoch["checkpoint"], validation_items, checker, request)
                 v = epoch["validation"]
                 echo(f"epoch {epoch['epoch']}: validation {v['correct']}/{v['total']} ({v['accuracy']:.1%})")
         best = choose_best(epochs)
@@ -154,7 +154,7 @@ def run_training(
             "validation": len(validation_rows),
             "skipped": data.skipped,
         },
-        "validation_ids": [row["id"] for row in validation_rows],
+        "validation_ids": [item.id for items in validation_items.values() for item in items],
         "loss": plan.to_dict(),
         "notes": notes,
         "hyperparameters": {k: _jsonable(getattr(config, k, None)) for k in CARD_HYPERPARAMETERS},
@@ -164,6 +164,7 @@ def run_training(
             "enabled": best is not None,
             "metric": "validation accuracy: greedy answers graded by mathematical equivalence; ties -> earlier epoch",
             "max_tokens": request.validation_max_tokens,
+            "source": validation,
             "best_epoch": best["epoch"] if best else None,
             "best_checkpoint": best["checkpoint"] if best else None,
         },
@@ -184,12 +185,11 @@ def plan_training(request: TrainRequest, sft_kwargs: dict[str, Any], notes: list
     """What a run would do, without loading the model: data, validation slice, loss mode and
     the resolved SFTConfig (so a bad setting fails here)."""
     from dart_hub.training.config import make_sft_config
-    from dart_hub.training.data import split_validation
     from dart_hub.training.trainer import load_tokenizer, plan_loss
+    from dart_hub.training.validation import select_validation
 
     data = _load_data(request)
-    size = request.validation_size if request.select_best else 0
-    train_rows, validation_rows = split_validation(data.rows, size, int(sft_kwargs.get("seed", 42)))
+    train_rows, validation_rows, items, validation = select_validation(request, data.rows, int(sft_kwargs.get("seed", 42)))
     tokenizer = load_tokenizer(request.student, request.student_revision, bool(sft_kwargs.get("trust_remote_code")))
     plan = plan_loss(tokenizer, sft_kwargs)
     config = make_sft_config({**sft_kwargs, **plan.settings})
@@ -197,7 +197,8 @@ def plan_training(request: TrainRequest, sft_kwargs: dict[str, Any], notes: list
         "request": request.to_dict(),
         "data": data.source,
         "rows": {"train": len(train_rows), "validation": len(validation_rows), "skipped": data.skipped},
-        "validation_ids": [row["id"] for row in validation_rows],
+        "validation_ids": [item.id for group in items.values() for item in group],
+        "validation": validation,
         "example": train_rows[0]["messages"] if train_rows else None,
         "loss": plan.to_dict(),
         "notes": list(notes or []),
@@ -206,13 +207,13 @@ def plan_training(request: TrainRequest, sft_kwargs: dict[str, Any], notes: list
     }
 
 
-def _score(checkpoint: Path, rows, checker, request: TrainRequest) -> dict[str, Any]:
+def _score(checkpoint: Path, items, checker, request: TrainRequest) -> dict[str, Any]:
     from dart_hub.training.select import score_checkpoint
 
     try:
         return score_checkpoint(
             checkpoint,
-            rows,
+            items,
             checker,
             max_tokens=request.validation_max_tokens,
             engine_kind=request.validation_engine,

@@ -1,7 +1,8 @@
-"""Checkpoint selection, as in the DART paper: every epoch's checkpoint answers the held-out
-validation problems (greedy decoding, the training prompt: system + question), answers are graded
-by mathematical equivalence to the gold (`dart_hub.answers`), and the most accurate checkpoint
-wins; ties go to the earlier epoch.
+"""Checkpoint selection, as in the DART paper: every epoch's checkpoint answers the validation
+problems (greedy decoding; held-out training problems with the training prompt, or a benchmark
+with the evaluation prompt: `dart_hub.training.validation`), answers are graded by mathematical
+equivalence to the gold (`dart_hub.answers`), and the most accurate checkpoint wins; ties go to
+the earlier epoch.
 """
 
 from __future__ import annotations
@@ -74,34 +75,40 @@ def epoch_losses(log_history: list[dict[str, Any]]) -> dict[int, dict[str, float
     return out
 
 
+def heldout_items(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Held-out training rows -> {system message: [EvalItem]}: each problem is asked with the
+    prompt the model was trained with (its rows' own system message, then the question)."""
+    from dart_hub.evaluation import EvalItem
+
+    groups: dict[str, list[Any]] = {}
+    for row in rows:  # rows of one dataset normally share one system message
+        system = row["messages"][0]["content"] if row["messages"][0]["role"] == "system" else ""
+        groups.setdefault(system, []).append(
+            EvalItem(benchmark="validation", id=row["id"], question=_question(row), gold=row["gold"])
+        )
+    return groups
+
+
 def score_checkpoint(
     model_dir: str | Path,
-    rows: list[dict[str, Any]],
+    groups: dict[str, list[Any]],
     checker: Any,
     *,
     max_tokens: int,
     engine_kind: str = "transformers",
     batch_size: int = 32,
 ) -> dict[str, Any]:
-    """Greedy answers of one checkpoint on the validation rows -> {correct, total, accuracy}.
-
-    Generation and grading go through `dart_hub.evaluation.evaluate_items`, with the rows' own
-    system message (the prompt the model was trained with)."""
+    """Greedy answers of one checkpoint on the validation items ({system prompt: [EvalItem]},
+    see `heldout_items` and `dart_hub.training.validation`) -> {correct, total, accuracy,
+    truncated}. Generation and grading go through `dart_hub.evaluation.evaluate_items`
+    (math items by equivalence, multiple choice by letter)."""
     from dart_hub.engines.factory import create_engine
-    from dart_hub.evaluation import EvalItem, evaluate_items
+    from dart_hub.evaluation import evaluate_items
 
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:  # rows of one dataset normally share one system message
-        system = row["messages"][0]["content"] if row["messages"][0]["role"] == "system" else ""
-        groups.setdefault(system, []).append(row)
     results = []
     engine = create_engine(engine_kind, str(model_dir), batch_size=batch_size)
     try:
-        for system, group in groups.items():
-            items = [
-                EvalItem(benchmark="validation", id=row["id"], question=_question(row), gold=row["gold"])
-                for row in group
-            ]
+        for system, items in groups.items():
             results += evaluate_items(engine, items, checker, max_tokens, system_prompt=system)
     finally:
         engine.close()
