@@ -294,3 +294,11 @@ def test_card_describes_the_raw_variant():
     body = render_card(run_config(examples, config), examples).split("\n---\n", 1)[1]
     assert "Raw variant (paper Table 5" in body and "Repetition filter." not in body
     assert "lowest sample index (raw" in body
+
+
+def test_card_describes_adaptive_probing_only_when_used():
+    examples, config = adapted_examples("ac", probe="adaptive")
+    body = render_card(run_config(examples, config), examples).split("\n---\n", 1)[1]
+    assert "Adaptive probing (`probe = adaptive`)" in body
+    scan_examples, scan_config = adapted_examples("ac")
+    assert "Adaptive probing" not in render_card(run_config(scan_examples, scan_config), scan_examples)

@@ -129,9 +129,10 @@ def _rows(out: Path, config: str) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_kill_and_resume_gives_the_uninterrupted_result(tiny_model_dir, tmp_path):
+@pytest.mark.parametrize("probe", ["scan", "adaptive"])
+def test_kill_and_resume_gives_the_uninterrupted_result(tiny_model_dir, tmp_path, probe):
     """SIGKILL mid-run, rerun the same command: same records as an uninterrupted run."""
-    extra = ["--chunk-size", "1", "--dataset", str(DATA / "qwq_sample.jsonl"), "--preset", "math-qwq-32b"]
+    extra = ["--chunk-size", "1", "--dataset", str(DATA / "qwq_sample.jsonl"), "--preset", "math-qwq-32b", "--probe", probe]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "dart_hub.cli", *adapt_args(tiny_model_dir, tmp_path / "a", tmp_path / "wa"), *extra]
     victim = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

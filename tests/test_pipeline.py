@@ -380,3 +380,43 @@ def test_probe_cache_is_shared_by_strategies(tmp_path):
     assert [e.to_dict() for e in gap] == [e.to_dict() for e in fresh_gap]
     assert gap_engine.calls == [] and [e.scores for e in gap] == [e.scores for e in full]
     assert full[0].scores == [1.0, 0.5, 0.0, None]  # the boxed last step is not probed
+
+
+# -- adaptive probing (--probe adaptive) ----------------------------------------------------
+
+
+def test_adaptive_probing_stays_within_its_budget_on_a_64_step_trace():
+    from dart_hub.adapt.search import adaptive_budget
+
+    successes = [4] * 30 + [1] * 34
+    adaptive_engine = ScriptedEngine(student({"L": successes}, {"L": ["mine \\boxed{42}"]}))
+    [fast] = adapt_chunk(adaptive_engine, [make_problem("L", 64)], config(probe="adaptive"), PROMPTS, EqualityChecker())
+    scan_engine = ScriptedEngine(student({"L": successes}, {"L": ["mine \\boxed{42}"]}))
+    [full] = adapt_chunk(scan_engine, [make_problem("L", 64)], config(), PROMPTS, EqualityChecker())
+
+    asked = sum(r.n for call in adaptive_engine.calls for r in call if kind_of(r) == "simulation")
+    assert asked == sum(fast.samples) <= adaptive_budget(64, 4) == 36 < 64 * 4
+    assert (fast.gap, fast.keep_steps, fast.cut_reason) == (full.gap, full.keep_steps, full.cut_reason) == (30, 30, "gap")
+    assert fast.trajectories == full.trajectories
+    # every probed prefix's rollouts are the first m of the scan's (same seeds, sample indices)
+    for t, m in enumerate(fast.samples):
+        if m:
+            assert fast.successes[t] == min(successes[t], m)
+    probed = [t for t, m in enumerate(fast.samples) if m]
+    assert 0 in probed and 63 in probed and 29 in probed and 30 in probed
+    assert all(fast.scores[t] is None for t in range(64) if t not in probed)
+    assert len(adaptive_engine.calls) > 2  # rounds: one engine call each, the chunk batched together
+
+
+def test_adaptive_probing_resumes_to_the_same_result(tmp_path):
+    problems = [make_problem(str(k), 12) for k in range(5)]
+    script = student({str(k): [4] * (k + 3) + [0] * (9 - k) for k in range(5)}, {str(k): ["fine \\boxed{42}"] for k in range(5)})
+    cfg = config(chunk_size=2, probe="adaptive")
+    inputs = {"config": cfg.to_dict()}
+    key = fingerprint(inputs)
+    done = run_adapt(ScriptedEngine(script), problems, cfg, PROMPTS, EqualityChecker(), WorkDir(tmp_path / "w", key, inputs))
+    assert [e.gap for e in done] == [k + 3 for k in range(5)]
+    middle = sorted((tmp_path / "w" / "chunks").glob("chunk-00001-*.jsonl"))[0]
+    middle.unlink()  # as if killed while this chunk was in flight
+    redo = run_adapt(ScriptedEngine(script), problems, cfg, PROMPTS, EqualityChecker(), WorkDir(tmp_path / "w", key, inputs))
+    assert [e.to_dict() for e in redo] == [e.to_dict() for e in done]
