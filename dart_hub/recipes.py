@@ -51,7 +51,10 @@ ADAPT_SECTIONS: dict[str, dict[str, str]] = {
         "min_follow": "min_follow", "cleaning": "cleaning",
         "min_step_chars": "min_step_chars", "chunk_size": "chunk_size", "seed": "seed",
         "prompts": "prompts_file", "answer_timeout": "answer_timeout", "work_dir": "work_dir",
-        "probe_cache": "probe_cache",
+        "probe_cache": "probe_cache", "probe": "probe", "probe_coarse": "probe_coarse", "probe_round": "probe_round",
+        "method": "method", "dail_samples": "dail_samples", "dail_temperature": "dail_temperature",
+        "dail_top_p": "dail_top_p", "dail_max_tokens": "dail_max_tokens", "dail_tau": "dail_tau",
+        "dail_max_hints": "dail_max_hints", "method_prompts": "method_prompts",
     },
 }  # fmt: skip
 PUBLISH_KEYS = {"push_to_hub": str, "private": bool, "hub_branch": str, "create_pr": bool, "commit_message": str}
@@ -124,6 +127,8 @@ class Recipe:
 def settings_arm(adapts: bool, adapt: dict[str, Any], trains: bool) -> str:
     if not adapts or not trains:
         return "No-Tuning"
+    if adapt.get("method") == "dail":
+        return "DAIL"
     strategy = adapt.get("strategy") or "full"
     if strategy == "full":
         return "Adaptation-Raw" if adapt.get("cleaning") == "raw" else "Adaptation-Full"

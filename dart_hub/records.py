@@ -55,8 +55,8 @@ class SkippedRow:
 class Candidate:
     """One student continuation considered for the adapted trajectory.
 
-    origin: "explore" (exploration sample) or "simulation" (a probe rollout reused by the
-    `gap` / `first` strategies). `kept` is True when it was chosen for the dataset.
+    origin: "explore" (exploration sample), "simulation" (a probe rollout reused by the
+    `gap` / `first` strategies) or "privileged" (a DAIL sample from the privileged context). `kept` is True when it was chosen for the dataset.
     """
 
     text: str
@@ -107,6 +107,10 @@ class AdaptedExample:
     reveal_step: int | None = None
     # Simulation rollouts drawn per prefix (0: not probed, e.g. skipped by --probe adaptive).
     samples: list[int] = field(default_factory=list)
+    # Which adaptation method made the record (dart_hub.methods), and what it needs published
+    # beside the trajectory (DAIL: {"contexts": {"privileged": [...], "negative": [...]}}).
+    method: str = "dart"
+    method_data: dict[str, Any] = field(default_factory=dict)
 
     @property
     def relative_gap(self) -> float | None:

@@ -185,6 +185,30 @@ def plan_chunks(problems: Sequence[Problem], chunk_size: int) -> list[list[Probl
     return [list(problems[i : i + chunk_size]) for i in range(0, len(problems), chunk_size)]
 
 
+def run_chunks(
+    adapt_chunk_fn,
+    problems: Sequence[Problem],
+    chunk_size: int,
+    work_dir: WorkDir,
+    reporter: Reporter | None = None,
+) -> list[AdaptedExample]:
+    """Any method's chunks through the work dir: finished chunks are loaded, the rest computed
+    with `adapt_chunk_fn(chunk, reporter)` and stored atomically (resume after any kill)."""
+    reporter = reporter or SilentReporter()
+    examples: list[AdaptedExample] = []
+    for index, chunk in enumerate(plan_chunks(problems, chunk_size)):
+        ids = [p.id for p in chunk]
+        stored = work_dir.load_chunk(index, ids)
+        if stored is not None:
+            examples.extend(AdaptedExample.from_dict(r) for r in stored)
+            reporter.problems_done(len(chunk), resumed=True)
+            continue
+        done = adapt_chunk_fn(chunk, reporter)
+        work_dir.save_chunk(index, ids, [e.to_dict() for e in done])
+        examples.extend(done)
+    return examples
+
+
 def run_adapt(
     engine: Engine,
     problems: Sequence[Problem],
@@ -195,21 +219,12 @@ def run_adapt(
     reporter: Reporter | None = None,
     probe_store: ProbeStore | None = None,
 ) -> list[AdaptedExample]:
-    """Adapt all problems, resuming from finished chunks in `work_dir` (and reusing cached
-    simulation results from `probe_store`)."""
-    reporter = reporter or SilentReporter()
-    examples: list[AdaptedExample] = []
-    for index, chunk in enumerate(plan_chunks(problems, config.chunk_size)):
-        ids = [p.id for p in chunk]
-        stored = work_dir.load_chunk(index, ids)
-        if stored is not None:
-            examples.extend(AdaptedExample.from_dict(r) for r in stored)
-            reporter.problems_done(len(chunk), resumed=True)
-            continue
-        done = adapt_chunk(engine, chunk, config, prompts, checker, reporter, probe_store)
-        work_dir.save_chunk(index, ids, [e.to_dict() for e in done])
-        examples.extend(done)
-    return examples
+    """Adapt all problems with DART, resuming from finished chunks in `work_dir` (and reusing
+    cached simulation results from `probe_store`)."""
+    return run_chunks(
+        lambda chunk, rep: adapt_chunk(engine, chunk, config, prompts, checker, rep, probe_store),
+        problems, config.chunk_size, work_dir, reporter,
+    )  # fmt: skip
 
 
 @dataclass

@@ -29,10 +29,11 @@ from dart_hub.commands.options import (
 from dart_hub.commands.push import preflight, push_after_adapt, push_options
 from dart_hub.config import CLEANING, KEEP_RULES, AdaptConfig
 from dart_hub.errors import DartHubError
+from dart_hub.methods import METHODS
 from dart_hub.repetition import DEFAULT_MAX_REPETITION, DEFAULT_NGRAM
 from dart_hub.shards import Shard
 
-HELP = f"""Adapt an expert reasoning dataset to a student model with DART.
+HELP = f"""Adapt an expert reasoning dataset to a student model with DART (or DAIL: --method dail).
 
 \b
 For every expert step s_t the student continues from s_0..s_t N_SIM times; f_t is the share
@@ -87,6 +88,14 @@ cannot change which side of the threshold it is on. Rollout j of prefix t has th
 both modes, so adaptive draws a subset of the scan's rollouts; when f is monotone on each side
 of the cut it finds the scan's cut exactly (docs/performance.md measures how often otherwise).
 At most N_SIM x (PROBE_COARSE + ceil(log2(widest coarse interval))) rollouts per problem.
+
+\b
+--method dail (DAIL, Mendes et al. 2026): the student is shown each expert solution as
+privileged context and samples DAIL_SAMPLES solutions of its own; the first one that reaches an
+answer equivalent to the gold, finished and is not repetitive is kept. Rows carry the plain,
+privileged and negative ("answer-aware cheater") contexts for `dart-hub train --objective
+dail`. The DART options above do not apply to it; --engine, --chunk-size, --seed,
+--max-repetition and the source options do.
 
 \b
 Finished chunks are stored in the work dir; the same command resumes after a crash or kill
@@ -154,6 +163,7 @@ class ProgressReporter:
 @click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=None, help="Write the adapted dataset (parquet, Hub-ready layout) to this folder.")
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Where finished chunks are stored for resume [default: ~/.cache/dart-hub/work/<fingerprint>, or $DART_HUB_CACHE/work/...].")
 @click.option("--probe-cache", type=click.Path(file_okay=False, path_type=Path), default=None, help="Where simulation results are cached for reuse by runs with the same simulation settings [default: ~/.cache/dart-hub/probes, or $DART_HUB_CACHE/probes].")
+@click.option("--method", type=click.Choice(METHODS), default="dart", show_default=True, help="Adaptation method: dart (probe, cut at the imitation gap, explore) or dail (the student rewrites each expert solution from a privileged view; see DAIL options).")
 @click.option("--strategy", type=click.Choice(STRATEGIES), default="full", show_default=True, help="Adaptation strategy (see above).")
 @click.option("--n-sim", type=click.IntRange(min=1), default=4, show_default=True, help="Simulation rollouts per expert step.")
 @click.option("--sim-temperature", type=float, default=0.1, show_default=True, help="Sampling temperature of simulation rollouts.")
@@ -175,6 +185,13 @@ class ProgressReporter:
 @click.option("--chunk-size", type=click.IntRange(min=1), default=16, show_default=True, help="Problems per engine call (and per stored chunk).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Base seed; every request's seed derives from it and the request itself.")
 @click.option("--prompts", "prompts_file", type=click.Path(dir_okay=False, path_type=Path), default=None, help="YAML file replacing prompt templates (keys: simulation, exploration, solve, system, sft_system).")
+@click.option("--dail-samples", type=click.IntRange(min=1), default=32, show_default=True, help="DAIL: samples per problem from the privileged context.")
+@click.option("--dail-temperature", type=click.FloatRange(min=0), default=0.6, show_default=True, help="DAIL: sampling temperature.")
+@click.option("--dail-top-p", type=click.FloatRange(0, 1, min_open=True), default=0.95, show_default=True, help="DAIL: top-p.")
+@click.option("--dail-max-tokens", type=click.IntRange(min=1), default=2048, show_default=True, help="DAIL: max new tokens per sample.")
+@click.option("--dail-tau", type=float, default=1.0, show_default=True, help="DAIL: mixed-policy threshold; 1 = every token from the privileged context (the authors' setting; the only one supported).")
+@click.option("--dail-max-hints", type=click.IntRange(min=0), default=12, show_default=True, help="DAIL: intermediate quantities in the negative context's hint.")
+@click.option("--method-prompts", type=click.Path(dir_okay=False, path_type=Path), default=None, help="DAIL: YAML replacing its prompt templates (keys: privileged, negative).")
 @engine_options
 @click.option("--student-revision", default=None, help="Hub revision of the student model.")
 @click.option("--answer-timeout", type=float, default=5.0, show_default=True, help="Seconds before an answer comparison is killed and counted as not equal.")
@@ -193,7 +210,7 @@ def run(**o) -> dict:
 
 
 def _run(**o) -> dict:
-    from dart_hub.adapt.pipeline import plan, run_adapt, summarize
+    from dart_hub.adapt.pipeline import run_chunks, summarize
     from dart_hub.prompts import load_prompts
     from dart_hub.sources import load_source
     from dart_hub.store import (
@@ -234,14 +251,12 @@ def _run(**o) -> dict:
         raise DartHubError(f"no usable problems in {o['dataset']} ({len(source.skipped)} rows skipped); run `dart-hub inspect {o['dataset']}` to see why")
     problems = shard.select(source.problems) if shard else source.problems
 
-    if o["dry_run"]:
-        from dart_hub.adapt.pipeline import problem_steps
-        from dart_hub.adapt.reveal import reveal_steps
-        from dart_hub.answers import AnswerChecker
+    method = build_method(o, config, prompts)
+    from dart_hub.answers import AnswerChecker
 
+    if o["dry_run"]:
         with AnswerChecker(timeout=o["answer_timeout"]) as checker:
-            reveals = reveal_steps([(p, problem_steps(p, config)) for p in problems], checker) if config.probes else None
-        cost = plan(problems, config, reveals).to_dict()
+            cost = method.plan(problems, checker)
         cost["skipped_rows"] = len(source.skipped)
         _print(cost, o["as_json"], title="dry run: what this run needs")
         return cost
@@ -254,26 +269,31 @@ def _run(**o) -> dict:
         "student_revision": o["student_revision"],
         "engine": engine.name,
         "dtype": o["dtype"],
-        "config": config.to_dict(),
+        "config": method.settings(),
         "prompts": prompts.fingerprint(),
     }
+    if method.name != "dart":  # DART's fingerprints stay what they were before methods existed
+        inputs["method"] = method.name
     run_key = fingerprint(inputs)
     work_dir = WorkDir(o["work_dir"] or default_work_root() / run_key, run_key, inputs)
     probe_inputs = {key: inputs[key] for key in ("source", "student", "student_revision", "engine", "dtype", "prompts")}
     probe_inputs["simulation"] = config.simulation_settings()
-    probe_store = ProbeStore(o["probe_cache"] or default_probe_cache(), fingerprint(probe_inputs), probe_inputs) if config.probes else None
-
-    from dart_hub.answers import AnswerChecker
+    probes = method.name == "dart" and config.probes
+    probe_store = ProbeStore(o["probe_cache"] or default_probe_cache(), fingerprint(probe_inputs), probe_inputs) if probes else None
+    chunk_size = method.config.chunk_size
 
     started = time.monotonic()
     show_progress = not o["quiet"] and not o["as_json"]
     with AnswerChecker(timeout=o["answer_timeout"]) as checker, ProgressReporter(len(problems), show_progress) as reporter:
         try:
-            examples = run_adapt(engine, problems, config, prompts, checker, work_dir, reporter, probe_store)
+            examples = run_chunks(
+                lambda chunk, rep: method.adapt_chunk(engine, chunk, checker, rep, probe_store),
+                problems, chunk_size, work_dir, reporter,
+            )  # fmt: skip
             engine_info = engine.describe()  # before close: vLLM reports its prefix-cache hit rate here
         finally:
             engine.close()
-    summary = summarize(examples, config)
+    summary = {"method": method.name, **summarize(examples, config)}
     if engine_info.get("prefix_cache_hit_rate") is not None:
         summary["prefix_cache_hit_rate"] = engine_info["prefix_cache_hit_rate"]
     summary["skipped_rows"] = len(source.skipped)
@@ -295,7 +315,9 @@ def _run(**o) -> dict:
             "student_revision": o["student_revision"],
             "engine": engine_info,
             "source": source_record(source),
-            "adapt": config.to_dict(),
+            "method": method.name,
+            "objective": method.objective,
+            method_section(method.name): method.settings(),
             "prompts": prompts.to_dict(),
             "summary": summary,
             "shard": {"index": shard.index, "count": shard.count} if shard else None,
@@ -307,6 +329,28 @@ def _run(**o) -> dict:
             summary.update(push_after_adapt(output, o))
     _print(summary, o["as_json"], title=f"adapted {o['dataset']} for {o['student']}")
     return summary
+
+
+def method_section(name: str) -> str:
+    """The run config's key for a method's settings ("adapt" for DART, as before methods)."""
+    return "adapt" if name == "dart" else name
+
+
+def build_method(o: dict, config: AdaptConfig, prompts):
+    """The adaptation method the options ask for (dart_hub.methods)."""
+    if o.get("method", "dart") == "dart":
+        from dart_hub.methods.dart import Dart
+
+        return Dart(config, prompts)
+    from dart_hub.methods.dail import Dail, DailConfig, load_dail_prompts
+
+    dail = DailConfig(
+        samples=o["dail_samples"], temperature=o["dail_temperature"], top_p=o["dail_top_p"],
+        max_tokens=o["dail_max_tokens"], tau=o["dail_tau"], max_hints=o["dail_max_hints"],
+        max_repetition=o["max_repetition"], repetition_ngram=o["repetition_ngram"],
+        chunk_size=o["chunk_size"], seed=o["seed"],
+    )  # fmt: skip
+    return Dail(dail, prompts, load_dail_prompts(o.get("method_prompts")))
 
 
 def source_record(source) -> dict:

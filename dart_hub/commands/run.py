@@ -159,6 +159,24 @@ def plan_recipe(recipe: Recipe, stages: list[str]) -> tuple[list[str], dict[str,
     return lines, totals
 
 
+def dail_plan(recipe: Recipe, params: dict[str, Any], source: dict[str, Any]) -> tuple[list[str], dict[str, int]]:
+    """DAIL: DAIL_SAMPLES privileged samples per problem, nothing else."""
+    from dart_hub.commands import adapt
+    from dart_hub.sources import PRESETS
+
+    head = f"student {recipe.section('student')['model']} on {source['dataset']} (method dail, {params['dail_samples']} samples per problem)"
+    if Path(str(source["dataset"])).expanduser().exists():
+        cost = adapt.run(**params | {"as_json": False, "shard": None})
+        rows, rollouts, tokens = cost["problems"], cost["rollouts"], cost["new_tokens_max"]
+    else:
+        preset = PRESETS.get(str(source.get("preset") or source["dataset"]))
+        rows = source.get("limit") or (preset.rows if preset else None)
+        if not rows:
+            return [head, f"{params['dail_samples']} rollouts per problem (<= {params['dail_max_tokens']:,} new tokens each)"], {}
+        rollouts, tokens = rows * params["dail_samples"], rows * params["dail_samples"] * params["dail_max_tokens"]
+    return [head, f"{rows:,} problems: rollouts {rollouts:,}, new tokens <= {tokens:,}"], {"generations": rollouts, "new_tokens": tokens}
+
+
 def adapt_plan(recipe: Recipe) -> tuple[list[str], dict[str, int]]:
     """adapt's own dry run (`dart-hub adapt --dry-run`) when the data is local; else the bounds
     that do not need the data: exploration from the preset's row count, simulation per step."""
@@ -169,6 +187,8 @@ def adapt_plan(recipe: Recipe) -> tuple[list[str], dict[str, int]]:
     params = adapt_options(recipe, dataset_dir(recipe), dry_run=True, quiet=True)
     simulation = {"simulation_key": simulation_key(recipe, params)}
     head = f"student {recipe.section('student')['model']} on {source['dataset']} (engine {recipe.section('engine').get('name', 'auto')}, strategy {params['strategy']})"
+    if params.get("method") == "dail":
+        return dail_plan(recipe, params, source)
     if params["strategy"] == "static":
         return [head, "nothing is generated: the expert traces are kept unchanged"], {}
     if Path(str(source["dataset"])).expanduser().exists():

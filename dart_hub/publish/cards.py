@@ -83,6 +83,7 @@ CUT_REASONS = {
     "answer_first": "the first expert step already states the answer: nothing could be probed (handled like all zero)",
     "first_feasible": "cut after the first step with a successful rollout (Adaptation-First)",
     "static": "expert trace kept unchanged (nothing probed)",
+    "rewrite": "DAIL: the student rewrote the whole solution from the privileged context",
 }
 
 DISCARD_REASONS = {
@@ -94,7 +95,28 @@ DISCARD_REASONS = {
     "no_candidates": "no continuation was generated",
 }
 
+DAIL_PARAMETERS: dict[str, tuple[str | None, str]] = {
+    "samples": ("--dail-samples", "samples per problem from the privileged context"),
+    "temperature": ("--dail-temperature", "sampling temperature"),
+    "top_p": ("--dail-top-p", "top-p"),
+    "max_tokens": ("--dail-max-tokens", "max new tokens per sample"),
+    "tau": ("--dail-tau", "mixed-policy threshold: 1 = every token from the privileged context"),
+    "max_hints": ("--dail-max-hints", "intermediate quantities in the negative context's hint"),
+    "max_repetition": ("--max-repetition", "samples whose repeated word n-gram share is above this are dropped"),
+    "repetition_ngram": ("--repetition-ngram", "n of the word n-grams of the repetition ratio"),
+    "chunk_size": ("--chunk-size", "problems per engine call and per stored chunk"),
+    "seed": ("--seed", "base seed; every request's seed derives from it and the request"),
+}
+
+DAIL_BIBTEX = """@misc{mendes2026dail,
+  title  = {Didactic to Constructive: Turning Expert Solutions into Learnable Reasoning},
+  author = {Mendes, Ethan and Park, Jungsoo and Ritter, Alan},
+  year   = {2026},
+  note   = {arXiv:2602.02405}
+}"""
+
 STRATEGY_NAMES = {
+    "dail": "DAIL (the student rewrites each expert solution from a privileged view; contexts for the contrastive objective included)",
     "full": "Adaptation-Full (imitation-gap cut + exploration with outcome consistency)",
     "gap": "Adaptation-Gap (imitation-gap cut, continuation taken from a successful simulation rollout, no extra search)",
     "first": "Adaptation-First (cut at the first feasible step, continuation taken from a successful simulation rollout)",
@@ -233,7 +255,7 @@ def card_data(config: dict[str, Any], train_rows: int, dataset_info: Any = None)
 
     source = config.get("source") or {}
     repo_id = source.get("repo_id")
-    pretty = f"{source_name(source)} adapted to {_short(config.get('student'))} with DART"
+    pretty = f"{source_name(source)} adapted to {_short(config.get('student'))} with {(config.get('method') or 'dart').upper()}"
     data = DatasetCardData(
         license=_license(source),
         language=["en"],
@@ -404,11 +426,20 @@ def card_context(run_config: dict[str, Any], examples: Sequence[AdaptedExample],
     versions = config.get("versions") or library_versions()
     hub = config.get("hub") or {}
     repo_id = hub.get("repo_id")
-    strategy = adapt.get("strategy", "full")
+    method = config.get("method") or "dart"
+    strategy = "dail" if method == "dail" else adapt.get("strategy", "full")
     skipped = source.get("skipped") or {}
     curve = figures.curves(examples) if figure else None
+    dail = config.get("dail") or {}
     return {
-        "title": f"{source_name(source)} adapted to {_short(config.get('student'))} with DART",
+        "title": f"{source_name(source)} adapted to {_short(config.get('student'))} with {method.upper()}",
+        "method": method,
+        "dail": dail,
+        "dail_parameters": [
+            {"name": k, "flag": DAIL_PARAMETERS[k][0], "value": fmt(dail[k]), "meaning": DAIL_PARAMETERS[k][1]}
+            for k in DAIL_PARAMETERS if k in dail
+        ],
+        "dail_bibtex": DAIL_BIBTEX,
         "repo_id": repo_id,
         "load_id": repo_id or "path/to/this/folder",
         "student": config.get("student") or "?",

@@ -26,7 +26,10 @@ from dart_hub.store import write_atomic
 DATA_FILE = "data/train-00000-of-00001.parquet"
 STEPS_FILE = "steps/train-00000-of-00001.parquet"
 CONFIG_FILE = "dart_config.json"
-RESERVED = {"id", "messages", "expert_solution", "strategy", "keep_steps", "num_expert_steps", "trajectory_index"}
+RESERVED = {
+    "id", "messages", "privileged_messages", "negative_messages", "expert_solution", "strategy",
+    "keep_steps", "num_expert_steps", "trajectory_index",
+}  # fmt: skip
 
 
 def messages_for(question: str, solution: str, system: str) -> list[dict[str, str]]:
@@ -52,6 +55,9 @@ def train_rows(examples: Sequence[AdaptedExample], columns: dict[str, str | None
             row["keep_steps"] = example.keep_steps
             row["num_expert_steps"] = len(example.expert_steps)
             row["trajectory_index"] = index
+            # method-specific contexts (DAIL's privileged / negative prompts) with the same answer
+            for name, context in (example.method_data.get("contexts") or {}).items():
+                row[f"{name}_messages"] = [*context, {"role": "assistant", "content": trajectory}]
             rows.append(row)
     return rows
 
@@ -63,6 +69,7 @@ def steps_rows(examples: Sequence[AdaptedExample]) -> list[dict[str, Any]]:
         row["num_steps"] = len(example.expert_steps)
         row["provenance"] = json.dumps(row["provenance"], sort_keys=True)
         row["extra"] = json.dumps(row["extra"], sort_keys=True, ensure_ascii=False, default=str)
+        row["method_data"] = json.dumps(row["method_data"], sort_keys=True, ensure_ascii=False, default=str)
         rows.append(row)
     return rows
 
@@ -156,7 +163,9 @@ def read_examples(folder: str | Path) -> list[AdaptedExample]:
         data = {name: row.get(name) for name in names}
         data["provenance"] = json.loads(row["provenance"]) if row.get("provenance") else {}
         data["extra"] = json.loads(row["extra"]) if row.get("extra") else {}
-        for name in ("expert_steps", "scores", "successes", "candidates", "trajectories"):
+        data["method_data"] = json.loads(row["method_data"]) if row.get("method_data") else {}
+        data["method"] = row.get("method") or "dart"
+        for name in ("expert_steps", "scores", "successes", "candidates", "trajectories", "samples"):
             data[name] = list(data[name] or [])
         data["scores"] = [None if f is None else float(f) for f in data["scores"]]
         examples.append(AdaptedExample.from_dict(data))

@@ -1,0 +1,33 @@
+"""Adaptation methods behind one interface: `dart-hub adapt --method dart|dail`.
+
+A method turns a chunk of problems into `AdaptedExample` records (and may name a training
+objective). Everything else is shared: sources, steps, engines, answer checking, the work dir
+and resume (`run_chunks`), publishing, cards, training, evaluation, recipes, shards, merge.
+Adding a method is a new module here plus an entry in METHODS; it touches no other method.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from dart_hub.records import AdaptedExample, Problem
+
+METHODS = ("dart", "dail")
+
+
+class Method(Protocol):
+    name: str
+    objective: str  # the training objective its data is meant for: "sft" or "dail"
+
+    def settings(self) -> dict[str, Any]:
+        """What decides the method's output (fingerprint, dart_config.json, card)."""
+        ...
+
+    def adapt_chunk(self, engine, problems: Sequence[Problem], checker, reporter, probe_store) -> list[AdaptedExample]:
+        """Adapt one chunk: the engine calls of the whole chunk batched together."""
+        ...
+
+    def plan(self, problems: Sequence[Problem], checker) -> dict[str, Any]:
+        """Rollouts and (upper-bound) tokens the run needs (`--dry-run`)."""
+        ...

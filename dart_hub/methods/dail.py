@@ -1,0 +1,207 @@
+"""DAIL adaptation (`dart-hub adapt --method dail`): the student rewrites expert solutions.
+
+After METHOD-DAIL.md sections 2-3 (Mendes, Park, Ritter 2026). For every problem the student,
+shown the expert solution as privileged context and told to reason from scratch in its own
+words, samples `samples` traces; a trace is kept when its final answer is equivalent to the
+gold (math-verify, never string equality), it finished on its own (not cut off by the token
+budget) and it is not repetitive (the same cleaning as DART). One trace per problem: the first
+qualifying one by sample index (the authors' code keeps the first match). Problems with none
+are discarded with the reason.
+
+Expansion: `tau = 1` (every token sampled from the privileged context) is what the authors'
+shipped DAIL configuration uses and works with every engine. The mixed-policy decoder
+(proposer / validator over two contexts, `tau < 1`) needs per-token log-probabilities of two
+contexts in lock-step; no dart-hub engine offers that yet, so `tau` is fixed at 1 and recorded.
+
+Each kept row also carries the three contexts the contrastive objective
+(`dart-hub train --objective dail`) needs: `messages` (plain: the question only),
+`privileged_messages` and `negative_messages` (the question plus a hint with the final answer
+and intermediate quantities of the expert solution, without its argument: an "answer-aware
+cheater" to push away from), all ending in the same assistant response.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+from dart_hub.adapt.explore import discard_reason, finished
+from dart_hub.adapt.judge import Checker, judge, request_seed
+from dart_hub.answers import normalize
+from dart_hub.engines.base import Engine, GenerationRequest
+from dart_hub.errors import DartHubError
+from dart_hub.prompts import Prompts
+from dart_hub.records import AdaptedExample, Problem
+from dart_hub.repetition import DEFAULT_MAX_REPETITION, DEFAULT_NGRAM
+from dart_hub.steps import split_steps
+
+_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+TEMPLATE_KEYS = ("privileged", "negative")
+
+
+@dataclass(frozen=True)
+class DailConfig:
+    """DAIL's parameters (METHOD-DAIL.md section 3; CPU-friendly values are options)."""
+
+    samples: int = 32
+    temperature: float = 0.6
+    top_p: float = 0.95
+    max_tokens: int = 2048
+    tau: float = 1.0  # mixed-policy threshold; 1 = sample from the privileged context only
+    max_hints: int = 12  # intermediate quantities in the negative context's hint
+    max_repetition: float = DEFAULT_MAX_REPETITION
+    repetition_ngram: int = DEFAULT_NGRAM
+    chunk_size: int = 16
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.samples >= 1, "--dail-samples must be at least 1"),
+            (self.temperature >= 0, "--dail-temperature must be >= 0"),
+            (0 < self.top_p <= 1, "--dail-top-p must be in (0, 1]"),
+            (self.max_tokens >= 1, "--dail-max-tokens must be positive"),
+            (self.tau == 1.0, "--dail-tau below 1 needs the mixed-policy decoder, which no dart-hub engine offers yet; use 1 (the authors' DAIL setting)"),
+            (self.max_hints >= 0, "--dail-max-hints must be >= 0"),
+            (self.chunk_size >= 1, "--chunk-size must be at least 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise DartHubError(message)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DailPrompts:
+    privileged: str
+    negative: str
+
+    def render(self, name: str, **values: str) -> str:
+        try:
+            return _ENV.from_string(getattr(self, name)).render(**values)
+        except jinja2.TemplateError as error:
+            raise DartHubError(f"DAIL prompt template '{name}' failed to render: {error}. Fix it in your --method-prompts file") from error
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def load_dail_prompts(path: str | Path | None = None) -> DailPrompts:
+    text = resources.files("dart_hub").joinpath("resources/dail_prompts.yaml").read_text(encoding="utf-8")
+    prompts = DailPrompts(**yaml.safe_load(text))
+    if path is None:
+        return prompts
+    path = Path(path)
+    if not path.is_file():
+        raise DartHubError(f"--method-prompts file {path} does not exist")
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    unknown = sorted(set(data) - set(TEMPLATE_KEYS)) if isinstance(data, dict) else ["(not a mapping)"]
+    if unknown:
+        raise DartHubError(f"{path}: unknown DAIL prompt keys {unknown}; use {', '.join(TEMPLATE_KEYS)}")
+    return replace(prompts, **{k: str(v) for k, v in data.items()})
+
+
+# Numbers, simple fractions and powers, as written in solutions ("3/4", "\frac{3}{4}", "2^{10}").
+_QUANTITY = re.compile(r"\\[dt]?frac\{[^{}]+\}\{[^{}]+\}|\d+(?:\.\d+)?(?:\s*/\s*\d+)?(?:\^\{?\d+\}?)?")
+
+
+def negative_hint(solution: str, answer: str, max_hints: int = 12) -> str:
+    """The negative context's hint: the final answer and up to `max_hints` intermediate
+    quantities of the expert solution (first occurrences, answer excluded), no argument."""
+    seen: list[str] = []
+    gold = normalize(answer)
+    for match in _QUANTITY.finditer(solution):
+        value = match.group(0).replace(" ", "")
+        if value not in seen and normalize(value) != gold:
+            seen.append(value)
+    hints = seen[:max_hints]
+    text = f"the final answer is {answer}."
+    if hints:
+        text += " Intermediate results may include " + ", ".join(hints) + "."
+    return text
+
+
+class Dail:
+    name = "dail"
+    objective = "dail"
+
+    def __init__(self, config: DailConfig, prompts: Prompts, method_prompts: DailPrompts):
+        self.config = config
+        self.prompts = prompts  # the shared ones: `solve` is the plain context, `system` the system turn
+        self.method_prompts = method_prompts
+
+    def settings(self) -> dict[str, Any]:
+        return {**self.config.to_dict(), "prompts": self.method_prompts.to_dict()}
+
+    def contexts(self, problem: Problem) -> dict[str, list[dict[str, str]]]:
+        """Chat messages of the plain, privileged and negative contexts (no assistant turn)."""
+        system = [{"role": "system", "content": self.prompts.system}] if self.prompts.system else []
+        privileged = self.method_prompts.render("privileged", question=problem.question, reference=problem.solution)
+        hint = negative_hint(problem.solution, problem.answer, self.config.max_hints)
+        negative = self.method_prompts.render("negative", question=problem.question, hint=hint)
+        return {
+            "plain": self.prompts.messages("solve", problem.question),
+            "privileged": [*system, {"role": "user", "content": privileged}],
+            "negative": [*system, {"role": "user", "content": negative}],
+        }
+
+    def request(self, problem: Problem, contexts: dict[str, list[dict[str, str]]]) -> GenerationRequest:
+        c = self.config
+        return GenerationRequest.chat(
+            contexts["privileged"], n=c.samples, temperature=c.temperature, top_p=c.top_p,
+            max_tokens=c.max_tokens, seed=request_seed(c.seed, problem.id, "dail", 0),
+        )  # fmt: skip
+
+    def adapt_chunk(self, engine: Engine, problems: Sequence[Problem], checker: Checker, reporter, probe_store=None) -> list[AdaptedExample]:
+        contexts = [self.contexts(p) for p in problems]
+        requests = [self.request(p, ctx) for p, ctx in zip(problems, contexts, strict=True)]
+        outputs = engine.generate(requests, progress=reporter.sequences_done) if requests else []
+        judged = judge(
+            [(p.answer, out) for p, out in zip(problems, outputs, strict=True)],
+            checker, origin="privileged", ngram=self.config.repetition_ngram,
+        )  # fmt: skip
+        examples = []
+        for problem, ctx, out, candidates in zip(problems, contexts, outputs, judged, strict=True):
+            chosen = next(
+                (i for i, c in enumerate(candidates) if c.correct and finished(c) and c.repetition <= self.config.max_repetition),
+                None,
+            )
+            if chosen is not None:
+                candidates = [replace(c, kept=True) if i == chosen else c for i, c in enumerate(candidates)]
+            examples.append(
+                AdaptedExample(
+                    id=problem.id, question=problem.question, gold=problem.answer,
+                    expert_solution=problem.solution, expert_steps=split_steps(problem.solution),
+                    provenance=problem.provenance.to_dict(), extra=dict(problem.extra),
+                    strategy="dail", scores=[], successes=[], peak=None, gap=None,
+                    cut_reason="rewrite", keep_steps=0, candidates=candidates,
+                    trajectories=[candidates[chosen].text.strip()] if chosen is not None else [],
+                    outcome="kept" if chosen is not None else "discarded",
+                    discard_reason=None if chosen is not None else discard_reason(candidates, "explore"),
+                    rollouts=len(candidates),
+                    prompt_tokens=sum(c.prompt_tokens for c in out),
+                    completion_tokens=sum(c.completion_tokens for c in out),
+                    method="dail",
+                    method_data={"contexts": {"privileged": ctx["privileged"], "negative": ctx["negative"]}},
+                )  # fmt: skip
+            )
+        reporter.problems_done(len(problems), resumed=False)
+        return examples
+
+    def plan(self, problems: Sequence[Problem], checker=None) -> dict[str, Any]:
+        rollouts = len(problems) * self.config.samples
+        return {
+            "method": "dail",
+            "problems": len(problems),
+            "rollouts": rollouts,
+            "rollouts_max": rollouts,
+            "new_tokens_max": rollouts * self.config.max_tokens,
+        }

@@ -1,0 +1,35 @@
+"""DART (`dart-hub adapt --method dart`, the default): the algorithm lives in dart_hub.adapt
+(probe, cut, explore, pipeline); this is its face in the method interface."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from dart_hub.adapt.pipeline import adapt_chunk, plan, problem_steps
+from dart_hub.adapt.reveal import reveal_steps
+from dart_hub.config import AdaptConfig
+from dart_hub.engines.base import Engine
+from dart_hub.prompts import Prompts
+from dart_hub.records import AdaptedExample, Problem
+
+
+class Dart:
+    name = "dart"
+    objective = "sft"
+
+    def __init__(self, config: AdaptConfig, prompts: Prompts):
+        self.config = config
+        self.prompts = prompts
+
+    def settings(self) -> dict[str, Any]:
+        return self.config.to_dict()
+
+    def adapt_chunk(self, engine: Engine, problems: Sequence[Problem], checker, reporter, probe_store=None) -> list[AdaptedExample]:
+        return adapt_chunk(engine, problems, self.config, self.prompts, checker, reporter, probe_store)
+
+    def plan(self, problems: Sequence[Problem], checker) -> dict[str, Any]:
+        reveals = None
+        if self.config.probes:
+            reveals = reveal_steps([(p, problem_steps(p, self.config)) for p in problems], checker)
+        return plan(problems, self.config, reveals).to_dict()

@@ -1,0 +1,134 @@
+"""DAIL adaptation (`adapt --method dail`): privileged rewrite, filter, contexts, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import datasets
+import pytest
+from click.testing import CliRunner
+
+from dart_hub.adapt.pipeline import SilentReporter
+from dart_hub.cli import cli
+from dart_hub.errors import DartHubError
+from dart_hub.methods.dail import Dail, DailConfig, load_dail_prompts, negative_hint
+from dart_hub.prompts import default_prompts
+from dart_hub.records import Problem, Provenance
+from tests.scripted_engine import ScriptedEngine, user_text
+
+DATA = Path(__file__).parent / "data"
+SOLUTION = "Let x = 3/4 of 20, so x = 15.\n\nThen 15^2 = 225 and 225 + 17 = 242.\n\nSo the answer is \\boxed{242}."
+
+
+def problem(pid: str = "p", gold: str = "242") -> Problem:
+    return Problem(
+        id=pid, question=f"Problem {pid}: what is (3/4 of 20) squared plus 17?", solution=SOLUTION, answer=gold,
+        provenance=Provenance(source="t", repo_id=None, revision=None, config=None, split="train", row_index=0),
+    )  # fmt: skip
+
+
+class Equal:
+    def equivalent_many(self, pairs):
+        return [pred is not None and gold == pred for gold, pred in pairs]
+
+
+def test_negative_hint_gives_answer_and_quantities_but_no_argument():
+    hint = negative_hint(SOLUTION, "242")
+    assert hint.startswith("the final answer is 242.")
+    assert "3/4, 20, 15, 15^2, 225, 17" in hint and "242," not in hint.split(".", 1)[1]
+    assert "Then" not in hint and "so x" not in hint  # no sentence of the argument
+    assert negative_hint(SOLUTION, "242", max_hints=2).endswith("3/4, 20.")
+
+
+def test_privileged_samples_are_filtered_and_one_is_kept_with_its_contexts():
+    def respond(request, i):
+        assert "Reference solution (for you only)" in user_text(request) and SOLUTION in user_text(request)
+        return [
+            "I think it is \\boxed{241}",  # wrong
+            ("First 3/4 of 20 is 15, and 15 squared is 225, plus 17 gives \\boxed{242}. But wait", "length"),  # cut off
+            "Three quarters of 20 is 15. Squaring gives 225. Adding 17: \\boxed{242}",
+            "Also right \\boxed{242}",
+        ][i]
+
+    engine = ScriptedEngine(respond)
+    method = Dail(DailConfig(samples=4, max_tokens=64), default_prompts(), load_dail_prompts())
+    [example] = method.adapt_chunk(engine, [problem()], Equal(), SilentReporter())
+    request = engine.calls[0][0]
+    assert (request.n, request.temperature, request.top_p) == (4, 0.6, 0.95)
+    assert example.outcome == "kept" and example.method == "dail" and example.strategy == "dail"
+    assert example.trajectories == ["Three quarters of 20 is 15. Squaring gives 225. Adding 17: \\boxed{242}"]
+    assert [c.kept for c in example.candidates] == [False, False, True, False]
+    contexts = example.method_data["contexts"]
+    assert SOLUTION in contexts["privileged"][-1]["content"]
+    assert "the final answer is 242" in contexts["negative"][-1]["content"] and SOLUTION not in contexts["negative"][-1]["content"]
+
+
+@pytest.mark.parametrize(
+    ("texts", "reason"),
+    [(["no \\boxed{1}"], "no_consistent_continuation"), ([("cut \\boxed{242} and", "length")], "truncated")],
+)
+def test_problems_without_a_qualifying_rewrite_are_discarded_with_a_reason(texts, reason):
+    engine = ScriptedEngine(lambda request, i: texts[i % len(texts)])
+    method = Dail(DailConfig(samples=2, max_tokens=64), default_prompts(), load_dail_prompts())
+    [example] = method.adapt_chunk(engine, [problem()], Equal(), SilentReporter())
+    assert example.outcome == "discarded" and example.discard_reason == reason
+
+
+def test_unsupported_tau_and_bad_prompt_files_are_one_line_errors(tmp_path):
+    with pytest.raises(DartHubError, match="mixed-policy decoder"):
+        DailConfig(tau=0.8)
+    bad = tmp_path / "p.yaml"
+    bad.write_text("privileged: x\nplain: y\n")
+    with pytest.raises(DartHubError, match="unknown DAIL prompt keys"):
+        load_dail_prompts(bad)
+
+
+@pytest.mark.slow
+def test_cli_adapt_method_dail_writes_the_three_contexts(tiny_model_dir, tmp_path):
+    out = tmp_path / "out"
+    args = [
+        "adapt", "--method", "dail", "--student", str(tiny_model_dir), "--dataset", str(DATA / "limo_sample.jsonl"),
+        "--engine", "transformers", "--dail-samples", "2", "--dail-max-tokens", "12", "--output", str(out),
+        "--work-dir", str(tmp_path / "w"), "--quiet", "--json",
+    ]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["method"] == "dail" and summary["rollouts"] == summary["problems"] * 2
+    config = json.loads((out / "dart_config.json").read_text())
+    assert config["method"] == "dail" and config["objective"] == "dail" and config["dail"]["samples"] == 2
+    assert "adapt" not in config
+    steps = datasets.load_dataset(str(out), "steps", split="train")
+    assert all(json.loads(row["method_data"])["contexts"]["negative"] for row in steps)
+    card = (out / "README.md").read_text()
+    assert "**DAIL** (Distribution Aligned Imitation Learning)" in card and "mendes2026dail" in card and "Imitation gap" not in card
+    # a random tiny model rarely reaches the gold: the rows that exist carry the three views
+    from dart_hub.publish.folder import train_rows
+
+    rows = train_rows([_with_trajectory(e) for e in _examples(out)], {"question": "question", "solution": "solution"}, "")
+    assert {"messages", "privileged_messages", "negative_messages"} <= set(rows[0])
+    assert rows[0]["privileged_messages"][-1] == rows[0]["messages"][-1] == rows[0]["negative_messages"][-1]
+
+
+def _examples(out):
+    from dart_hub.publish.folder import read_examples
+
+    return read_examples(out)
+
+
+def _with_trajectory(example):
+    import dataclasses
+
+    return dataclasses.replace(example, trajectories=["a solution \\boxed{1}"], outcome="kept")
+
+
+def test_a_recipe_can_choose_dail_and_dry_run(tmp_path):
+    recipe = tmp_path / "dail.yaml"
+    recipe.write_text(
+        f"name: t\noutput: {tmp_path / 'run'}\nsource: {{dataset: {DATA / 'limo_sample.jsonl'}}}\n"
+        "student: {model: Qwen/Qwen2.5-1.5B-Instruct}\nadapt: {method: dail, dail_samples: 4}\n"
+    )
+    result = CliRunner().invoke(cli, ["run", str(recipe), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "(method dail, 4 samples per problem)" in result.output and "rollouts 16," in result.output
