@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import datasets
 import pytest
+import torch
 from click.testing import CliRunner
 
 from dart_hub.adapt.pipeline import SilentReporter
@@ -75,9 +77,12 @@ def test_problems_without_a_qualifying_rewrite_are_discarded_with_a_reason(texts
     assert example.outcome == "discarded" and example.discard_reason == reason
 
 
-def test_unsupported_tau_and_bad_prompt_files_are_one_line_errors(tmp_path):
-    with pytest.raises(DartHubError, match="mixed-policy decoder"):
-        DailConfig(tau=0.8)
+def test_bad_settings_and_prompt_files_are_one_line_errors(tmp_path):
+    with pytest.raises(DartHubError, match="--dail-tau must be between 0 and 1"):
+        DailConfig(tau=1.5)
+    method = Dail(DailConfig(samples=1, tau=0.5), default_prompts(), load_dail_prompts())
+    with pytest.raises(DartHubError, match="needs --engine transformers"):
+        method.adapt_chunk(ScriptedEngine(lambda r, i: "x"), [problem()], Equal(), SilentReporter())
     bad = tmp_path / "p.yaml"
     bad.write_text("privileged: x\nplain: y\n")
     with pytest.raises(DartHubError, match="unknown DAIL prompt keys"):
@@ -132,3 +137,70 @@ def test_a_recipe_can_choose_dail_and_dry_run(tmp_path):
     result = CliRunner().invoke(cli, ["run", str(recipe), "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "(method dail, 4 samples per problem)" in result.output and "rollouts 16," in result.output
+
+
+# -- the mixed-policy decoder ---------------------------------------------------------------
+
+
+class FixedLogits(torch.nn.Module):
+    """A 'model' whose next-token logits depend only on which context it reads: prompts that
+    start with token 1 are the proposer (token 5 is almost certain), those starting with 2 the
+    validator (token 5 has probability ~0.3, token 6 ~0.7). Token 9 ends the sequence."""
+
+    def __init__(self):
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, input_ids, attention_mask, position_ids, past_key_values=None, use_cache=True):
+        first = past_key_values if past_key_values is not None else input_ids[:, :1].clone()
+        for i, row in enumerate(attention_mask):
+            if past_key_values is None:
+                first[i, 0] = input_ids[i, int((row == 0).sum())]
+        logits = torch.full((input_ids.shape[0], input_ids.shape[1], 10), -30.0)
+        for i in range(input_ids.shape[0]):
+            if int(first[i, 0]) == 1:
+                logits[i, -1, 5] = 10.0
+            else:
+                logits[i, -1, 5] = 0.0
+                logits[i, -1, 6] = 0.8473  # softmax([0, 0.8473]) = [0.3, 0.7]
+            if attention_mask.shape[1] >= 6:
+                logits[i, -1, 9] = 50.0  # stop after a few tokens
+        return SimpleNamespace(logits=logits, past_key_values=first)
+
+
+@pytest.mark.parametrize(("tau", "token", "accepted"), [(0.0, 5, True), (0.2, 5, True), (0.5, None, False), (1.0, None, False)])
+def test_mixed_policy_accepts_a_proposal_only_above_tau(tau, token, accepted):
+    from dart_hub.methods.dail_decoder import mixed_policy_generate
+
+    samples = mixed_policy_generate(
+        FixedLogits(), [[1, 3, 3]] * 8, [[2, 3]] * 8, list(range(8)), tau=tau, temperature=1.0,
+        top_k=2, max_draws=5, max_tokens=4, eos_ids=[9], pad_id=0,
+    )  # fmt: skip
+    for sample in samples:
+        first = sample.tokens[0]
+        assert (sample.proposals_accepted > 0) == accepted
+        if token is not None:
+            assert first == token
+        else:
+            assert first in (5, 6)  # drawn from the validator's own top-k
+    if token is None:  # the validator samples: both of its tokens occur over 8 seeds
+        assert {s.tokens[0] for s in samples} == {5, 6}
+    again = mixed_policy_generate(
+        FixedLogits(), [[1, 3, 3]] * 8, [[2, 3]] * 8, list(range(8)), tau=tau, temperature=1.0,
+        top_k=2, max_draws=5, max_tokens=4, eos_ids=[9], pad_id=0,
+    )  # fmt: skip
+    assert [s.tokens for s in again] == [s.tokens for s in samples]  # seeded per sequence
+
+
+@pytest.mark.slow
+def test_mixed_policy_runs_on_a_real_model_through_the_cli(tiny_model_dir, tmp_path):
+    args = [
+        "adapt", "--method", "dail", "--dail-tau", "0.3", "--student", str(tiny_model_dir),
+        "--dataset", str(DATA / "limo_sample.jsonl"), "--engine", "transformers", "--dail-samples", "2",
+        "--dail-max-tokens", "8", "--output", str(tmp_path / "out"), "--work-dir", str(tmp_path / "w"), "--quiet", "--json",
+    ]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["rollouts"] == summary["problems"] * 2 and summary["completion_tokens"] > 0
+    assert "mixed-policy" in (tmp_path / "out" / "README.md").read_text()

@@ -189,7 +189,8 @@ class ProgressReporter:
 @click.option("--dail-temperature", type=click.FloatRange(min=0), default=0.6, show_default=True, help="DAIL: sampling temperature.")
 @click.option("--dail-top-p", type=click.FloatRange(0, 1, min_open=True), default=0.95, show_default=True, help="DAIL: top-p.")
 @click.option("--dail-max-tokens", type=click.IntRange(min=1), default=2048, show_default=True, help="DAIL: max new tokens per sample.")
-@click.option("--dail-tau", type=float, default=1.0, show_default=True, help="DAIL: mixed-policy threshold; 1 = every token from the privileged context (the authors' setting; the only one supported).")
+@click.option("--dail-tau", type=click.FloatRange(0, 1), default=1.0, show_default=True, help="DAIL: mixed-policy threshold; 1 = every token from the privileged context (the authors' setting, any engine); below 1 the proposer's tokens are accepted when the validator gives them at least this probability (--engine transformers only).")
+@click.option("--dail-proposer", type=click.Choice(["plain", "privileged"]), default="plain", show_default=True, help="DAIL mixed policy: which context proposes tokens (the other validates).")
 @click.option("--dail-max-hints", type=click.IntRange(min=0), default=12, show_default=True, help="DAIL: intermediate quantities in the negative context's hint.")
 @click.option("--method-prompts", type=click.Path(dir_okay=False, path_type=Path), default=None, help="DAIL: YAML replacing its prompt templates (keys: privileged, negative).")
 @engine_options
@@ -346,7 +347,7 @@ def build_method(o: dict, config: AdaptConfig, prompts):
 
     dail = DailConfig(
         samples=o["dail_samples"], temperature=o["dail_temperature"], top_p=o["dail_top_p"],
-        max_tokens=o["dail_max_tokens"], tau=o["dail_tau"], max_hints=o["dail_max_hints"],
+        max_tokens=o["dail_max_tokens"], tau=o["dail_tau"], proposer=o["dail_proposer"], max_hints=o["dail_max_hints"],
         max_repetition=o["max_repetition"], repetition_ngram=o["repetition_ngram"],
         chunk_size=o["chunk_size"], seed=o["seed"],
     )  # fmt: skip

@@ -9,9 +9,11 @@ qualifying one by sample index (the authors' code keeps the first match). Proble
 are discarded with the reason.
 
 Expansion: `tau = 1` (every token sampled from the privileged context) is what the authors'
-shipped DAIL configuration uses and works with every engine. The mixed-policy decoder
-(proposer / validator over two contexts, `tau < 1`) needs per-token log-probabilities of two
-contexts in lock-step; no dart-hub engine offers that yet, so `tau` is fixed at 1 and recorded.
+shipped DAIL configuration uses and works with every engine (one request per problem). With
+`tau < 1` the mixed-policy decoder (dart_hub.methods.dail_decoder) decodes the plain and the
+privileged context in lock-step, one proposing tokens (`proposer`, default the plain student,
+as in the authors' code) and the other validating them; it needs per-step distributions of two
+contexts, which only the transformers engine gives (vLLM and OpenAI-compatible servers do not).
 
 Each kept row also carries the three contexts the contrastive objective
 (`dart-hub train --objective dail`) needs: `messages` (plain: the question only),
@@ -35,7 +37,7 @@ import yaml
 from dart_hub.adapt.explore import discard_reason, finished
 from dart_hub.adapt.judge import Checker, judge, request_seed
 from dart_hub.answers import normalize
-from dart_hub.engines.base import Engine, GenerationRequest
+from dart_hub.engines.base import Completion, Engine, GenerationRequest
 from dart_hub.errors import DartHubError
 from dart_hub.prompts import Prompts
 from dart_hub.records import AdaptedExample, Problem
@@ -55,6 +57,9 @@ class DailConfig:
     top_p: float = 0.95
     max_tokens: int = 2048
     tau: float = 1.0  # mixed-policy threshold; 1 = sample from the privileged context only
+    proposer: str = "plain"  # which context proposes tokens when tau < 1 (the other validates)
+    top_k: int = 20  # mixed policy: tokens each context keeps (renormalised)
+    max_draws: int = 5  # mixed policy: proposals tried before falling back to the validator
     max_hints: int = 12  # intermediate quantities in the negative context's hint
     max_repetition: float = DEFAULT_MAX_REPETITION
     repetition_ngram: int = DEFAULT_NGRAM
@@ -67,7 +72,9 @@ class DailConfig:
             (self.temperature >= 0, "--dail-temperature must be >= 0"),
             (0 < self.top_p <= 1, "--dail-top-p must be in (0, 1]"),
             (self.max_tokens >= 1, "--dail-max-tokens must be positive"),
-            (self.tau == 1.0, "--dail-tau below 1 needs the mixed-policy decoder, which no dart-hub engine offers yet; use 1 (the authors' DAIL setting)"),
+            (0 <= self.tau <= 1, "--dail-tau must be between 0 and 1"),
+            (self.proposer in ("plain", "privileged"), "--dail-proposer must be plain or privileged"),
+            (self.top_k >= 1 and self.max_draws >= 1, "--dail-top-k and the number of draws must be at least 1"),
             (self.max_hints >= 0, "--dail-max-hints must be >= 0"),
             (self.chunk_size >= 1, "--chunk-size must be at least 1"),
         ]
@@ -163,7 +170,10 @@ class Dail:
     def adapt_chunk(self, engine: Engine, problems: Sequence[Problem], checker: Checker, reporter, probe_store=None) -> list[AdaptedExample]:
         contexts = [self.contexts(p) for p in problems]
         requests = [self.request(p, ctx) for p, ctx in zip(problems, contexts, strict=True)]
-        outputs = engine.generate(requests, progress=reporter.sequences_done) if requests else []
+        if self.config.tau < 1:
+            outputs = self._mixed_policy(engine, requests, contexts, reporter)
+        else:
+            outputs = engine.generate(requests, progress=reporter.sequences_done) if requests else []
         judged = judge(
             [(p.answer, out) for p, out in zip(problems, outputs, strict=True)],
             checker, origin="privileged", ngram=self.config.repetition_ngram,
@@ -195,6 +205,36 @@ class Dail:
             )
         reporter.problems_done(len(problems), resumed=False)
         return examples
+
+    def _mixed_policy(self, engine, requests, contexts, reporter) -> list[list[Completion]]:
+        """tau < 1: lock-step decoding of the plain and privileged contexts (transformers only)."""
+        from dart_hub.engines.transformers import TransformersEngine, _row_seed
+        from dart_hub.methods.dail_decoder import mixed_policy_generate
+
+        engine = getattr(engine, "engine", engine)  # a LazyEngine loads the model now
+        if not isinstance(engine, TransformersEngine):
+            raise DartHubError(f"--dail-tau below 1 (mixed-policy decoding) needs --engine transformers; the {engine.name} engine cannot decode two contexts in lock-step. Use --dail-tau 1")
+        c = self.config
+        validator_name = "privileged" if c.proposer == "plain" else "plain"
+        rows = []  # (request index, sample index, proposer ids, validator ids, seed)
+        for i, (request, ctx) in enumerate(zip(requests, contexts, strict=True)):
+            proposer_ids = engine.prompt_ids(GenerationRequest.chat(ctx[c.proposer]))
+            validator_ids = engine.prompt_ids(GenerationRequest.chat(ctx[validator_name]))
+            rows += [(i, j, proposer_ids, validator_ids, _row_seed(request.seed, j)) for j in range(request.n)]
+        outputs: list[list[Completion | None]] = [[None] * r.n for r in requests]
+        for start in range(0, len(rows), engine.batch_size):
+            batch = rows[start : start + engine.batch_size]
+            samples = mixed_policy_generate(
+                engine.model, [r[2] for r in batch], [r[3] for r in batch], [r[4] for r in batch],
+                tau=c.tau, temperature=c.temperature, top_k=c.top_k, max_draws=c.max_draws,
+                max_tokens=c.max_tokens, eos_ids=sorted(engine.eos_token_ids),
+                pad_id=engine.tokenizer.pad_token_id,
+            )  # fmt: skip
+            for (i, j, _, validator_ids, _), sample in zip(batch, samples, strict=True):
+                text = engine.tokenizer.decode(sample.tokens, skip_special_tokens=True)
+                outputs[i][j] = Completion(text, sample.finish_reason, len(validator_ids), sample.steps)
+            reporter.sequences_done(len(batch))
+        return outputs  # type: ignore[return-value]
 
     def plan(self, problems: Sequence[Problem], checker=None) -> dict[str, Any]:
         rollouts = len(problems) * self.config.samples
