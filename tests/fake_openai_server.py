@@ -14,6 +14,10 @@ Generation is a pure function of (prompt or messages, seed, choice index): a few
 word = one token) ending in "so the answer is \\boxed{D}". `max_tokens` truncates (finish
 "length"), `stop` strings cut the text before the first match (finish "stop").
 Faults apply to /chat/completions and /completions only, in the order they were queued.
+
+`generation_config` emulates vLLM / SGLang filling every sampling field a request leaves out
+from the model's generation_config.json: a field that is missing from the request takes the
+configured value, and any non-neutral effective value changes the generated text.
 """
 
 from __future__ import annotations
@@ -85,6 +89,7 @@ class FakeOpenAIServer:
         choice, like vLLM's return_token_ids) or "none" (no usage at all).
     shuffle_choices: return choices out of index order.
     always_fail: an HTTP status every generation request answers (after queued faults).
+    generation_config: server-side defaults for missing sampling fields (see module docstring).
     """
 
     def __init__(
@@ -98,6 +103,7 @@ class FakeOpenAIServer:
         usage: str = "total",
         shuffle_choices: bool = False,
         always_fail: int | None = None,
+        generation_config: dict[str, Any] | None = None,
     ) -> None:
         self.models = list(models)
         self.roots = dict(roots or {})
@@ -107,6 +113,7 @@ class FakeOpenAIServer:
         self.usage = usage
         self.shuffle_choices = shuffle_choices
         self.always_fail = always_fail
+        self.generation_config = dict(generation_config or {})
         self.requests: list[LoggedRequest] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -193,6 +200,9 @@ class FakeOpenAIServer:
         else:
             prompt_key = body["prompt"]
             prompt_tokens = count_tokens(prompt_key)
+        altered = self.non_neutral_sampling(body)
+        if altered:  # e.g. a repetition penalty from generation_config: different texts
+            prompt_key += "|" + json.dumps(altered, sort_keys=True)
         n = int(body.get("n") or 1)
         if self.max_n is not None:
             n = min(n, self.max_n)
@@ -230,6 +240,20 @@ class FakeOpenAIServer:
                 "total_tokens": prompt_tokens + total,
             }
         return out
+
+
+    def non_neutral_sampling(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Effective sampling fields (request, else generation_config) that are not neutral."""
+        neutral = {
+            "top_k": (-1, 0), "min_p": (0, 0.0), "repetition_penalty": (1, 1.0),
+            "presence_penalty": (0, 0.0), "frequency_penalty": (0, 0.0),
+        }  # fmt: skip
+        altered = {}
+        for key, values in neutral.items():
+            value = body[key] if key in body else self.generation_config.get(key)
+            if value is not None and value not in values:
+                altered[key] = value
+        return altered
 
 
 class _QuietServer(ThreadingHTTPServer):

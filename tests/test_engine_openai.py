@@ -13,18 +13,21 @@ import time
 import pytest
 
 from dart_hub.engines.base import Completion, Engine, GenerationRequest
-from dart_hub.engines.openai import (
-    OpenAIEngine,
-    _derived_seed,
-    _parse_retry_after,
-    map_finish_reason,
-    split_completion_tokens,
-)
+from dart_hub.engines.openai import OpenAIEngine, default_request_timeout, map_finish_reason
 from dart_hub.errors import DartHubError
 from tests.fake_openai_server import FakeOpenAIServer, generate_choice
 
 MODEL = "fake/student"
 SECRET = "sk-test-SECRET-do-not-leak-1234"
+
+
+@pytest.fixture(autouse=True)
+def fast_backoff(monkeypatch):
+    """The SDK's backoff starts at 0.5 s; tests retry in milliseconds (Retry-After still wins)."""
+    import openai._base_client as base_client
+
+    monkeypatch.setattr(base_client, "INITIAL_RETRY_DELAY", 0.001)
+    monkeypatch.setattr(base_client, "MAX_RETRY_DELAY", 0.01)
 
 
 @pytest.fixture
@@ -34,9 +37,7 @@ def server():
 
 
 def make_engine(server: FakeOpenAIServer, **kwargs) -> OpenAIEngine:
-    kwargs.setdefault("backoff_base", 0.001)
-    kwargs.setdefault("backoff_max", 0.01)
-    kwargs.setdefault("timeout", 10.0)
+    kwargs.setdefault("request_timeout", 10.0)
     return OpenAIEngine(kwargs.pop("model_id", MODEL), base_url=server.base_url, **kwargs)
 
 
@@ -44,30 +45,63 @@ def chat(question: str, **kwargs) -> GenerationRequest:
     return GenerationRequest.chat([{"role": "user", "content": question}], **kwargs)
 
 
-def expected(prompt_key: str, seed, n: int, max_tokens: int = 256, stop=()) -> list[str]:
-    return [generate_choice(prompt_key, seed, i, max_tokens, list(stop))[0] for i in range(n)]
+def expected(prompt_key: str, seed: int, n: int, max_tokens: int = 256, stop=(), offset=0) -> list[str]:
+    """Sample k of (seed, offset) is the fake's one-choice answer at seed + offset + k."""
+    return [
+        generate_choice(prompt_key, seed + offset + k, 0, max_tokens, list(stop))[0]
+        for k in range(n)
+    ]
 
 
 def chat_key(question: str) -> str:
     return json.dumps([{"role": "user", "content": question}], sort_keys=True)
 
 
-# ---------------------------------------------------------------- endpoints, order, tokens
+# ---------------------------------------------------------------- endpoints, seeds, sampling fields
 
 
-def test_chat_requests_use_chat_endpoint_and_return_n_choices_in_index_order():
-    with FakeOpenAIServer(models=[MODEL], shuffle_choices=True) as server:
+def test_chat_request_is_one_seeded_request_per_sample():
+    with FakeOpenAIServer(models=[MODEL]) as server:
         engine = make_engine(server)
         assert isinstance(engine, Engine)
         out = engine.generate([chat("What is 1+1?", n=4, seed=7, temperature=0.8)])
     assert [c.text for c in out[0]] == expected(chat_key("What is 1+1?"), 7, 4)
     assert all(c.finish_reason == "stop" for c in out[0])
-    [post] = server.generation_requests
-    assert post.path == "/v1/chat/completions"
-    assert post.body["messages"] == [{"role": "user", "content": "What is 1+1?"}]
-    assert post.body["model"] == MODEL
-    assert (post.body["n"], post.body["temperature"], post.body["seed"]) == (4, 0.8, 7)
-    assert post.authorization == "Bearer EMPTY"
+    posts = server.generation_requests
+    assert len(posts) == 4 and {p.path for p in posts} == {"/v1/chat/completions"}
+    assert sorted(p.body["seed"] for p in posts) == [7, 8, 9, 10]
+    for post in posts:
+        assert post.body["messages"] == [{"role": "user", "content": "What is 1+1?"}]
+        assert (post.body["model"], post.body["n"], post.body["temperature"]) == (MODEL, 1, 0.8)
+        assert post.authorization == "Bearer EMPTY"
+
+
+def test_neutral_sampling_fields_arrive_and_override_the_servers_generation_config():
+    # What `vllm serve Qwen/Qwen2.5-*-Instruct` does with fields a request leaves out.
+    qwen_defaults = {"top_k": 20, "repetition_penalty": 1.05, "min_p": 0.0}
+    with FakeOpenAIServer(models=[MODEL], generation_config=qwen_defaults) as server:
+        out = make_engine(server).generate(
+            [chat("q", n=2, seed=3, temperature=0.7), GenerationRequest(prompt="p", seed=1)]
+        )
+    for post in server.generation_requests:
+        body = post.body
+        assert (body["top_k"], body["min_p"], body["repetition_penalty"]) == (-1, 0.0, 1.0)
+        assert (body["presence_penalty"], body["frequency_penalty"]) == (0.0, 0.0)
+        assert server.non_neutral_sampling(body) == {}
+    # the texts are those of a server without generation_config: nothing was filled in
+    assert [c.text for c in out[0]] == expected(chat_key("q"), 3, 2)
+    assert out[1][0].text == expected("p", 1, 1)[0]
+    # and the fake really would have changed them had a field been left out
+    assert server.non_neutral_sampling({}) == {"top_k": 20, "repetition_penalty": 1.05}
+
+
+def test_sample_offset_continues_the_seed_stream(server):
+    engine = make_engine(server)
+    whole = engine.generate([chat("rounds", n=4, seed=5, temperature=1.0)])[0]
+    first = engine.generate([chat("rounds", n=2, seed=5, temperature=1.0)])[0]
+    rest = engine.generate([chat("rounds", n=2, seed=5, temperature=1.0, sample_offset=2)])[0]
+    assert first + rest == whole
+    assert len({c.text for c in whole}) == 4
 
 
 def test_prompt_requests_use_completions_endpoint_and_keep_request_order(server):
@@ -85,7 +119,7 @@ def test_same_seed_same_texts_whatever_else_is_in_the_call(server):
     engine = make_engine(server)
     alone = engine.generate([chat("q", n=3, seed=5)])[0]
     mixed = engine.generate([chat("other", n=2, seed=1), chat("q", n=3, seed=5)])[1]
-    reseeded = engine.generate([chat("q", n=3, seed=6)])[0]
+    reseeded = engine.generate([chat("q", n=3, seed=60)])[0]
     assert alone == mixed
     assert [c.text for c in alone] != [c.text for c in reseeded]
 
@@ -107,25 +141,12 @@ def test_stop_max_tokens_and_top_p_are_forwarded_and_applied(server):
     assert len(cut[0].text.split()) == 2
 
 
-def test_usage_total_is_split_over_choices_and_sums_to_server_total(server):
+def test_token_counts_come_from_each_responses_usage(server):
     engine = make_engine(server)
     [out] = engine.generate([GenerationRequest(prompt="two words", n=6, seed=3, max_tokens=10)])
-    true_counts = [generate_choice("two words", 3, i, 10, [])[2] for i in range(6)]
-    assert sum(c.completion_tokens for c in out) == sum(true_counts)  # the response's total
-    for c in out:
-        assert c.prompt_tokens == 2
-        if c.finish_reason == "length":
-            assert c.completion_tokens == 10
-    assert {c.finish_reason for c in out} == {"stop", "length"}  # the seed exercises both
-
-
-def test_per_choice_token_counts_are_preferred(server):
-    server.usage = "per_choice"
-    engine = make_engine(server)
-    [out] = engine.generate([chat("count me", n=5, seed=2, max_tokens=11)])
-    expected_counts = [generate_choice(chat_key("count me"), 2, i, 11, [])[2] for i in range(5)]
-    assert [c.completion_tokens for c in out] == expected_counts
-    assert len(set(expected_counts)) > 1  # a split of the total would not give these
+    true_counts = [generate_choice("two words", 3 + k, 0, 10, [])[2] for k in range(6)]
+    assert [c.completion_tokens for c in out] == true_counts
+    assert all(c.prompt_tokens == 2 for c in out)
 
 
 def test_no_usage_counts_with_tokenizer_or_zero(server):
@@ -167,10 +188,10 @@ def test_use_chat_false_without_tokenizer_is_an_actionable_error(server):
         make_engine(server, use_chat=False).generate([chat("hi")])
 
 
-def test_progress_reports_each_batch_of_sequences(server):
+def test_progress_reports_every_sample(server):
     seen: list[int] = []
     make_engine(server).generate([chat(f"q{i}", n=i + 1) for i in range(4)], progress=seen.append)
-    assert sorted(seen) == [1, 2, 3, 4]
+    assert seen == [1] * 10
 
 
 def test_empty_call_sends_nothing(server):
@@ -178,32 +199,11 @@ def test_empty_call_sends_nothing(server):
     assert server.requests == []
 
 
-# ---------------------------------------------------------------- n-capping servers
-
-
-def test_server_capping_n_still_gives_n_distinct_reproducible_completions():
-    with FakeOpenAIServer(models=[MODEL], max_n=2) as server:
-        engine = make_engine(server)
-        first = engine.generate([chat("capped", n=5, seed=11)])[0]
-        again = engine.generate([chat("capped", n=5, seed=11)])[0]
-    assert len(first) == 5
-    assert len({c.text for c in first}) == 5  # extra calls use derived seeds, not copies
-    assert first == again
-    calls = server.generation_requests[:3]
-    assert [r.body["n"] for r in calls] == [5, 2, 1]
-    assert calls[0].body["seed"] == 11
-    assert len({r.body["seed"] for r in calls}) == 3
-    assert [c.text for c in first[:2]] == expected(chat_key("capped"), 11, 2)
-
-
-def test_client_side_max_n_splits_up_front(server):
-    engine = make_engine(server, max_n=3)
-    [out] = engine.generate([GenerationRequest(prompt="split", n=7, seed=4)])
-    assert len(out) == 7 and len({c.text for c in out}) == 7
-    assert sorted(r.body["n"] for r in server.generation_requests) == [1, 3, 3]
-    assert (
-        out[:3] == make_engine(server).generate([GenerationRequest(prompt="split", n=3, seed=4)])[0]
-    )
+def test_a_server_capping_n_cannot_change_the_samples():
+    with FakeOpenAIServer(models=[MODEL], max_n=1) as capped, FakeOpenAIServer(models=[MODEL]) as free:
+        a = make_engine(capped).generate([chat("capped", n=5, seed=11)])[0]
+        b = make_engine(free).generate([chat("capped", n=5, seed=11)])[0]
+    assert a == b and len({c.text for c in a}) == 5
 
 
 # ---------------------------------------------------------------- concurrency and event loops
@@ -212,19 +212,10 @@ def test_client_side_max_n_splits_up_front(server):
 def test_concurrency_bound_is_respected_and_used():
     with FakeOpenAIServer(models=[MODEL], delay=0.05) as server:
         engine = make_engine(server, concurrency=4)
-        out = engine.generate([chat(f"q{i}") for i in range(24)])
-    assert len(out) == 24
+        out = engine.generate([chat(f"q{i}", n=2) for i in range(12)])
+    assert [len(cs) for cs in out] == [2] * 12
     assert server.max_in_flight <= 4
     assert server.max_in_flight >= 2  # requests really run in parallel
-
-
-def test_capped_n_top_ups_also_respect_the_bound():
-    with FakeOpenAIServer(models=[MODEL], max_n=1, delay=0.02) as server:
-        engine = make_engine(server, concurrency=3)
-        out = engine.generate([chat(f"q{i}", n=4) for i in range(5)])
-    assert [len(cs) for cs in out] == [4] * 5
-    assert len(server.generation_requests) == 20
-    assert 2 <= server.max_in_flight <= 3
 
 
 def test_generate_works_from_a_thread_and_inside_a_running_loop(server):
@@ -244,7 +235,7 @@ def test_generate_works_from_a_thread_and_inside_a_running_loop(server):
     assert asyncio.run(inside_loop()) == reference
 
 
-# ---------------------------------------------------------------- retries
+# ---------------------------------------------------------------- retries and timeouts
 
 
 def test_retries_recover_from_503_429_dropped_connections_and_timeouts(server):
@@ -252,13 +243,48 @@ def test_retries_recover_from_503_429_dropped_connections_and_timeouts(server):
     server.fail_next(429)
     server.fail_next("drop")
     engine = make_engine(server, max_retries=5)
-    out = engine.generate([chat("flaky", n=2, seed=1)])
-    assert [c.text for c in out[0]] == expected(chat_key("flaky"), 1, 2)
+    out = engine.generate([chat("flaky", n=1, seed=1)])
+    assert [c.text for c in out[0]] == expected(chat_key("flaky"), 1, 1)
     assert len(server.generation_requests) == 5
+    assert engine.retries == 4
 
     server.fail_next("slow", delay=1.5)
-    timed = make_engine(server, timeout=0.3)
-    assert timed.generate([chat("flaky", n=2, seed=1)]) == out
+    timed = make_engine(server, request_timeout=0.3)
+    assert timed.generate([chat("flaky", n=1, seed=1)]) == out
+    assert timed.retries == 1
+
+
+def test_retries_are_counted_not_logged_one_line_each(server, caplog):
+    server.fail_next(503, times=6)
+    engine = make_engine(server, max_retries=6, concurrency=1)
+    with caplog.at_level(logging.INFO):
+        out = engine.generate([chat(f"q{i}") for i in range(4)])
+    assert len(out) == 4 and engine.retries == 6
+    ours = [r.getMessage() for r in caplog.records if r.name == "dart_hub.engines.openai"]
+    assert len(ours) == 2  # the first retry, then the count at the end of the call
+    assert "retrying a request (last failure: HTTP 503)" in ours[0]
+    assert "6 HTTP retries in this call (last: HTTP 503)" in ours[1]
+    # the SDK's own "Retrying request" lines are INFO: hidden at Python's default level
+    loud = [r for r in caplog.records if r.levelno >= logging.WARNING and r.name != "dart_hub.engines.openai"]
+    assert loud == []
+
+
+def test_slow_server_is_retried_then_fails_with_the_timeout_and_what_to_do():
+    with FakeOpenAIServer(models=[MODEL], delay=1.0) as server:
+        engine = make_engine(server, request_timeout=0.2, max_retries=1)
+        start = time.monotonic()
+        with pytest.raises(DartHubError) as info:
+            engine.generate([chat("slow")])
+    assert time.monotonic() - start < 3
+    message = str(info.value)
+    assert "within 0.2 s, 2 times" in message and "--request-timeout" in message
+    assert len(server.generation_requests) == 2
+
+
+def test_default_request_timeout_is_bounded_and_fits_long_generations():
+    assert default_request_timeout(256) == pytest.approx(132.8)
+    assert 15 * 60 <= default_request_timeout(16_384) <= 20 * 60
+    assert default_request_timeout(32_768) < 30 * 60
 
 
 def test_retry_after_is_respected(server):
@@ -281,8 +307,8 @@ def test_exhausted_retries_raise_without_the_api_key(caplog):
     assert url in message and "3 times" in message and "HTTP 503" in message
     assert len(server.generation_requests) == 3
     assert server.generation_requests[0].authorization == f"Bearer {SECRET}"
-    assert SECRET not in message and SECRET not in repr(info.value.__cause__)
-    assert SECRET not in caplog.text and "retry 1/2" in caplog.text
+    assert SECRET not in message and info.value.__cause__ is None
+    assert SECRET not in caplog.text
 
 
 def test_client_errors_are_not_retried(server):
@@ -294,23 +320,40 @@ def test_client_errors_are_not_retried(server):
     assert len(server.generation_requests) == 1
 
 
-# ---------------------------------------------------------------- server check and secrets
+# ---------------------------------------------------------------- first contact and secrets
 
 
-def test_unreachable_server_says_how_to_start_one():
+def test_unreachable_server_fails_at_once_and_says_how_to_start_one():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    engine = OpenAIEngine(
-        MODEL, base_url=f"http://127.0.0.1:{port}/v1", max_retries=1, backoff_base=0.001
-    )
+    engine = OpenAIEngine(MODEL, base_url=f"http://127.0.0.1:{port}/v1")
+    start = time.monotonic()
     with pytest.raises(DartHubError) as info:
         engine.generate([chat("x")])
+    assert time.monotonic() - start < 5
     message = str(info.value)
-    assert message.startswith(
-        f"cannot reach OpenAI-compatible server at http://127.0.0.1:{port}/v1"
-    )
+    assert message.startswith(f"cannot reach OpenAI-compatible server at http://127.0.0.1:{port}/v1")
+    assert f"GET http://127.0.0.1:{port}/v1/models" in message
     assert f"vllm serve {MODEL}" in message and "--base-url" in message
+    assert "\n" not in message
+
+
+def test_server_that_accepts_but_never_answers_fails_within_seconds():
+    # A listening socket nobody reads: connections are accepted by the kernel, never answered.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        port = sock.getsockname()[1]
+        engine = OpenAIEngine(MODEL, base_url=f"http://127.0.0.1:{port}/v1")  # default timeouts
+        start = time.monotonic()
+        with pytest.raises(DartHubError) as info:
+            engine.generate([chat("x")])
+        elapsed = time.monotonic() - start
+    assert elapsed < 15  # two attempts of 5 s, then one line
+    message = str(info.value)
+    assert "no answer (GET" in message and "2 attempts of 5 s" in message
+    assert "vllm serve" in message and "\n" not in message
 
 
 def test_wrong_model_lists_served_models():
@@ -364,6 +407,7 @@ def test_describe_has_served_models_and_no_credentials(server, caplog):
     assert info["engine"] == "openai" and info["model"] == MODEL
     assert info["base_url"] == server.base_url
     assert info["served_models"] == [MODEL] and info["concurrency"] == 8
+    assert info["client"].startswith("openai ")
     text = json.dumps(info) + repr(engine) + caplog.text
     assert SECRET not in text and "pw-SECRET" not in text
     expected_auth = "Basic " + base64.b64encode(b"user:pw-SECRET").decode()
@@ -377,6 +421,27 @@ def test_bad_base_url_is_rejected_up_front():
         OpenAIEngine(MODEL, base_url="http://localhost:8000/v1?key=abc")
 
 
+# ---------------------------------------------------------------- the CLI
+
+
+def test_cli_request_timeout_reaches_the_engine(tmp_path):
+    from click.testing import CliRunner
+
+    from dart_hub.cli import cli
+
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps({"question": "1+1?", "solution": "So \\\\boxed{2}.", "answer": "2"}) + "\n")
+    with FakeOpenAIServer(models=[MODEL], delay=1.0) as server:
+        result = CliRunner().invoke(cli, [
+            "adapt", "--student", MODEL, "--dataset", str(data), "--engine", "openai",
+            "--base-url", server.base_url, "--request-timeout", "0.2", "--max-retries", "0",
+            "--work-dir", str(tmp_path / "w"), "--output", str(tmp_path / "out"), "--quiet",
+        ])  # fmt: skip
+    assert result.exit_code != 0
+    assert "within 0.2 s, 1 times" in result.output and "--request-timeout" in result.output
+    assert "Traceback" not in result.output
+
+
 # ---------------------------------------------------------------- pure helpers
 
 
@@ -387,21 +452,3 @@ def test_bad_base_url_is_rejected_up_front():
 )  # fmt: skip
 def test_finish_reasons_map_to_stop_or_length(reason, mapped):
     assert map_finish_reason(reason) == mapped
-
-
-def test_split_completion_tokens():
-    # two "length" choices at max_tokens=10; the remaining 9 shared 1:2 by text length
-    assert split_completion_tokens(
-        29, ["length", "stop", "length", "stop"], ["x" * 50, "ab", "y", "abcde"], 10
-    ) == [10, 3, 10, 6]
-    assert split_completion_tokens(5, ["length", "length"], ["a", "b"], 10) == [3, 2]
-    assert sum(split_completion_tokens(101, ["stop"] * 7, ["a" * i for i in range(7)], 50)) == 101
-
-
-def test_retry_after_parsing_and_derived_seeds():
-    assert _parse_retry_after("2") == 2.0
-    assert _parse_retry_after("0.25") == 0.25
-    assert _parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # a date in the past
-    assert _parse_retry_after("soon") is None
-    assert _derived_seed(42, 0) == 42
-    assert len({_derived_seed(42, j) for j in range(1, 100)} | {42}) == 100

@@ -130,7 +130,7 @@ def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
 def _engine(server: VLLMServer, **kwargs):
     from dart_hub.engines.openai import OpenAIEngine
 
-    return OpenAIEngine(SERVED_NAME, base_url=server.base_url, timeout=120, **kwargs)
+    return OpenAIEngine(SERVED_NAME, base_url=server.base_url, request_timeout=120, **kwargs)
 
 
 def test_chat_and_raw_requests_with_n_samples(server):
@@ -157,6 +157,10 @@ def test_chat_and_raw_requests_with_n_samples(server):
         assert len({c.text for c in out[0]}) > 1  # three samples, not one copied
         # Seeded requests are reproducible on the real server too.
         assert engine.generate(requests[:2]) == out[:2]
+        # sample_offset continues the seed stream (per-sample seeds: seed + index) on vLLM too,
+        # with the neutral top_k/min_p/repetition_penalty fields accepted by the real server.
+        rest = engine.generate([GenerationRequest.chat([("user", "What is 12 + 7?")], n=2, temperature=1.0, max_tokens=12, seed=1, sample_offset=1)])
+        assert rest[0] == out[0][1:]
         info = engine.describe()
         assert info["engine"] == "openai" and info["model"] == SERVED_NAME
     finally:
@@ -236,7 +240,7 @@ def test_server_errors_500_give_a_clear_error_after_retries():
     from tests.fake_openai_server import FakeOpenAIServer
 
     with FakeOpenAIServer(always_fail=500) as fake:
-        engine = OpenAIEngine("fake/student", base_url=fake.base_url, max_retries=2, backoff_base=0.01, backoff_max=0.02)
+        engine = OpenAIEngine("fake/student", base_url=fake.base_url, max_retries=2)
         with pytest.raises(DartHubError, match="500") as info:
             engine.generate([GenerationRequest(prompt="x", max_tokens=2)])
         assert "\n" not in str(info.value)

@@ -113,7 +113,7 @@ def library_progress_bars(enabled: bool):
 
 ENGINE_KEYS = (
     "dtype", "device", "batch_size", "base_url", "concurrency", "tensor_parallel_size",
-    "data_parallel_size", "gpu_memory_utilization", "max_num_seqs", "max_model_len", "max_retries",
+    "data_parallel_size", "gpu_memory_utilization", "max_num_seqs", "max_model_len", "max_retries", "request_timeout",
 )  # fmt: skip
 _ENGINE_OPTIONS = [
     click.option("--engine", type=click.Choice(ENGINES), default="auto", show_default=True, help="Generation engine (auto: vllm with a GPU when installed, else transformers)."),
@@ -126,8 +126,9 @@ _ENGINE_OPTIONS = [
     click.option("--max-num-seqs", type=click.IntRange(min=1), default=None, help="Max concurrent sequences per vLLM engine (engine vllm) [default: 512, the paper's]."),
     click.option("--max-model-len", type=click.IntRange(min=1), default=None, help="Max context length of the vLLM engine (engine vllm) [default: the model's]."),
     click.option("--base-url", default=None, help="OpenAI-compatible server URL, e.g. http://router:30000/v1 (engine openai)."),
-    click.option("--concurrency", type=click.IntRange(min=1), default=64, show_default=True, help="Concurrent HTTP requests (engine openai)."),
-    click.option("--max-retries", type=click.IntRange(min=0), default=None, help="Retries of a failed HTTP request, with backoff (engine openai) [default: 5]."),
+    click.option("--concurrency", type=click.IntRange(min=1), default=256, show_default=True, help="Samples in flight at once, one HTTP request each (engine openai)."),
+    click.option("--max-retries", type=click.IntRange(min=0), default=None, help="Retries of a failed HTTP request, with backoff and Retry-After (engine openai) [default: 5]."),
+    click.option("--request-timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS", help="Seconds one generation request may take before it is retried (engine openai) [default: 120 + max_tokens/20, about 15 min at 16k tokens]."),
 ]
 
 
