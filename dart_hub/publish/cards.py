@@ -341,21 +341,43 @@ def _reproduce(config: dict[str, Any]) -> str:
     return " \\\n    ".join(" ".join(shlex.quote(a) for a in args[i : i + 2]) for i in range(0, len(args), 2))
 
 
-def _trl_command(student: str, dataset: str) -> str:
-    """A TRL SFT command line with LIMO's hyperparameters (full fine-tune, lr 5e-6, 15 epochs,
-    cosine, bf16, max length 16384). Only long-standing TRL/transformers options are used."""
+# TRL >= 1.16: `trl sft`'s options as its own parser (TrlParser over ScriptArguments, SFTConfig,
+# ModelConfig) reads them; booleans take a value there (`--bf16 true`).
+TRL_MIN_VERSION = "1.16"
+
+
+def training_settings() -> dict[str, Any]:
+    """The SFTConfig settings `dart-hub train` uses on a GPU with bf16: the paper's defaults,
+    bf16 mixed precision, and the loss on the assistant turn only."""
+    from dart_hub.training.config import PAPER_DEFAULTS
+
+    return {**PAPER_DEFAULTS, "bf16": True, "assistant_only_loss": True}
+
+
+def _cli_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def dart_hub_train_command(student: str, dataset: str) -> str:
+    """The recommended command: `dart-hub train` with its defaults (the settings above)."""
     name = _short(student).split("/")[-1]
-    args = [
+    args = [("dart-hub train", None), ("--student", student), ("--data", dataset), ("--output", f"{name}-dart")]
+    return " \\\n    ".join(flag if value is None else f"{flag} {shlex.quote(value)}" for flag, value in args)
+
+
+def trl_command(student: str, dataset: str) -> str:
+    """The same training as a `trl sft` command line, generated from `training_settings()`
+    (tests parse it with TRL's own argument parser)."""
+    name = _short(student).split("/")[-1]
+    args: list[tuple[str, str | None]] = [
         ("trl sft", None),
         ("--model_name_or_path", student),
         ("--dataset_name", dataset),
-        ("--learning_rate", "5.0e-6"),
-        ("--num_train_epochs", "15"),
-        ("--lr_scheduler_type", "cosine"),
-        ("--bf16", None),
-        ("--max_length", "16384"),
         ("--output_dir", f"{name}-dart"),
     ]
+    args += [(f"--{key}", _cli_value(value)) for key, value in training_settings().items()]
     return " \\\n    ".join(flag if value is None else f"{flag} {shlex.quote(value)}" for flag, value in args)
 
 
@@ -471,7 +493,9 @@ def card_context(run_config: dict[str, Any], examples: Sequence[AdaptedExample],
         "curve": curve,
         "examples": _example_rows(examples),
         "reproduce": _reproduce(config),
-        "trl": _trl_command(config.get("student") or "?", repo_id or "path/to/this/folder"),
+        "trl": trl_command(config.get("student") or "?", repo_id or "path/to/this/folder"),
+        "train_command": dart_hub_train_command(config.get("student") or "?", repo_id or "path/to/this/folder"),
+        "trl_min_version": TRL_MIN_VERSION,
         "repo_link": _hub_id(source.get("repo_id")),
         "is_limo": source.get("repo_id") == "GAIR/LIMO" or source.get("preset") == "limo",
         "dart_bibtex": DART_BIBTEX,
