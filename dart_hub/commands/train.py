@@ -43,7 +43,10 @@ e.g. gradient_accumulation_steps, deepspeed, gradient_checkpointing) or this com
 settings (student, data, validation_size, ...). CLI flags override the file.
 
 \b
-Multi-GPU: accelerate launch [--config_file ...] -m dart_hub.cli train ... (see docs/training.md).
+Several GPUs: one training process per GPU is started through `accelerate launch`
+(--num-processes, default: the visible GPU count); --accelerate-config takes an accelerate
+config file, e.g. the shipped DeepSpeed ZeRO-3 or FSDP ones in recipes/accelerate/ (see
+docs/training.md). Checkpoints are saved in bf16 when training in bf16.
 
 \b
 Examples:
@@ -88,6 +91,8 @@ Examples:
 @click.option("--base-model", default=None, help="Hub id of the student, for the card's base_model when --student was a local folder.")
 @click.option("--dataset-id", default=None, help="Hub id of the adapted dataset, for the card when --data was a local folder.")
 @click.option("--license", "license_", default=None, help="License of the published model [default: the student's when known].")
+@click.option("--num-processes", type=click.IntRange(min=1), default=None, help="Training processes, one per GPU, started through accelerate launch. [default: the visible GPU count, 1 without GPUs]")
+@click.option("--accelerate-config", type=click.Path(dir_okay=False, path_type=Path), default=None, help="accelerate config file for the launch (DeepSpeed, FSDP, several nodes), e.g. recipes/accelerate/deepspeed_zero3.yaml.")
 @click.option("--dry-run", is_flag=True, help="Load the data, resolve the settings and the loss masking, print them, and exit (no model loaded).")
 @click.option("--quiet", "-q", is_flag=True, help="Less output.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
@@ -186,12 +191,21 @@ def run(sft: dict[str, Any] | None = None, **o: Any) -> dict[str, Any] | None:
         return plan
     quiet = o.get("quiet") or o.get("as_json")
     echo = (lambda _message: None) if quiet else (lambda message: click.echo(message, err=True))
-    for note in notes:
-        echo(f"note: {note}")
-    # Trainer / TRL print their logs on stdout: keep stdout for our result (--json).
-    with contextlib.redirect_stdout(sys.stderr):
-        summary = run_training(request, sft_kwargs, notes, echo=echo)
-    if summary is None:  # not the main process of a distributed run
+    from dart_hub.training.launch import in_distributed_run, launch, resolve_num_processes
+
+    num_processes = resolve_num_processes(o.get("num_processes"), o.get("accelerate_config"))
+    if in_distributed_run():
+        with contextlib.redirect_stdout(sys.stderr):
+            return run_training(request, sft_kwargs, notes, echo=echo)  # the launcher reports
+    if num_processes > 1 or o.get("accelerate_config") is not None:
+        summary = launch(o, sft, output, num_processes, echo=echo)
+    else:
+        for note in notes:
+            echo(f"note: {note}")
+        # Trainer / TRL print their logs on stdout: keep stdout for our result (--json).
+        with contextlib.redirect_stdout(sys.stderr):
+            summary = run_training(request, sft_kwargs, notes, echo=echo)
+    if summary is None:  # pragma: no cover - only non-main ranks return None
         return None
     if o.get("push_repo"):
         summary["push"] = _push(output, o, settings, quiet=True)

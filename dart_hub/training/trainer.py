@@ -13,10 +13,17 @@ How the assistant-only loss is obtained (TRL >= 1.0):
 
 A recipe that sets `assistant_only_loss` or `completion_only_loss` itself decides: setting both
 to false trains on every token.
+
+Precision. With bf16 the Trainer trains in mixed precision on float32 master weights (pure bf16
+weights would round away most updates of size lr=5e-6), except under DeepSpeed, whose bf16 mode
+keeps its own float32 master copy: there the model is loaded in bf16 (half the memory before
+sharding). Either way every checkpoint is written in bf16 (`SaveInBf16`): a 3B checkpoint is
+about 6 GB instead of 12, and the published model has the base model's size.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,6 +123,64 @@ def to_dataset(rows: list[dict[str, Any]], mode: str):
     return datasets.Dataset.from_list([{"messages": row["messages"]} for row in rows])
 
 
+def cast_checkpoint_to_bf16(folder: Path) -> int:
+    """Rewrite a saved model folder's float32 tensors as bf16 (and say so in config.json).
+    Returns the number of tensors cast."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    cast = 0
+    sizes = 0
+    for path in sorted(folder.glob("*.safetensors")):
+        tensors = load_file(str(path))
+        if any(t.dtype == torch.float32 for t in tensors.values()):
+            for name, tensor in tensors.items():
+                if tensor.dtype == torch.float32:
+                    tensors[name] = tensor.to(torch.bfloat16)
+                    cast += 1
+            tmp = path.with_suffix(".tmp")
+            save_file(tensors, str(tmp), metadata={"format": "pt"})
+            tmp.replace(path)
+        sizes += sum(t.numel() * t.element_size() for t in tensors.values())
+    if cast:
+        for name in ("config.json", "model.safetensors.index.json"):
+            meta_path = folder / name
+            if not meta_path.is_file():
+                continue
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            if name == "config.json":
+                meta["dtype"] = "bfloat16"
+                if "torch_dtype" in meta:
+                    meta["torch_dtype"] = "bfloat16"
+            elif isinstance(meta.get("metadata"), dict):
+                meta["metadata"]["total_size"] = sizes
+            meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return cast
+
+
+def _save_in_bf16_callback():
+    from transformers import TrainerCallback
+
+    class SaveInBf16(TrainerCallback):
+        """After each checkpoint save, the main process rewrites its weights in bf16."""
+
+        def on_save(self, args, state, control, **kwargs):
+            if state.is_world_process_zero:
+                folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+                if folder.is_dir():
+                    cast_checkpoint_to_bf16(folder)
+            return control
+
+    return SaveInBf16()
+
+
+def uses_deepspeed(kwargs: dict[str, Any]) -> bool:
+    """DeepSpeed from the training config or from an accelerate config's launch."""
+    import os
+
+    return bool(kwargs.get("deepspeed")) or os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true"
+
+
 def build_trainer(
     student: str,
     train_rows: list[dict[str, Any]],
@@ -123,7 +188,7 @@ def build_trainer(
     sft_kwargs: dict[str, Any],
     student_revision: str | None = None,
 ):
-    """(SFTTrainer, LossPlan, SFTConfig). The model is loaded by TRL in float32 (mixed precision)."""
+    """(SFTTrainer, LossPlan, SFTConfig). See the module docstring for the precision."""
     from dart_hub.training.config import make_sft_config, require_trl
 
     require_trl()
@@ -136,6 +201,10 @@ def build_trainer(
     if student_revision:
         init = dict(kwargs.get("model_init_kwargs") or {})
         init.setdefault("revision", student_revision)
+        kwargs["model_init_kwargs"] = init
+    if kwargs.get("bf16") and uses_deepspeed(kwargs):
+        init = dict(kwargs.get("model_init_kwargs") or {})
+        init.setdefault("dtype", "bfloat16")  # DeepSpeed's bf16 mode holds the fp32 master copy
         kwargs["model_init_kwargs"] = init
     if validation_rows and "eval_strategy" not in sft_kwargs:
         # Validation loss per epoch, next to the validation accuracy computed after training.
@@ -152,6 +221,7 @@ def build_trainer(
             train_dataset=train_dataset,
             eval_dataset=eval_dataset,
             processing_class=tokenizer,
+            callbacks=[_save_in_bf16_callback()] if config.bf16 else None,
         )
     except (ValueError, OSError) as error:
         raise DartHubError(f"could not set up training: {' '.join(str(error).split())[:500]}") from error
