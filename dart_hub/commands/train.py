@@ -176,14 +176,20 @@ def run(sft: dict[str, Any] | None = None, **o: Any) -> dict[str, Any] | None:
     from dart_hub.training.run import TrainRequest, plan_training, run_training
 
     request = TrainRequest(output=output, **{k: settings[k] for k in TRAIN_KEYS})
+    from dart_hub.training.launch import in_distributed_run, launch, resolve_num_processes
+
+    num_processes = resolve_num_processes(o.get("num_processes"), o.get("accelerate_config"))
     if o.get("dry_run"):
         plan = plan_training(request, sft_kwargs, notes)
+        plan["processes"] = num_processes
         if o.get("as_json"):
             click.echo(json.dumps(plan, sort_keys=True))
         else:
             click.echo(f"would train {request.student} on {plan['rows']['train']} rows ({plan['rows']['validation']} held out)")
             click.echo(f"  validation: {describe_validation(plan['validation'])}")
             click.echo(f"  loss: {plan['loss']['mode']} ({plan['loss']['note']})")
+            launcher = f", accelerate config {o['accelerate_config']}" if o.get("accelerate_config") else ""
+            click.echo(f"  processes: {num_processes}{launcher}")
             for key, value in plan["hyperparameters"].items():
                 click.echo(f"  {key}: {value}")
             for note in notes:
@@ -191,9 +197,6 @@ def run(sft: dict[str, Any] | None = None, **o: Any) -> dict[str, Any] | None:
         return plan
     quiet = o.get("quiet") or o.get("as_json")
     echo = (lambda _message: None) if quiet else (lambda message: click.echo(message, err=True))
-    from dart_hub.training.launch import in_distributed_run, launch, resolve_num_processes
-
-    num_processes = resolve_num_processes(o.get("num_processes"), o.get("accelerate_config"))
     if in_distributed_run():
         with contextlib.redirect_stdout(sys.stderr):
             return run_training(request, sft_kwargs, notes, echo=echo)  # the launcher reports
