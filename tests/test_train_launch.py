@@ -17,7 +17,7 @@ from dart_hub.training import launch as launch_module
 from tests.test_train import message_rows
 
 ROOT = Path(__file__).resolve().parents[1]
-ACCELERATE_CONFIGS = ROOT / "recipes" / "accelerate"
+ACCELERATE_CONFIGS = ROOT / "configs" / "accelerate"
 
 
 def losses(output: Path) -> list[float]:

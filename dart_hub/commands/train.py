@@ -45,7 +45,7 @@ settings (student, data, validation_size, ...). CLI flags override the file.
 \b
 Several GPUs: one training process per GPU is started through `accelerate launch`
 (--num-processes, default: the visible GPU count); --accelerate-config takes an accelerate
-config file, e.g. the shipped DeepSpeed ZeRO-3 or FSDP ones in recipes/accelerate/ (see
+config file, e.g. the shipped DeepSpeed ZeRO-3 or FSDP ones in configs/accelerate/ (see
 docs/training.md). Checkpoints are saved in bf16 when training in bf16.
 
 \b
@@ -92,7 +92,7 @@ Examples:
 @click.option("--dataset-id", default=None, help="Hub id of the adapted dataset, for the card when --data was a local folder.")
 @click.option("--license", "license_", default=None, help="License of the published model [default: the student's when known].")
 @click.option("--num-processes", type=click.IntRange(min=1), default=None, help="Training processes, one per GPU, started through accelerate launch. [default: the visible GPU count, 1 without GPUs]")
-@click.option("--accelerate-config", type=click.Path(dir_okay=False, path_type=Path), default=None, help="accelerate config file for the launch (DeepSpeed, FSDP, several nodes), e.g. recipes/accelerate/deepspeed_zero3.yaml.")
+@click.option("--accelerate-config", type=click.Path(dir_okay=False, path_type=Path), default=None, help="accelerate config file for the launch (DeepSpeed, FSDP, several nodes), e.g. configs/accelerate/deepspeed_zero3.yaml.")
 @click.option("--dry-run", is_flag=True, help="Load the data, resolve the settings and the loss masking, print them, and exit (no model loaded).")
 @click.option("--quiet", "-q", is_flag=True, help="Less output.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")

@@ -69,7 +69,7 @@ def read_accelerate_config(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise DartHubError(
             f"accelerate config {path} not found; pass a file written by `accelerate config` or one of "
-            "the shipped ones (recipes/accelerate/)"
+            "the shipped ones (configs/accelerate/)"
         )
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
