@@ -7,9 +7,10 @@ as `model-index`. The body shows a results table against the baselines given (No
 ... each an eval folder), the training hyperparameters, the per-epoch checkpoint selection and
 how to reproduce the run.
 
-The push is one `create_commit` with the model folder (weights, config, tokenizer), README.md
-and training_summary.json; `ModelCard.push_to_hub` is not used (it validates the YAML against
-huggingface.co whatever the endpoint). Tokens are never printed nor written.
+The push is one `HfApi.upload_folder` commit of the model folder (weights, config, tokenizer),
+README.md and training_summary.json (copied into the folder first); `ModelCard.push_to_hub` is
+not used (it validates the YAML against huggingface.co whatever the endpoint). Tokens are never
+printed nor written.
 """
 
 from __future__ import annotations
@@ -147,15 +148,26 @@ def _run(run_cls, directory: Path, label: str, data: dict[str, Any]):
 # -- the card ---------------------------------------------------------------------------------
 
 
-def _base_license(base_model: str | None, student: str | None) -> str | None:
-    """The student's license: its local README.md front matter, else its Hub card (best effort)."""
+LICENSE_KEYS = ("license", "license_name", "license_link")
+
+
+def _base_license(base_model: str | None, student: str | None) -> dict[str, str]:
+    """The student's licence metadata (`license`, and for `other` licences such as Qwen's
+    `license_name` and `license_link`): its local README.md front matter, else its Hub card
+    (best effort). {} when unknown."""
     from huggingface_hub import ModelCard
+
+    def pick(card_data: Any) -> dict[str, str]:
+        data = card_data.to_dict() if hasattr(card_data, "to_dict") else dict(card_data or {})
+        if not data.get("license"):
+            return {}
+        return {k: str(data[k]) for k in LICENSE_KEYS if data.get(k)}
 
     if student and Path(student).is_dir() and (Path(student) / README).is_file():
         try:
-            value = ModelCard.load(Path(student) / README).data.get("license")
-            if value:
-                return str(value)
+            found = pick(ModelCard.load(Path(student) / README).data)
+            if found:
+                return found
         except Exception:  # noqa: BLE001 - a card we cannot read just gives no license
             pass
     if base_model and _is_hub_id(base_model):
@@ -163,11 +175,10 @@ def _base_license(base_model: str | None, student: str | None) -> str | None:
             from huggingface_hub import HfApi
 
             info = HfApi().model_info(base_model)
-            value = (info.card_data or {}).get("license") if info.card_data else None
-            return str(value) if value else None
+            return pick(info.card_data) if info.card_data else {}
         except Exception:  # noqa: BLE001 - offline, gated, missing: the card just has no license
-            return None
-    return None
+            return {}
+    return {}
 
 
 def _datasets(summary: dict[str, Any], dataset_id: str | None) -> list[str]:
@@ -303,7 +314,8 @@ def render_model_card(
     summary = summary or {}
     student = summary.get("student")
     base_model = base_model or (student if _is_hub_id(student) else None)
-    license = license or _base_license(base_model, student)
+    # --license replaces the base model's licence (and its name/link); else all of it is copied
+    licence = {"license": license} if license else _base_license(base_model, student)
     datasets = _datasets(summary, dataset_id)
     method = "static" if (summary.get("request") or {}).get("static") else ("adapted" if summary else "")
     evaluation = merge_evals(eval_dirs) if eval_dirs else None
@@ -313,7 +325,9 @@ def render_model_card(
         model_name=model_name,
         base_model=base_model,
         datasets=datasets or None,
-        license=license,
+        license=licence.get("license"),
+        license_name=licence.get("license_name"),
+        license_link=licence.get("license_link"),
         library_name="transformers",
         pipeline_tag="text-generation",
         language=["en"],
@@ -378,7 +392,10 @@ def resolve_model_folder(folder: str | Path) -> tuple[Path, dict[str, Any] | Non
         path = root / SUMMARY_FILE
         if path.is_file():
             summary = json.loads(path.read_text(encoding="utf-8"))
-            model = folder if root != folder else folder / str(summary.get("model_dir") or "best")
+            # a model folder (it may hold a copy of the summary, written by an earlier push) is
+            # the model; a train --output folder holds it under best/ or final/
+            is_model = (folder / "config.json").is_file()
+            model = folder if root != folder or is_model else folder / str(summary.get("model_dir") or "best")
             return model, summary, path
     return folder, None, None
 
@@ -408,7 +425,7 @@ def push_model(
     the model repo `repo_id` in ONE commit. `eval_dirs`: this model's `dart-hub eval` folders
     (their results become the card's model-index); `compare`: [(label, eval dir)] or
     ["LABEL=DIR"] of baselines for the results table. Returns {repo_id, url, commit, files}."""
-    from huggingface_hub import CommitOperationAdd, HfApi
+    from huggingface_hub import HfApi
 
     from dart_hub.publish.hub import redact, resolve_token
     from dart_hub.store import write_atomic
@@ -427,14 +444,14 @@ def push_model(
         license=license,
     )
     write_atomic(model / README, str(card))
+    if summary_path is not None and summary_path.parent != model:
+        # The folder is pushed as it is: the summary goes into it (best/ is an export anyway).
+        write_atomic(model / summary_path.name, summary_path.read_text(encoding="utf-8"))
     files = sorted(
         p.relative_to(model).as_posix()
         for p in model.rglob("*")
         if p.is_file() and not any(part.startswith(".") for part in p.relative_to(model).parts)
     )
-    operations = [CommitOperationAdd(path_in_repo=f, path_or_fileobj=str(model / f)) for f in files]
-    if summary_path is not None and "training_summary.json" not in files:
-        operations.append(CommitOperationAdd(path_in_repo="training_summary.json", path_or_fileobj=str(summary_path)))
     student = (summary or {}).get("student") or base_model or "a model"
     message = commit_message or f"Upload {repo_id.split('/')[-1]}: {_short(student)} fine-tuned with dart-hub {__version__}"
 
@@ -442,7 +459,13 @@ def push_model(
     api = HfApi(token=token)  # built here: the endpoint is read at call time
     try:
         url = api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-        commit = api.create_commit(repo_id, operations, commit_message=message, repo_type="model")
+        commit = api.upload_folder(
+            repo_id=repo_id,
+            folder_path=str(model),
+            repo_type="model",
+            commit_message=message,
+            ignore_patterns=HIDDEN_PATTERNS,
+        )
     except Exception as error:  # noqa: BLE001 - every failure becomes one line without the token
         status = getattr(getattr(error, "response", None), "status_code", None)
         detail = redact(" ".join(str(error).split()), token)[:300]
@@ -456,8 +479,11 @@ def push_model(
         "url": str(url),
         "commit": commit.oid,
         "commit_url": commit.commit_url,
-        "files": len(operations),
+        "files": len(files),
     }
+
+
+HIDDEN_PATTERNS = [".*", "**/.*", ".*/**", "**/.*/**"]  # dot files and folders (.cache, ...)
 
 
 def _short(name: str) -> str:
