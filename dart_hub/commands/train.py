@@ -91,6 +91,8 @@ Examples:
 @click.option("--base-model", default=None, help="Hub id of the student, for the card's base_model when --student was a local folder.")
 @click.option("--dataset-id", default=None, help="Hub id of the adapted dataset, for the card when --data was a local folder.")
 @click.option("--license", "license_", default=None, help="License of the published model [default: the student's when known].")
+@click.option("--lora/--no-lora", default=None, help="Train LoRA adapters (rank --lora-rank, all linear layers) instead of every weight: fits a small GPU. Checkpoints hold the adapter; best/ holds the merged model. [default: no; learning rate 1e-4 unless set]")
+@click.option("--lora-rank", type=click.IntRange(min=1), default=None, help="LoRA rank r (alpha = 2r). [default: 16]")
 @click.option("--num-processes", type=click.IntRange(min=1), default=None, help="Training processes, one per GPU, started through accelerate launch. [default: the visible GPU count, 1 without GPUs]")
 @click.option("--accelerate-config", type=click.Path(dir_okay=False, path_type=Path), default=None, help="accelerate config file for the launch (DeepSpeed, FSDP, several nodes), e.g. configs/accelerate/deepspeed_zero3.yaml.")
 @click.option("--dry-run", is_flag=True, help="Load the data, resolve the settings and the loss masking, print them, and exit (no model loaded).")
@@ -119,6 +121,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "validation_engine": "transformers",
     "select_best": True,
     "answer_timeout": 5.0,
+    "lora": False,
+    "lora_rank": 16,
 }
 
 # CLI flag -> SFTConfig field.
@@ -172,6 +176,11 @@ def run(sft: dict[str, Any] | None = None, **o: Any) -> dict[str, Any] | None:
 
     cli_sft = {field: o.get(flag) for flag, field in SFT_FLAGS.items()}
     sft_kwargs, notes = resolve_sft_kwargs(yaml_sft, cli_sft, output)
+    if settings.get("lora") and "learning_rate" not in yaml_sft and cli_sft.get("learning_rate") is None:
+        from dart_hub.training.config import LORA_LEARNING_RATE
+
+        sft_kwargs["learning_rate"] = LORA_LEARNING_RATE
+        notes.append(f"LoRA: learning rate {LORA_LEARNING_RATE:g} (the paper's 5e-6 is for full fine-tuning)")
 
     from dart_hub.training.run import TrainRequest, plan_training, run_training
 

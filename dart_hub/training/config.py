@@ -64,6 +64,8 @@ TRAIN_KEYS = (
     "validation_engine",
     "select_best",
     "answer_timeout",
+    "lora",
+    "lora_rank",
 )
 
 
@@ -73,6 +75,16 @@ def require_trl() -> None:
 
     if importlib.util.find_spec("trl") is None:
         raise DartHubError('dart-hub train needs TRL: pip install "dart-hub[train]" (trl, peft)')
+
+
+LORA_LEARNING_RATE = 1e-4  # --lora without a learning rate: LIMO's 5e-6 is for full fine-tuning
+
+
+def require_peft() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("peft") is None:
+        raise DartHubError('dart-hub train --lora needs PEFT: pip install "dart-hub[train]" (trl, peft)')
 
 
 @functools.cache

@@ -70,6 +70,8 @@ class TrainRequest:
     validation_engine: str = "transformers"
     select_best: bool = True
     answer_timeout: float = 5.0
+    lora: bool = False  # LoRA adapters instead of a full fine-tune (merged into best/ at export)
+    lora_rank: int = 16
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -100,11 +102,13 @@ def run_training(
     from dart_hub.training.trainer import build_trainer
 
     trainer, plan, config = build_trainer(
-        request.student, train_rows, validation_rows, sft_kwargs, request.student_revision
+        request.student, train_rows, validation_rows, sft_kwargs, request.student_revision,
+        lora_rank=request.lora_rank if request.lora else None,
     )
     echo(
         f"training {request.student} on {len(train_rows)} rows ({len(validation_rows)} held out), "
         f"{config.num_train_epochs:g} epochs, loss: {plan.mode}"
+        + (f", LoRA rank {request.lora_rank}" if request.lora else "")
     )
     resume = config.resume_from_checkpoint
     trainer.train(resume_from_checkpoint=resume)

@@ -134,11 +134,18 @@ def choose_best(epochs: list[dict[str, Any]]) -> dict[str, Any] | None:
     return max(scored, key=lambda e: (e["validation"]["accuracy"], -e["epoch"]))
 
 
+ADAPTER_CONFIG = "adapter_config.json"
+
+
 def export_model(checkpoint: Path, target: Path) -> Path:
     """Copy a checkpoint's model files (weights, config, tokenizer) to `target`, without the
-    trainer's state. Hard links when the filesystem allows (no extra disk), else copies."""
+    trainer's state. Hard links when the filesystem allows (no extra disk), else copies.
+    A LoRA checkpoint (adapter only) is merged into the base model instead, and the adapter is
+    kept in `target/adapter/`: best/ loads, evaluates and publishes like a full fine-tune."""
     if target.exists():
         shutil.rmtree(target)
+    if (checkpoint / ADAPTER_CONFIG).is_file():
+        return _export_merged(checkpoint, target)
     target.mkdir(parents=True)
     for source in sorted(checkpoint.rglob("*")):
         relative = source.relative_to(checkpoint)
@@ -154,4 +161,20 @@ def export_model(checkpoint: Path, target: Path) -> Path:
             os.link(source, destination)
         except OSError:
             shutil.copy2(source, destination)
+    return target
+
+
+def _export_merged(checkpoint: Path, target: Path) -> Path:
+    from peft import AutoPeftModelForCausalLM
+    from transformers import AutoTokenizer
+
+    model = AutoPeftModelForCausalLM.from_pretrained(str(checkpoint), dtype="auto")
+    merged = model.merge_and_unload()
+    merged.save_pretrained(str(target))
+    AutoTokenizer.from_pretrained(str(checkpoint)).save_pretrained(str(target))
+    adapter = target / "adapter"
+    adapter.mkdir()
+    for source in sorted(checkpoint.iterdir()):
+        if source.name.startswith("adapter_") and source.is_file():
+            shutil.copy2(source, adapter / source.name)
     return target

@@ -174,6 +174,17 @@ def _save_in_bf16_callback():
     return SaveInBf16()
 
 
+def lora_config(rank: int):
+    """LoRA on every linear layer of the student (the QLoRA paper's finding: all layers, not
+    only attention), alpha = 2 x rank, dropout 0.05."""
+    from dart_hub.training.config import require_peft
+
+    require_peft()
+    from peft import LoraConfig
+
+    return LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM")
+
+
 def uses_deepspeed(kwargs: dict[str, Any]) -> bool:
     """DeepSpeed from the training config or from an accelerate config's launch."""
     import os
@@ -187,6 +198,7 @@ def build_trainer(
     validation_rows: list[dict[str, Any]],
     sft_kwargs: dict[str, Any],
     student_revision: str | None = None,
+    lora_rank: int | None = None,
 ):
     """(SFTTrainer, LossPlan, SFTConfig). See the module docstring for the precision."""
     from dart_hub.training.config import make_sft_config, require_trl
@@ -221,7 +233,8 @@ def build_trainer(
             train_dataset=train_dataset,
             eval_dataset=eval_dataset,
             processing_class=tokenizer,
-            callbacks=[_save_in_bf16_callback()] if config.bf16 else None,
+            callbacks=[_save_in_bf16_callback()] if config.bf16 and lora_rank is None else None,
+            peft_config=lora_config(lora_rank) if lora_rank is not None else None,
         )
     except (ValueError, OSError) as error:
         raise DartHubError(f"could not set up training: {' '.join(str(error).split())[:500]}") from error
