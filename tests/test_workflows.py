@@ -15,7 +15,7 @@ from dart_hub.commands.run import command as run_command
 WORKFLOWS = Path(__file__).parent.parent / ".github" / "workflows"
 REUSABLE = ["adapt.yml", "train-eval.yml"]
 # inputs that configure the runner rather than dart-hub
-INFRA_INPUTS = {"runner-labels", "install", "hf-home"}
+INFRA_INPUTS = {"runner-labels", "merge-runner-labels", "timeout-minutes", "dart-hub", "python", "hf-home"}
 # inputs that become `dart-hub run` arguments
 RUN_INPUTS = {"recipe": "recipe_path", "set": "overrides", "shards": "shard"}
 
@@ -73,3 +73,76 @@ def test_scripts_use_only_existing_run_options(name):
     for line in used:
         for flag in re.findall(r"(--[a-z-]+)", line):
             assert flag in flags, f"{name} uses {flag}, which dart-hub run does not accept"
+
+
+# -- jobs that finish, on the right runners, with dart-hub from git in a virtual environment ------
+
+
+@pytest.mark.parametrize("name", REUSABLE)
+def test_gpu_jobs_take_their_timeout_from_an_input_and_every_job_has_one(name):
+    data = load(name)
+    inputs = data["on"]["workflow_call"]["inputs"]
+    assert inputs["timeout-minutes"]["type"] == "number" and inputs["timeout-minutes"]["default"] > 360
+    for job_name, job in data["jobs"].items():
+        assert "timeout-minutes" in job, job_name
+        if "inputs.runner-labels" in str(job["runs-on"]):
+            assert job["timeout-minutes"] == "${{ inputs.timeout-minutes }}", job_name
+
+
+def test_merge_job_runs_on_an_ordinary_runner_with_cpu_torch():
+    jobs = load("adapt.yml")["jobs"]
+    merge = jobs["merge-and-push"]
+    assert merge["runs-on"] == "${{ fromJSON(inputs.merge-runner-labels) }}"
+    assert load("adapt.yml")["on"]["workflow_call"]["inputs"]["merge-runner-labels"]["default"] == '["ubuntu-latest"]'
+    [install] = [s for s in merge["steps"] if s.get("name", "").startswith("Install dart-hub")]
+    assert install["env"]["TORCH_INDEX"] == "https://download.pytorch.org/whl/cpu" and install["env"]["EXTRAS"] == ""
+
+
+def _install_step(name: str, job: str) -> dict:
+    [step] = [s for s in load(name)["jobs"][job]["steps"] if s.get("name", "").startswith("Install dart-hub")]
+    return step
+
+
+def _run_install(step: dict, tmp_path: Path, workspace: Path, dart_hub: str):
+    """Run the step's script with a stub interpreter that records the pip commands."""
+    stub = tmp_path / "stub-python"
+    stub.write_text(
+        "#!/bin/bash\n"
+        'if [ "$1 $2" = "-m venv" ]; then mkdir -p "$3/bin"; : > "$3/bin/activate";\n'
+        '  printf \'#!/bin/bash\\necho "pip: $*" >> "%s"\\n\' "$LOG" > "$3/bin/python"; chmod +x "$3/bin/python";\n'
+        '  printf \'#!/bin/bash\\necho dart-hub 0\\n\' > "$3/bin/dart-hub"; chmod +x "$3/bin/dart-hub"; fi\n'
+    )
+    stub.chmod(0o755)
+    log, path_file = tmp_path / "pip.log", tmp_path / "github_path"
+    env = {
+        "PATH": f"{tmp_path / 'runner' / 'dart-venv' / 'bin'}:/usr/bin:/bin",
+        "LOG": str(log), "RUNNER_TEMP": str(tmp_path / "runner"), "GITHUB_PATH": str(path_file),
+        **{k: str(v) for k, v in step["env"].items()}, "PYTHON": str(stub), "DART_HUB": dart_hub,
+    }  # fmt: skip
+    (tmp_path / "runner").mkdir(exist_ok=True)
+    done = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=workspace, env=env, capture_output=True, text=True)
+    return done, log.read_text() if log.exists() else "", path_file.read_text() if path_file.exists() else ""
+
+
+def test_install_step_uses_a_venv_and_the_chosen_git_ref(tmp_path):
+    step = _install_step("train-eval.yml", "train-eval")
+    workspace = tmp_path / "caller"
+    workspace.mkdir()
+    done, pip, path = _run_install(step, tmp_path, workspace, "me/dart-hub@v1.2")
+    assert done.returncode == 0, done.stderr
+    assert "pip: -m pip install dart-hub[vllm,train] @ git+https://github.com/me/dart-hub@v1.2" in pip
+    assert path.strip() == str(tmp_path / "runner" / "dart-venv" / "bin")  # later steps use the venv
+
+
+def test_install_step_defaults_to_the_checked_out_dart_hub_and_refuses_other_repos(tmp_path):
+    step = _install_step("adapt.yml", "adapt")
+    fork = tmp_path / "fork"
+    fork.mkdir()
+    (fork / "pyproject.toml").write_text('[project]\nname = "dart-hub"\n')
+    done, pip, _ = _run_install(step, tmp_path, fork, "")
+    assert done.returncode == 0, done.stderr
+    assert "pip: -m pip install .[vllm]" in pip
+    other = tmp_path / "other"
+    other.mkdir()
+    done, _, _ = _run_install(step, tmp_path, other, "")
+    assert done.returncode == 1 and "set the dart-hub input to OWNER/dart-hub@REF" in done.stdout
