@@ -197,6 +197,7 @@ class ProgressReporter:
 @click.option("--student-revision", default=None, help="Hub revision of the student model.")
 @click.option("--answer-timeout", type=float, default=5.0, show_default=True, help="Seconds before an answer comparison is killed and counted as not equal.")
 @click.option("--dry-run", is_flag=True, help="Print how many rollouts and (upper-bound) tokens the run needs, and exit.")
+@click.option("--tokens-per-second", type=click.FloatRange(min=0, min_open=True), default=None, metavar="X", help="With --dry-run: your measured generation throughput per GPU (new tokens/s, all sequences together); the dry run adds the GPU-hours of its upper-bound token count.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @push_options
@@ -206,6 +207,8 @@ def command(**options) -> None:
 
 def run(**o) -> dict:
     """Run `adapt` with the command's options (as click passes them); returns the summary."""
+    if o.get("tokens_per_second") and not o["dry_run"]:
+        raise DartHubError("--tokens-per-second goes with --dry-run (it prices the planned run)")
     with library_progress_bars(not o["quiet"] and not o["as_json"]):
         return _run(**o)
 
@@ -259,6 +262,10 @@ def _run(**o) -> dict:
         with AnswerChecker(timeout=o["answer_timeout"]) as checker:
             cost = method.plan(problems, checker)
         cost["skipped_rows"] = len(source.skipped)
+        if o.get("tokens_per_second"):
+            # every rollout at its max_tokens: an upper bound, like new_tokens_max
+            cost["tokens_per_second"] = o["tokens_per_second"]
+            cost["gpu_hours_max"] = round(cost["new_tokens_max"] / o["tokens_per_second"] / 3600, 2)
         _print(cost, o["as_json"], title="dry run: what this run needs")
         return cost
     preflight(o)  # --push-to-hub: repo id and token checked before any generation
