@@ -86,3 +86,34 @@ def test_dart_hub_train_command_of_the_card_runs_with_the_same_settings(card_and
     # bf16 needs a GPU here; the loss is on the assistant turn either way (the tiny template has
     # no generation markers, so dart-hub masks the prompt through completion_only_loss)
     assert plan["loss"]["mode"] in ("assistant_only", "completion_only")
+
+
+@pytest.mark.slow
+def test_trl_command_of_the_card_trains_on_the_adapted_folder(card_and_folder, tiny_model_dir, tmp_path):
+    """TRL's own `trl sft` script, given the card's command (student and dataset pointed at local
+    copies, one step, CPU), trains on the folder `adapt` writes, with the loss on the assistant
+    turn only. The tiny model gets Qwen2.5-Instruct's template, which TRL knows how to mask."""
+    pytest.importorskip("trl")
+    import shutil
+
+    from transformers import AutoTokenizer
+    from trl.chat_template_utils import qwen2_5_chat_template
+    from trl.scripts.sft import main, make_parser
+
+    card, folder = card_and_folder
+    student = Path(shutil.copytree(tiny_model_dir, tmp_path / "student"))
+    tokenizer = AutoTokenizer.from_pretrained(student)
+    tokenizer.chat_template = qwen2_5_chat_template
+    tokenizer.save_pretrained(student)
+    argv = command_from_card(card, "trl sft")[2:]
+    argv[argv.index("--model_name_or_path") + 1] = str(student)
+    argv[argv.index("--dataset_name") + 1] = str(folder)
+    argv[argv.index("--output_dir") + 1] = str(tmp_path / "trl-out")
+    # CPU and a quick run: what only a GPU run or patience would change
+    argv += ["--use_cpu", "true", "--bf16", "false", "--max_steps", "1", "--max_length", "256"]
+    script, training, model, dataset = make_parser().parse_args_and_config(argv, fail_with_unknown_args=True)
+    assert training.assistant_only_loss is True
+    main(script, training, model, dataset)
+    assert (tmp_path / "trl-out" / "model.safetensors").is_file()
+    state = json.loads(next((tmp_path / "trl-out").glob("checkpoint-*/trainer_state.json")).read_text())
+    assert state["global_step"] == 1 and state["log_history"][0]["loss"] > 0
