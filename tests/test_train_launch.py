@@ -138,6 +138,10 @@ def test_a_failed_launch_is_one_line(monkeypatch, tiny_model_dir, rows_file, tmp
 
 
 def test_inside_a_distributed_launch_train_never_launches_again(monkeypatch):
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    monkeypatch.setenv("LOCAL_RANK", "0")  # accelerate launch / torchrun, even of one process
+    assert launch_module.in_distributed_run()
+    monkeypatch.delenv("LOCAL_RANK")
     monkeypatch.setenv("WORLD_SIZE", "2")
     assert launch_module.in_distributed_run()
     monkeypatch.setenv("WORLD_SIZE", "1")

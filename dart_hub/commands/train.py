@@ -174,49 +174,56 @@ def run(sft: dict[str, Any] | None = None, **o: Any) -> dict[str, Any] | None:
     if not o.get("dry_run"):
         _check_fresh_output(output, yaml_sft)
 
-    cli_sft = {field: o.get(flag) for flag, field in SFT_FLAGS.items()}
-    sft_kwargs, notes = resolve_sft_kwargs(yaml_sft, cli_sft, output)
-    if settings.get("lora") and "learning_rate" not in yaml_sft and cli_sft.get("learning_rate") is None:
-        from dart_hub.training.config import LORA_LEARNING_RATE
+    from dart_hub.training.launch import (
+        in_distributed_run,
+        is_main_rank,
+        launch,
+        resolve_num_processes,
+    )
 
-        sft_kwargs["learning_rate"] = LORA_LEARNING_RATE
-        notes.append(f"LoRA: learning rate {LORA_LEARNING_RATE:g} (the paper's 5e-6 is for full fine-tuning)")
-
-    from dart_hub.training.run import TrainRequest, plan_training, run_training
-
-    request = TrainRequest(output=output, **{k: settings[k] for k in TRAIN_KEYS})
-    from dart_hub.training.launch import in_distributed_run, launch, resolve_num_processes
-
-    num_processes = resolve_num_processes(o.get("num_processes"), o.get("accelerate_config"))
-    if o.get("dry_run"):
-        plan = plan_training(request, sft_kwargs, notes)
-        plan["processes"] = num_processes
-        if o.get("as_json"):
-            click.echo(json.dumps(plan, sort_keys=True))
-        else:
-            click.echo(f"would train {request.student} on {plan['rows']['train']} rows ({plan['rows']['validation']} held out)")
-            click.echo(f"  validation: {describe_validation(plan['validation'])}")
-            click.echo(f"  loss: {plan['loss']['mode']} ({plan['loss']['note']})")
-            launcher = f", accelerate config {o['accelerate_config']}" if o.get("accelerate_config") else ""
-            click.echo(f"  processes: {num_processes}{launcher}")
-            for key, value in plan["hyperparameters"].items():
-                click.echo(f"  {key}: {value}")
-            for note in notes:
-                click.echo(f"  note: {note}")
-        return plan
     quiet = o.get("quiet") or o.get("as_json")
     echo = (lambda _message: None) if quiet else (lambda message: click.echo(message, err=True))
-    if in_distributed_run():
-        with contextlib.redirect_stdout(sys.stderr):
-            return run_training(request, sft_kwargs, notes, echo=echo)  # the launcher reports
-    if num_processes > 1 or o.get("accelerate_config") is not None:
+    num_processes = resolve_num_processes(o.get("num_processes"), o.get("accelerate_config"))
+    child = in_distributed_run()
+    if not o.get("dry_run") and not child and (num_processes > 1 or o.get("accelerate_config") is not None):
+        # The processes resolve the settings themselves: this one stays off the GPUs.
         summary = launch(o, sft, output, num_processes, echo=echo)
     else:
-        for note in notes:
-            echo(f"note: {note}")
+        cli_sft = {field: o.get(flag) for flag, field in SFT_FLAGS.items()}
+        sft_kwargs, notes = resolve_sft_kwargs(yaml_sft, cli_sft, output)
+        if settings.get("lora") and "learning_rate" not in yaml_sft and cli_sft.get("learning_rate") is None:
+            from dart_hub.training.config import LORA_LEARNING_RATE
+
+            sft_kwargs["learning_rate"] = LORA_LEARNING_RATE
+            notes.append(f"LoRA: learning rate {LORA_LEARNING_RATE:g} (the paper's 5e-6 is for full fine-tuning)")
+
+        from dart_hub.training.run import TrainRequest, plan_training, run_training
+
+        request = TrainRequest(output=output, **{k: settings[k] for k in TRAIN_KEYS})
+        if o.get("dry_run"):
+            plan = plan_training(request, sft_kwargs, notes)
+            plan["processes"] = num_processes
+            if o.get("as_json"):
+                click.echo(json.dumps(plan, sort_keys=True))
+            else:
+                click.echo(f"would train {request.student} on {plan['rows']['train']} rows ({plan['rows']['validation']} held out)")
+                click.echo(f"  validation: {describe_validation(plan['validation'])}")
+                click.echo(f"  loss: {plan['loss']['mode']} ({plan['loss']['note']})")
+                launcher = f", accelerate config {o['accelerate_config']}" if o.get("accelerate_config") else ""
+                click.echo(f"  processes: {num_processes}{launcher}")
+                for key, value in plan["hyperparameters"].items():
+                    click.echo(f"  {key}: {value}")
+                for note in notes:
+                    click.echo(f"  note: {note}")
+            return plan
+        if not child or is_main_rank():
+            for note in notes:
+                echo(f"note: {note}")
         # Trainer / TRL print their logs on stdout: keep stdout for our result (--json).
         with contextlib.redirect_stdout(sys.stderr):
             summary = run_training(request, sft_kwargs, notes, echo=echo)
+        if child:
+            return summary  # the launching process pushes and prints
     if summary is None:  # pragma: no cover - only non-main ranks return None
         return None
     if o.get("push_repo"):

@@ -14,8 +14,10 @@ the checkpoints and writes training_summary.json); the parent then reads the sum
 and prints as a one-process run would. Without GPUs (tests, CPU clusters) the same launcher
 runs N CPU processes with the gloo backend (`use_cpu` is set in the children).
 
-A run already inside a distributed launch (WORLD_SIZE > 1: the user ran `accelerate launch -m
-dart_hub.cli train ...` or torchrun) is never launched again.
+A run already inside a distributed launch (LOCAL_RANK set or WORLD_SIZE > 1: the user ran
+`accelerate launch -m dart_hub.cli train ...` or torchrun) is never launched again. The
+launching process does not resolve the training settings itself (that would touch the GPUs
+to check bf16 support and keep a CUDA context on GPU 0 during the whole run).
 """
 
 from __future__ import annotations
@@ -38,12 +40,16 @@ CHILD_ENV = "DART_HUB_TRAIN_CHILD"  # set in the launched processes: never launc
 
 def in_distributed_run() -> bool:
     """True inside a process started by accelerate launch / torchrun (or our own launcher)."""
-    if os.environ.get(CHILD_ENV):
+    if os.environ.get(CHILD_ENV) or os.environ.get("LOCAL_RANK") is not None:
         return True
     try:
         return int(os.environ.get("WORLD_SIZE", "1")) > 1
     except ValueError:
         return False
+
+
+def is_main_rank() -> bool:
+    return os.environ.get("RANK", "0") == "0"
 
 
 def visible_gpus() -> int:
