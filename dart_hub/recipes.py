@@ -41,7 +41,7 @@ ADAPT_SECTIONS: dict[str, dict[str, str]] = {
         "tensor_parallel_size": "tensor_parallel_size", "data_parallel_size": "data_parallel_size",
         "gpu_memory_utilization": "gpu_memory_utilization", "max_num_seqs": "max_num_seqs",
         "max_model_len": "max_model_len", "base_url": "base_url", "concurrency": "concurrency",
-        "max_retries": "max_retries",
+        "max_retries": "max_retries", "request_timeout": "request_timeout",
     },
     "adapt": {
         "strategy": "strategy", "n_sim": "n_sim", "sim_temperature": "sim_temperature",
