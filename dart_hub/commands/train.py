@@ -49,6 +49,11 @@ config file, e.g. the shipped DeepSpeed ZeRO-3 or FSDP ones in configs/accelerat
 docs/training.md). Checkpoints are saved in bf16 when training in bf16.
 
 \b
+--objective dail trains with DAIL's contrastive distillation (per response token,
+KL(student || privileged) - lambda x KL(student || negative), the references being the initial
+weights) on an `adapt --method dail` output; with --lora the references are the adapter disabled.
+
+\b
 Examples:
   dart-hub train --student Qwen/Qwen2.5-1.5B-Instruct --data out/limo-1.5b --output runs/limo-1.5b
   dart-hub train --student Qwen/Qwen2.5-1.5B-Instruct --data limo --static --output runs/static
@@ -95,6 +100,10 @@ Examples:
 @click.option("--lora-rank", type=click.IntRange(min=1), default=None, help="LoRA rank r (alpha = 2r). [default: 16]")
 @click.option("--num-processes", type=click.IntRange(min=1), default=None, help="Training processes, one per GPU, started through accelerate launch. [default: the visible GPU count, 1 without GPUs]")
 @click.option("--accelerate-config", type=click.Path(dir_okay=False, path_type=Path), default=None, help="accelerate config file for the launch (DeepSpeed, FSDP, several nodes), e.g. configs/accelerate/deepspeed_zero3.yaml.")
+@click.option("--objective", type=click.Choice(["sft", "dail"]), default=None, help="Training objective: sft (cross-entropy on the assistant turn) or dail (DAIL's contrastive distillation from the privileged and negative prompts of an `adapt --method dail` output; see docs/training.md). [default: sft]")
+@click.option("--dail-lambda", type=click.FloatRange(min=0), default=None, help="With --objective dail: weight of the negative term, KL(student || negative). [default: 0.1]")
+@click.option("--dail-kl", type=click.Choice(["reverse", "forward"]), default=None, help="With --objective dail: KL direction; reverse is KL(student || reference). [default: reverse]")
+@click.option("--dail-chunk-size", type=click.IntRange(min=1), default=None, help="With --objective dail: response positions per output-head/log-softmax chunk (bounds memory). [default: 1024]")
 @click.option("--dry-run", is_flag=True, help="Load the data, resolve the settings and the loss masking, print them, and exit (no model loaded).")
 @click.option("--quiet", "-q", is_flag=True, help="Less output.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
@@ -123,6 +132,10 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "answer_timeout": 5.0,
     "lora": False,
     "lora_rank": 16,
+    "objective": "sft",
+    "dail_lambda": 0.1,
+    "dail_kl": "reverse",
+    "dail_chunk_size": 1024,
 }
 
 # CLI flag -> SFTConfig field.
@@ -157,6 +170,8 @@ def run(sft: dict[str, Any] | None = None, **o: Any) -> dict[str, Any] | None:
     settings.update(yaml_train)
     settings.update({k: o[k] for k in TRAIN_KEYS if o.get(k) is not None})
 
+    if settings["objective"] not in ("sft", "dail"):
+        raise DartHubError(f"unknown objective '{settings['objective']}' in --config: sft or dail")
     ValidationSource.parse(settings["validation_source"])  # a bad name fails before anything loads
     output = o.get("output") or yaml_sft.get("output_dir")
     if not output:

@@ -66,6 +66,10 @@ TRAIN_KEYS = (
     "answer_timeout",
     "lora",
     "lora_rank",
+    "objective",
+    "dail_lambda",
+    "dail_kl",
+    "dail_chunk_size",
 )
 
 

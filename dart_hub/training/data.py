@@ -27,6 +27,8 @@ from dart_hub.errors import DartHubError
 from dart_hub.sources import LOCAL_FORMATS, PRESETS, SourceSpec, load_source
 
 DEFAULT_ANSWER_COLUMN = "answer"
+# Conversation columns kept next to `messages` (written by `adapt --method dail`).
+EXTRA_MESSAGE_COLUMNS = ("privileged_messages", "negative_messages")
 
 # Skip reasons of rows that cannot be trained on.
 NO_MESSAGES = "no_messages"
@@ -173,7 +175,11 @@ def _messages_rows(data: str, split: str, revision: str | None, answer_column: s
         if not gold:
             gold = (last_boxed(messages[-1]["content"]) or "").strip()
         row_id = str(row.get("id") or "") or _content_id(messages, index)
-        rows.append({"id": row_id, "messages": messages, "gold": gold})
+        out = {"id": row_id, "messages": messages, "gold": gold}
+        for column in EXTRA_MESSAGE_COLUMNS:  # the prompts of `--objective dail`, when present
+            if column in columns:
+                out[column] = _clean_messages(row.get(column))
+        rows.append(out)
     if not rows:
         raise DartHubError(f"no trainable rows in {data}: {skipped}")
     record["rows"] = len(dataset)

@@ -72,6 +72,10 @@ class TrainRequest:
     answer_timeout: float = 5.0
     lora: bool = False  # LoRA adapters instead of a full fine-tune (merged into best/ at export)
     lora_rank: int = 16
+    objective: str = "sft"  # or "dail": dart_hub.training.dail
+    dail_lambda: float = 0.1
+    dail_kl: str = "reverse"
+    dail_chunk_size: int = 1024
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -99,12 +103,7 @@ def run_training(
     if not train_rows:
         raise DartHubError("no training rows left after holding out the validation slice")
 
-    from dart_hub.training.trainer import build_trainer
-
-    trainer, plan, config = build_trainer(
-        request.student, train_rows, validation_rows, sft_kwargs, request.student_revision,
-        lora_rank=request.lora_rank if request.lora else None,
-    )
+    trainer, plan, config = _build_trainer(request, train_rows, validation_rows, sft_kwargs)
     echo(
         f"training {request.student} on {len(train_rows)} rows ({len(validation_rows)} held out), "
         f"{config.num_train_epochs:g} epochs, loss: {plan.mode}"
@@ -160,6 +159,7 @@ def run_training(
         },
         "validation_ids": [item.id for items in validation_items.values() for item in items],
         "loss": plan.to_dict(),
+        "objective": objective_record(request),
         "notes": notes,
         "hyperparameters": {k: _jsonable(getattr(config, k, None)) for k in CARD_HYPERPARAMETERS},
         "sft_config": _jsonable(config.to_dict()),
@@ -185,6 +185,39 @@ def run_training(
     return summary
 
 
+def objective_record(request: TrainRequest) -> dict[str, Any]:
+    """The training objective and its parameters (summary, card)."""
+    if request.objective == "dail":
+        from dart_hub.training.dail import objective_record as dail_record
+
+        return dail_record(request.dail_lambda, request.dail_kl, request.dail_chunk_size, request.lora)
+    return {"name": "sft"}
+
+
+def _build_trainer(request: TrainRequest, train_rows, validation_rows, sft_kwargs):
+    """(trainer, LossPlan, config) for the request's objective."""
+    if request.objective == "dail":
+        from dart_hub.training.dail import build_dail_trainer
+
+        peft_config = None
+        if request.lora:
+            from dart_hub.training.trainer import lora_config
+
+            peft_config = lora_config(request.lora_rank)
+        return build_dail_trainer(
+            request.student, train_rows, validation_rows, sft_kwargs, request.student_revision,
+            peft_config=peft_config, lam=request.dail_lambda, kl=request.dail_kl, chunk_size=request.dail_chunk_size,
+        )  # fmt: skip
+    if request.objective != "sft":
+        raise DartHubError(f"unknown training objective '{request.objective}': sft or dail")
+    from dart_hub.training.trainer import build_trainer
+
+    return build_trainer(
+        request.student, train_rows, validation_rows, sft_kwargs, request.student_revision,
+        lora_rank=request.lora_rank if request.lora else None,
+    )  # fmt: skip
+
+
 def plan_training(request: TrainRequest, sft_kwargs: dict[str, Any], notes: list[str] | None = None) -> dict[str, Any]:
     """What a run would do, without loading the model: data, validation slice, loss mode and
     the resolved SFTConfig (so a bad setting fails here)."""
@@ -195,8 +228,18 @@ def plan_training(request: TrainRequest, sft_kwargs: dict[str, Any], notes: list
     data = _load_data(request)
     train_rows, validation_rows, items, validation = select_validation(request, data.rows, int(sft_kwargs.get("seed", 42)))
     tokenizer = load_tokenizer(request.student, request.student_revision, bool(sft_kwargs.get("trust_remote_code")))
-    plan = plan_loss(tokenizer, sft_kwargs)
-    config = make_sft_config({**sft_kwargs, **plan.settings})
+    if request.objective == "dail":
+        from dart_hub.training.dail import OBJECTIVE, check_columns, featurize_rows
+        from dart_hub.training.trainer import LossPlan
+
+        config = make_sft_config(sft_kwargs)
+        check_columns(train_rows)
+        _, skipped = featurize_rows(tokenizer, train_rows, config.max_length)
+        record = objective_record(request)
+        plan = LossPlan(OBJECTIVE, {}, f"{record['formula']}, lambda {request.dail_lambda:g}" + (f"; rows skipped: {skipped}" if skipped else ""))
+    else:
+        plan = plan_loss(tokenizer, sft_kwargs)
+        config = make_sft_config({**sft_kwargs, **plan.settings})
     return {
         "request": request.to_dict(),
         "data": data.source,
@@ -205,6 +248,7 @@ def plan_training(request: TrainRequest, sft_kwargs: dict[str, Any], notes: list
         "validation": validation,
         "example": train_rows[0]["messages"] if train_rows else None,
         "loss": plan.to_dict(),
+        "objective": objective_record(request),
         "notes": list(notes or []),
         "hyperparameters": {k: _jsonable(getattr(config, k, None)) for k in CARD_HYPERPARAMETERS},
         "sft_config": _jsonable(config.to_dict()),

@@ -1,0 +1,126 @@
+"""`dart-hub train --objective dail`: DAIL's contrastive distillation through the train command
+(data columns, featurisation, a real run on the tiny model, the summary's objective record)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from dart_hub.cli import cli
+from tests.test_train import PROBLEMS, SYSTEM
+
+
+def dail_rows() -> list[dict]:
+    """Rows as `adapt --method dail` writes them: plain messages + the two other prompts."""
+    rows = []
+    for i, (q, s, a) in enumerate(PROBLEMS):
+        rows.append({
+            "id": f"p{i}",
+            "answer": a,
+            "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": q}, {"role": "assistant", "content": s}],
+            "privileged_messages": [
+                {"role": "system", "content": SYSTEM},
+                {"role": "user", "content": f"{q}\n\nReference solution:\n{s}\n\nReason it out yourself, in your own words."},
+            ],
+            "negative_messages": [
+                {"role": "system", "content": SYSTEM},
+                {"role": "user", "content": f"{q}\n\nThe final answer is {a}."},
+                {"role": "assistant", "content": s},  # a trailing assistant turn is allowed
+            ],
+        })  # fmt: skip
+    return rows
+
+
+def write_dail_folder(folder: Path, rows: list[dict] | None = None) -> Path:
+    """An adapt output folder (default config = data/train parquet) with the DAIL columns."""
+    import datasets
+
+    from dart_hub.publish.folder import DATA_FILE
+
+    (folder / DATA_FILE).parent.mkdir(parents=True)
+    datasets.Dataset.from_list(rows or dail_rows()).to_parquet(str(folder / DATA_FILE))
+    configs = f"configs:\n- config_name: default\n  default: true\n  data_files:\n  - split: train\n    path: {DATA_FILE}\n"
+    (folder / "README.md").write_text(f"---\n{configs}---\n\nDAIL-adapted\n")
+    return folder
+
+
+@pytest.fixture
+def student(tiny_model_dir: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(tiny_model_dir, tmp_path / "student"))
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, ["train", *args])
+
+
+def test_featurize_shares_the_response_and_fits_max_length(student):
+    from transformers import AutoTokenizer
+
+    from dart_hub.training.dail import NO_ROOM_FOR_RESPONSE, RESPONSE_MISMATCH, featurize
+
+    tokenizer = AutoTokenizer.from_pretrained(student)
+    row = dail_rows()[0]
+    feature = featurize(tokenizer, row, max_length=4096)
+    full = tokenizer.apply_chat_template(row["messages"], tokenize=True, return_dict=True)["input_ids"]
+    assert full[: len(feature["prompt_ids"]) + len(feature["response_ids"])] == feature["prompt_ids"] + feature["response_ids"]
+    assert tokenizer.decode(feature["response_ids"]) == row["messages"][-1]["content"] + "<|im_end|>"
+    assert len(feature["privileged_prompt_ids"]) > len(feature["negative_prompt_ids"]) > len(feature["prompt_ids"])
+    # The privileged prompt is the longest view: the response is cut so that it fits.
+    limit = len(feature["privileged_prompt_ids"]) + 3
+    assert featurize(tokenizer, row, max_length=limit)["response_ids"] == feature["response_ids"][:3]
+    assert featurize(tokenizer, row, max_length=len(feature["privileged_prompt_ids"])) == NO_ROOM_FOR_RESPONSE
+    other = {**row, "negative_messages": [*row["negative_messages"][:-1], {"role": "assistant", "content": "something else"}]}
+    assert featurize(tokenizer, other, max_length=4096) == RESPONSE_MISMATCH
+
+
+def test_dail_on_plain_sft_data_is_a_one_line_error(student, tmp_path):
+    from tests.test_train import jsonl, message_rows
+
+    data = tmp_path / "rows.jsonl"
+    data.write_text(jsonl(message_rows()))
+    result = invoke("--student", str(student), "--data", str(data), "--output", str(tmp_path / "run"), "--objective", "dail", "--dry-run")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "privileged_messages" in result.stderr and "adapt --method dail" in result.stderr
+
+
+def test_dry_run_names_the_objective(student, tmp_path):
+    pytest.importorskip("trl")
+    folder = write_dail_folder(tmp_path / "adapted")
+    result = invoke(
+        "--student", str(student), "--data", str(folder), "--output", str(tmp_path / "run"),
+        "--objective", "dail", "--dail-lambda", "0.2", "--dail-kl", "forward", "--dry-run", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    assert plan["loss"]["mode"] == "dail" and plan["objective"]["lambda"] == 0.2 and plan["objective"]["kl"] == "forward"
+    assert "KL(P_t || p_t)" in plan["objective"]["formula"]
+
+
+@pytest.mark.slow
+def test_dail_cli_run_without_lora_trains_against_a_frozen_copy(student, tmp_path):
+    pytest.importorskip("trl")
+    from safetensors.torch import load_file
+
+    folder = write_dail_folder(tmp_path / "adapted")
+    out = tmp_path / "run"
+    result = invoke(
+        "--student", str(student), "--data", str(folder), "--output", str(out), "--objective", "dail",
+        "--epochs", "1", "--batch-size", "2", "--max-length", "320", "--learning-rate", "1e-3",
+        "--validation-size", "1", "--validation-max-tokens", "4", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["objective"]["name"] == "dail" and summary["objective"]["lambda"] == 0.1
+    assert summary["objective"]["kl"] == "reverse" and "frozen copy" in summary["objective"]["reference"]
+    assert summary["loss"]["mode"] == "dail"
+    [epoch] = summary["epochs"]
+    assert "train_loss" in epoch and "eval_loss" in epoch and epoch["validation"]["total"] == 1
+    logs = json.loads((out / epoch["checkpoint"] / "trainer_state.json").read_text())["log_history"]
+    assert any("kl_privileged" in entry and "kl_negative" in entry for entry in logs)
+    trained = load_file(str(out / "best" / "model.safetensors"))
+    initial = load_file(str(student / "model.safetensors"))
+    assert any(not (trained[k] == initial[k]).all() for k in initial)  # the weights moved
