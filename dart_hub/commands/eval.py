@@ -26,7 +26,11 @@ Minerva Math, the paper's other two):
 \b
 Each question is sent through the model's chat template with a system message asking for
 step-by-step reasoning and a final answer in \\boxed{{}} (MMLU-STEM: the question with its
-options lettered A-D, answer with the letter). Greedy decoding, one sample. Math answers are
+options lettered A-D, answer with the letter). Greedy decoding, one sample, unless --samples N:
+then N samples per question at temperature 0.6 / top-p 0.95 (DAIL's evaluation), accuracy is
+the share of correct samples (= pass@1) and results.json adds pass@k for --pass-k (unbiased
+estimator 1 - C(n-c,k)/C(n,k)). Every benchmark reports its mean response length in tokens.
+Math answers are
 the last \\boxed{{}} compared with the gold answer by math-verify (gold first); MMLU-STEM by the
 chosen letter.
 
@@ -108,6 +112,10 @@ class EvalProgressBar:
 @click.option("--max-tokens", type=click.IntRange(min=1), default=DEFAULT_MAX_TOKENS, show_default=True, help="Max new tokens per answer.")
 @click.option("--chunk-size", type=click.IntRange(min=1), default=DEFAULT_CHUNK_SIZE, show_default=True, help="Items per engine call (and per stored chunk for resume).")
 @click.option("--benchmark-source", "benchmark_sources", multiple=True, metavar="NAME=PATH_OR_REPO", help="Read benchmark NAME from a local file/folder or another Hub dataset (OWNER/REPO[@REVISION][,config=C][,split=S]). Repeatable.")
+@click.option("--samples", type=click.IntRange(min=1), default=1, show_default=True, help="Samples per question; above 1, pass@k is reported (unbiased estimator) and decoding samples at --temperature.")
+@click.option("--pass-k", "pass_k", default=None, metavar="K[,K...]", help="k values of pass@k, each <= --samples. [default: 1, 2, 4, ... up to --samples]")
+@click.option("--temperature", type=click.FloatRange(min=0), default=None, help="Sampling temperature. [default: 0 (greedy) for one sample, 0.6 (DAIL's) for several]")
+@click.option("--top-p", type=click.FloatRange(min=0, max=1, min_open=True), default=None, help="Nucleus sampling top-p. [default: 1 when greedy, 0.95 (DAIL's) when sampling]")
 @engine_options
 @click.option("--answer-timeout", type=float, default=5.0, show_default=True, help="Seconds before an answer comparison is killed and counted as wrong.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
@@ -119,8 +127,9 @@ def command(**options) -> None:
 def run(**o) -> None:
     from dart_hub.answers import AnswerChecker
     from dart_hub.evaluation.benchmarks import parse_benchmark_list, parse_source_overrides
-    from dart_hub.evaluation.run import evaluate
+    from dart_hub.evaluation.run import Sampling, evaluate
 
+    sampling = Sampling.make(o["samples"], o["temperature"], o["top_p"], o["pass_k"])
     names = parse_benchmark_list(o["benchmarks"])
     sources = parse_source_overrides(o["benchmark_sources"])
     unused = sorted(set(sources) - set(names))
@@ -141,6 +150,7 @@ def run(**o) -> None:
                 chunk_size=o["chunk_size"],
                 model_revision=o["model_revision"],
                 progress=bar,
+                sampling=sampling,
             )
     finally:
         engine.close()
@@ -156,6 +166,13 @@ def run(**o) -> None:
     for name, entry in data["benchmarks"].items():
         note = " (resumed)" if name in report.resumed else ""
         extra = f", {entry['truncated']} truncated" if entry.get("truncated") else ""
+        if entry.get("mean_completion_tokens") is not None:
+            extra += f", {entry['mean_completion_tokens']:g} tokens on average"
+        if entry.get("pass_at_k"):
+            shown = "  ".join(f"pass@{k} {100 * v:5.1f}" for k, v in entry["pass_at_k"].items())
+            count = f"{entry['correct']}/{entry['total'] * entry['samples']} samples correct"
+            click.echo(f"  {entry.get('title', name):<16}{shown}  ({count}{extra}){note}")
+            continue
         click.echo(
             f"  {entry.get('title', name):<16}{100 * entry['accuracy']:6.1f}  "
             f"({entry['correct']}/{entry['total']}{extra}){note}"

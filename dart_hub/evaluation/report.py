@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,16 @@ class Run:
     model: str
     accuracies: dict[str, float]  # benchmark -> accuracy in [0, 1]
     titles: dict[str, str]
+    tokens: dict[str, float] = field(default_factory=dict)  # benchmark -> mean response tokens
+    pass_at_k: dict[str, dict[str, float]] = field(default_factory=dict)  # benchmark -> {k: pass@k}
+
+
+def run_extras(entries: Mapping[str, Any]) -> dict[str, Any]:
+    """A results.json's mean response tokens and pass@k per benchmark (when recorded)."""
+    return {
+        "tokens": {n: float(e["mean_completion_tokens"]) for n, e in entries.items() if e.get("mean_completion_tokens") is not None},
+        "pass_at_k": {n: {str(k): float(v) for k, v in e["pass_at_k"].items()} for n, e in entries.items() if e.get("pass_at_k")},
+    }
 
 
 def _default_label(directory: Path, model: str) -> str:
@@ -88,6 +98,7 @@ def load_runs(directories: Sequence[str | Path], labels: Mapping[str, str] | Non
                 model=str(results.get("model") or ""),
                 accuracies={name: float(e["accuracy"]) for name, e in entries.items()},
                 titles={name: str(e.get("title") or name) for name, e in entries.items()},
+                **run_extras(entries),
             )
         )
     return runs
@@ -121,6 +132,8 @@ def compare_runs(runs: Sequence[Run], baseline: int = 0) -> dict[str, Any]:
             "complete": len(scores) == len(columns),
             "deltas": {},
             "average_delta": None,
+            "tokens": {n: run.tokens[n] for n in columns if n in run.tokens},
+            "pass_at_k": {n: run.pass_at_k[n] for n in columns if n in run.pass_at_k},
         }
         if index != baseline:
             row["deltas"] = {n: scores[n] - base_scores[n] for n in scores if n in base_scores}
@@ -168,7 +181,39 @@ def render_comparison(table: dict[str, Any], fmt: str = "markdown") -> str:
     lines = _layout(header, body, fmt, left=1)
     if partial:
         lines += ["", "* average over the benchmarks this run has"]
-    return "\n".join(lines)
+    return "\n".join(lines + _extra_tables(table, fmt))
+
+
+def _extra_tables(table: dict[str, Any], fmt: str) -> list[str]:
+    """pass@k (one table per k, runs with several samples) and the mean response length in
+    tokens, under the accuracy table, when the runs recorded them."""
+    rows, columns = table["rows"], table["columns"]
+    header_cells = [table["titles"][n] for n in columns]
+    out: list[str] = []
+    ks = sorted({k for row in rows for per in row.get("pass_at_k", {}).values() for k in per}, key=int)
+    for k in ks:
+        body = []
+        for row in rows:
+            per = row.get("pass_at_k", {})
+            if not any(k in per.get(n, {}) for n in columns):
+                continue
+            values = [100 * per[n][k] if k in per.get(n, {}) else None for n in columns]
+            present = [v for v in values if v is not None]
+            cells = [f"{v:.1f}" if v is not None else "-" for v in values]
+            body.append([row["label"], *cells, f"{sum(present) / len(present):.1f}" if present else "-"])
+        out += ["", f"pass@{k} (%, unbiased estimator):" if fmt == "text" else f"**pass@{k}** (%, unbiased estimator)", ""]
+        out += _layout(["Run", *header_cells, "Avg."], body, fmt, left=1)
+    if any(row.get("tokens") for row in rows):
+        body = []
+        for row in rows:
+            values = [row.get("tokens", {}).get(n) for n in columns]
+            present = [v for v in values if v is not None]
+            cells = [f"{v:.0f}" if v is not None else "-" for v in values]
+            body.append([row["label"], *cells, f"{sum(present) / len(present):.0f}" if present else "-"])
+        title = "Mean response tokens per answer"
+        out += ["", f"{title}:" if fmt == "text" else f"**{title}**", ""]
+        out += _layout(["Run", *header_cells, "Avg."], body, fmt, left=1)
+    return out
 
 
 def _layout(header: list[str], body: list[list[str]], fmt: str, left: int) -> list[str]:

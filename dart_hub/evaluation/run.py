@@ -77,12 +77,57 @@ def build_messages(item: EvalItem, system_prompt: str = EVAL_SYSTEM_PROMPT) -> l
 
 
 def build_request(
-    item: EvalItem, max_tokens: int, system_prompt: str = EVAL_SYSTEM_PROMPT
+    item: EvalItem,
+    max_tokens: int,
+    system_prompt: str = EVAL_SYSTEM_PROMPT,
+    sampling: Sampling | None = None,
 ) -> GenerationRequest:
-    """Greedy decoding (temperature 0, one sample) through the engine's chat path."""
+    """Greedy decoding (temperature 0, one sample) through the engine's chat path, or
+    `sampling.samples` samples at its temperature / top-p."""
+    sampling = sampling or Sampling()
     return GenerationRequest.chat(
-        build_messages(item, system_prompt), n=1, temperature=0.0, top_p=1.0, max_tokens=max_tokens, seed=0
+        build_messages(item, system_prompt),
+        n=sampling.samples,
+        temperature=sampling.temperature,
+        top_p=sampling.top_p,
+        max_tokens=max_tokens,
+        seed=0,
     )
+
+
+# DAIL's evaluation sampling (METHOD-DAIL.md section 3): temperature 0.6, top-p 0.95.
+SAMPLING_TEMPERATURE = 0.6
+SAMPLING_TOP_P = 0.95
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Samples per problem and how they are drawn; the default is one greedy answer."""
+
+    samples: int = 1
+    temperature: float = 0.0
+    top_p: float = 1.0
+    pass_k: tuple[int, ...] = (1,)
+
+    @staticmethod
+    def make(samples: int = 1, temperature: float | None = None, top_p: float | None = None, pass_k: str | Sequence[int] | None = None) -> Sampling:
+        """Greedy for one sample unless a temperature is given; DAIL's 0.6 / 0.95 for several."""
+        from dart_hub.evaluation.passk import parse_pass_k
+
+        if samples < 1:
+            raise DartHubError("--samples must be at least 1")
+        if temperature is None:
+            temperature = 0.0 if samples == 1 else SAMPLING_TEMPERATURE
+        if top_p is None:
+            top_p = 1.0 if temperature == 0 else SAMPLING_TOP_P
+        if samples > 1 and temperature == 0:
+            raise DartHubError("--samples > 1 with temperature 0 draws the same greedy answer n times; set --temperature > 0")
+        ks = parse_pass_k(pass_k if isinstance(pass_k, str) or pass_k is None else ",".join(map(str, pass_k)), samples)
+        return Sampling(samples, float(temperature), float(top_p), tuple(ks))
+
+    @property
+    def greedy_single(self) -> bool:
+        return self.samples == 1 and self.temperature == 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -102,9 +147,17 @@ class ItemResult:
     gold: str
     correct: bool
     choices: list[str] | None = None
+    # With --samples N > 1: every sample (output, finish_reason, completion_tokens, extracted,
+    # correct); the fields above are the first sample's.
+    samples: list[dict[str, Any]] | None = None
+    num_correct: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if self.samples is None:  # one greedy answer: the records stay as they were
+            out.pop("samples")
+            out.pop("num_correct")
+        return out
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> ItemResult:
@@ -119,6 +172,7 @@ def evaluate_items(
     progress: Any = None,
     *,
     system_prompt: str = EVAL_SYSTEM_PROMPT,
+    sampling: Sampling | None = None,
 ) -> list[ItemResult]:
     """Generate (one `engine.generate` call for all `items`, greedy) and grade.
 
@@ -128,10 +182,14 @@ def evaluate_items(
     items = list(items)
     if not items:
         return []
-    requests = [build_request(item, max_tokens, system_prompt) for item in items]
+    sampling = sampling or Sampling()
+    requests = [build_request(item, max_tokens, system_prompt, sampling) for item in items]
     completions = engine.generate(requests, progress=progress)
-    if len(completions) != len(items) or any(len(c) < 1 for c in completions):
-        raise DartHubError(f"engine {engine.name} returned {len(completions)} results for {len(items)} prompts")
+    n = sampling.samples
+    if len(completions) != len(items) or any(len(c) < n for c in completions):
+        raise DartHubError(f"engine {engine.name} returned {len(completions)} results for {len(items)} prompts ({n} samples each)")
+    if n > 1:
+        return _sampled_results(items, requests, completions, checker, n)
     firsts = [c[0] for c in completions]
     grades = grade_outputs(items, [c.text for c in firsts], checker)
     return [
@@ -149,6 +207,45 @@ def evaluate_items(
         )
         for item, request, completion, grade in zip(items, requests, firsts, grades, strict=True)
     ]
+
+
+def _sampled_results(items, requests, completions, checker, n: int) -> list[ItemResult]:
+    """Grade all n samples of every item (one grading call) -> one ItemResult per item."""
+    flat_items = [item for item in items for _ in range(n)]
+    flat = [sample for group in completions for sample in group[:n]]
+    grades = grade_outputs(flat_items, [c.text for c in flat], checker)
+    out = []
+    for index, (item, request) in enumerate(zip(items, requests, strict=True)):
+        group = flat[index * n : (index + 1) * n]
+        marks = grades[index * n : (index + 1) * n]
+        samples = [
+            {
+                "output": c.text,
+                "finish_reason": c.finish_reason,
+                "completion_tokens": c.completion_tokens,
+                "extracted": g.extracted,
+                "correct": g.correct,
+            }
+            for c, g in zip(group, marks, strict=True)
+        ]
+        first = samples[0]
+        out.append(
+            ItemResult(
+                benchmark=item.benchmark,
+                id=item.id,
+                prompt=[dict(m) for m in request.message_dicts()],
+                output=first["output"],
+                finish_reason=first["finish_reason"],
+                completion_tokens=first["completion_tokens"],
+                extracted=first["extracted"],
+                gold=item.gold,
+                correct=first["correct"],
+                choices=item.choices,
+                samples=samples,
+                num_correct=sum(s["correct"] for s in samples),
+            )
+        )
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,6 +300,7 @@ def evaluate(
     system_prompt: str = EVAL_SYSTEM_PROMPT,
     model_revision: str | None = None,
     progress: EvalProgress | None = None,
+    sampling: Sampling | None = None,
 ) -> EvalReport:
     """Evaluate `engine` on `benchmarks` (names; None = all five), writing `<output_dir>/<name>.jsonl`
     and `<output_dir>/results.json`. Finished benchmarks (same fingerprint) are not recomputed,
@@ -214,6 +312,7 @@ def evaluate(
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
     progress = progress or _NoProgress()
+    sampling = sampling or Sampling()
     identity = {
         "model": engine.model_id,
         "model_revision": model_revision,
@@ -221,6 +320,8 @@ def evaluate(
         "system_prompt": system_prompt,
         "prompt_version": PROMPT_VERSION,
     }
+    if not sampling.greedy_single:  # (greedy runs keep their identity: older results resume)
+        identity.update(n=sampling.samples, temperature=sampling.temperature, top_p=sampling.top_p)
     previous = _previous_results(output, identity)
     sources = sources or {}
     loaded = {name: load_benchmark_data(name, sources.get(name), limit) for name in names}
@@ -231,6 +332,8 @@ def evaluate(
     if own_checker:
         checker = AnswerChecker()
     data = _results_skeleton(engine, identity, previous)
+    if not sampling.greedy_single:
+        data["settings"]["pass_k"] = list(sampling.pass_k)
     report = EvalReport(output, data)
     started = time.monotonic()
     try:
@@ -241,8 +344,8 @@ def evaluate(
                 data["benchmarks"][name] = entry
                 report.resumed.append(name)
                 continue
-            results = _run_benchmark(engine, bench, key, output, checker, max_tokens, chunk_size, system_prompt, progress)
-            data["benchmarks"][name] = _summary(bench, results, key, limit)
+            results = _run_benchmark(engine, bench, key, output, checker, max_tokens, chunk_size, system_prompt, progress, sampling)
+            data["benchmarks"][name] = _summary(bench, results, key, limit, sampling)
             report.computed.append(name)
             _finish(data, engine, started)
             write_atomic(output / RESULTS_FILE, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
@@ -255,12 +358,17 @@ def evaluate(
     return report
 
 
+GREEDY = {"n": 1, "temperature": 0.0, "top_p": 1.0}
+
+
 def _previous_results(output: Path, identity: dict[str, Any]) -> dict[str, Any] | None:
     path = output / RESULTS_FILE
     if not path.exists():
         return None  # nothing finished here yet (stray jsonl files are recomputed)
     previous = read_results_file(path)
-    theirs = {key: previous.get("settings", {}).get(key, previous.get(key)) for key in identity}
+    # sampling settings count even where one side is greedy (results without them were greedy)
+    identity = {**GREEDY, **identity}
+    theirs = {key: previous.get("settings", {}).get(key, previous.get(key, GREEDY.get(key))) for key in identity}
     different = [key for key in identity if theirs.get(key) != identity[key]]
     if different:
         shown = ", ".join(f"{key} {theirs.get(key)!r} (now {identity[key]!r})" for key in different if key != "system_prompt")
@@ -282,9 +390,9 @@ def _results_skeleton(engine: Engine, identity: dict[str, Any], previous: dict[s
         "engine": (previous or {}).get("engine") or engine.describe(),
         "settings": {
             "max_tokens": identity["max_tokens"],
-            "temperature": 0.0,
-            "top_p": 1.0,
-            "n": 1,
+            "temperature": identity.get("temperature", 0.0),
+            "top_p": identity.get("top_p", 1.0),
+            "n": identity.get("n", 1),
             "system_prompt": identity["system_prompt"],
             "choice_instruction": CHOICE_INSTRUCTION,
             "prompt_version": identity["prompt_version"],
@@ -344,6 +452,7 @@ def _run_benchmark(
     chunk_size: int,
     system_prompt: str,
     progress: EvalProgress,
+    sampling: Sampling,
 ) -> list[ItemResult]:
     name = bench.benchmark.name
     partial = output / ".partial" / name
@@ -358,12 +467,13 @@ def _run_benchmark(
         records = _load_chunk(partial / _chunk_name(key, index, chunk), chunk)
         if records is not None:
             stored[index] = records
-    progress.benchmark_started(name, len(items), sum(len(r) for r in stored.values()))
+    # progress counts sequences: n per item
+    progress.benchmark_started(name, len(items) * sampling.samples, sum(len(r) for r in stored.values()) * sampling.samples)
     results: list[ItemResult] = []
     for index, chunk in enumerate(chunks):
         if index not in stored:
             stored[index] = evaluate_items(
-                engine, chunk, checker, max_tokens, progress=progress.items_done, system_prompt=system_prompt
+                engine, chunk, checker, max_tokens, progress=progress.items_done, system_prompt=system_prompt, sampling=sampling
             )
             write_atomic(partial / _chunk_name(key, index, chunk), _jsonl(stored[index]))
         results.extend(stored[index])
@@ -395,17 +505,36 @@ def _jsonl(results: Sequence[ItemResult]) -> str:
     return "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in results)
 
 
-def _summary(bench: LoadedBenchmark, results: Sequence[ItemResult], key: str, limit: int | None) -> dict[str, Any]:
+def _summary(
+    bench: LoadedBenchmark, results: Sequence[ItemResult], key: str, limit: int | None, sampling: Sampling | None = None
+) -> dict[str, Any]:
+    from dart_hub.evaluation.passk import mean_pass_at_k
+
+    sampling = sampling or Sampling()
     total = len(results)
-    correct = sum(r.correct for r in results)
-    tokens = [r.completion_tokens for r in results if r.completion_tokens is not None]
+    # every sample (one per item when greedy): counts and lengths are over samples
+    samples = [s for r in results for s in r.samples] if sampling.samples > 1 else [r.to_dict() for r in results]
+    tokens = [s["completion_tokens"] for s in samples if s["completion_tokens"] is not None]
+    sampled: dict[str, Any] = {}
+    if sampling.samples > 1:
+        counts = [(len(r.samples), int(r.num_correct)) for r in results]
+        pass_k = {str(k): mean_pass_at_k(counts, k) for k in sampling.pass_k}
+        # accuracy = the mean share of correct samples = unbiased pass@1; `correct` counts
+        # samples, out of total x samples
+        sampled = {"samples": sampling.samples, "pass_at_k": pass_k}
+        accuracy = mean_pass_at_k(counts, 1) if counts else 0.0
+        correct = sum(c for _, c in counts)
+    else:
+        correct = sum(r.correct for r in results)
+        accuracy = correct / total if total else 0.0
     return {
         "title": bench.benchmark.title,
-        "accuracy": correct / total if total else 0.0,
+        "accuracy": accuracy,
         "correct": correct,
         "total": total,
-        "answered": sum(r.extracted is not None for r in results),
-        "truncated": sum(r.finish_reason == "length" for r in results),
+        **sampled,
+        "answered": sum(s["extracted"] is not None for s in samples),
+        "truncated": sum(s["finish_reason"] == "length" for s in samples),
         "mean_completion_tokens": round(sum(tokens) / len(tokens), 1) if tokens else None,
         "limit": limit,
         "complete": not bench.limited and total == bench.benchmark.rows,

@@ -95,8 +95,8 @@ def eval_results(evaluation: dict[str, Any]) -> list:
                 dataset_split=source.get("split"),
                 dataset_revision=source.get("revision"),
                 dataset_args={k: v for k, v in args.items() if v is not None} or None,
-                metric_type="accuracy",
-                metric_name="accuracy (greedy, %)",
+                metric_type="accuracy" if not entry.get("pass_at_k") else "pass@1",
+                metric_name="accuracy (greedy, %)" if not entry.get("pass_at_k") else f"pass@1 ({entry.get('samples')} samples, %)",
                 metric_value=round(100 * float(entry["accuracy"]), 2),
             )
         )
@@ -135,6 +135,8 @@ def results_table(
 
 
 def _run(run_cls, directory: Path, label: str, data: dict[str, Any]):
+    from dart_hub.evaluation.report import run_extras
+
     entries = data.get("benchmarks") or {}
     return run_cls(
         directory=Path(directory),
@@ -142,6 +144,7 @@ def _run(run_cls, directory: Path, label: str, data: dict[str, Any]):
         model=str(data.get("model") or ""),
         accuracies={name: float(e["accuracy"]) for name, e in entries.items()},
         titles={name: str(e.get("title") or name) for name, e in entries.items()},
+        **run_extras(entries),
     )
 
 
@@ -231,12 +234,31 @@ def _validation_sentence(summary: dict[str, Any]) -> str:
 
 
 def _loss_text(summary: dict[str, Any]) -> str:
+    objective = summary.get("objective") or {}
+    if objective.get("name") == "dail":
+        return (
+            f"DAIL contrastive distillation: {objective.get('formula')}, lambda = {objective.get('lambda')}, "
+            f"{objective.get('kl')} KL; p_t: this model on the plain prompt, P_t / N_t: {objective.get('reference')} "
+            f"on the privileged / negative prompt (no cross-entropy term)"
+        )
     mode = (summary.get("loss") or {}).get("mode")
     return {
         "assistant_only": "cross-entropy on the assistant turn only (TRL `assistant_only_loss`)",
         "completion_only": "cross-entropy on the assistant turn only (TRL `completion_only_loss` on prompt / completion pairs)",
         "full": "cross-entropy on every token",
     }.get(mode, "cross-entropy")
+
+
+def _sampling_sentence(evaluation: dict[str, Any] | None) -> str | None:
+    """None for greedy single-sample results, else how the samples were drawn."""
+    settings = (evaluation or {}).get("settings") or {}
+    n = settings.get("n") or 1
+    if n <= 1:
+        return None
+    return (
+        f"{n} samples per question (temperature {settings.get('temperature')}, top-p {settings.get('top_p')}); "
+        f"accuracy is the share of correct samples (pass@1), pass@k uses the unbiased estimator"
+    )
 
 
 def _data_sentence(summary: dict[str, Any], datasets: list[str], method: str) -> str:
@@ -351,8 +373,10 @@ def render_model_card(
         "result_notes": result_notes,
         "baseline": baseline,
         "max_tokens": ((evaluation or {}).get("settings") or {}).get("max_tokens"),
+        "sampling": _sampling_sentence(evaluation),
         "rows": summary.get("rows"),
         "loss_text": _loss_text(summary),
+        "objective": (summary.get("objective") or {}).get("name", "sft"),
         "precision_note": notes[0] if notes else None,
         "hyperparameters": _hyperparameters(summary),
         "epochs": _epochs(summary),
