@@ -45,6 +45,7 @@ def write_dail_folder(folder: Path, rows: list[dict] | None = None) -> Path:
     datasets.Dataset.from_list(rows or dail_rows()).to_parquet(str(folder / DATA_FILE))
     configs = f"configs:\n- config_name: default\n  default: true\n  data_files:\n  - split: train\n    path: {DATA_FILE}\n"
     (folder / "README.md").write_text(f"---\n{configs}---\n\nDAIL-adapted\n")
+    (folder / "dart_config.json").write_text(json.dumps({"method": "dail", "objective": "dail", "student": "tiny"}))
     return folder
 
 
@@ -98,6 +99,13 @@ def test_dry_run_names_the_objective(student, tmp_path):
     plan = json.loads(result.stdout)
     assert plan["loss"]["mode"] == "dail" and plan["objective"]["lambda"] == 0.2 and plan["objective"]["kl"] == "forward"
     assert "KL(P_t || p_t)" in plan["objective"]["formula"]
+    assert not any("objective" in note for note in plan["notes"])
+    # the same data with plain SFT still trains (on `messages`), with a note saying what it was made for
+    sft = invoke("--student", str(student), "--data", str(folder), "--output", str(tmp_path / "run"), "--dry-run", "--json")
+    assert sft.exit_code == 0, sft.output
+    plan = json.loads(sft.stdout)
+    assert plan["objective"] == {"name": "sft"} and plan["loss"]["mode"] != "dail"
+    assert any("objective 'dail'" in note for note in plan["notes"])
 
 
 @pytest.mark.slow

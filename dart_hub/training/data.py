@@ -222,6 +222,8 @@ def _local_record(path: Path) -> dict[str, Any]:
         record["adapt"] = {
             "student": run.get("student"),
             "strategy": (run.get("adapt") or {}).get("strategy"),
+            "method": run.get("method"),
+            "objective": run.get("objective"),  # the training objective the method names
             "fingerprint": run.get("fingerprint"),
             "expert_dataset": source.get("repo_id") or source.get("dataset"),
             "expert_license": source.get("license"),

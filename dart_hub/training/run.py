@@ -102,6 +102,7 @@ def run_training(
         notes.append("no validation problem could be held out: the last epoch is kept")
     if not train_rows:
         raise DartHubError("no training rows left after holding out the validation slice")
+    notes += _objective_notes(data, request)
 
     trainer, plan, config = _build_trainer(request, train_rows, validation_rows, sft_kwargs)
     echo(
@@ -194,6 +195,14 @@ def objective_record(request: TrainRequest) -> dict[str, Any]:
     return {"name": "sft"}
 
 
+def _objective_notes(data, request: TrainRequest) -> list[str]:
+    """A note when the adapted data was made for another objective (its dart_config.json)."""
+    named = (data.source.get("adapt") or {}).get("objective") or "sft"
+    if named == request.objective:
+        return []
+    return [f"the data names the training objective '{named}' (its dart_config.json); training with --objective {request.objective}"]
+
+
 def _build_trainer(request: TrainRequest, train_rows, validation_rows, sft_kwargs):
     """(trainer, LossPlan, config) for the request's objective."""
     if request.objective == "dail":
@@ -226,6 +235,7 @@ def plan_training(request: TrainRequest, sft_kwargs: dict[str, Any], notes: list
     from dart_hub.training.validation import select_validation
 
     data = _load_data(request)
+    notes = [*(notes or []), *_objective_notes(data, request)]
     train_rows, validation_rows, items, validation = select_validation(request, data.rows, int(sft_kwargs.get("seed", 42)))
     tokenizer = load_tokenizer(request.student, request.student_revision, bool(sft_kwargs.get("trust_remote_code")))
     if request.objective == "dail":
