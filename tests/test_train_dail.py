@@ -35,18 +35,25 @@ def dail_rows() -> list[dict]:
     return rows
 
 
-def write_dail_folder(folder: Path, rows: list[dict] | None = None) -> Path:
-    """An adapt output folder (default config = data/train parquet) with the DAIL columns."""
-    import datasets
+def write_dail_folder(folder: Path) -> Path:
+    """An adapt output folder written by the project's writer (`publish.folder.write_folder`)
+    from DAIL records: `messages` plus `privileged_messages` / `negative_messages` (each ending
+    in the kept response), and the run config naming the objective."""
+    from dart_hub.publish.folder import configs_yaml, write_folder
+    from dart_hub.records import AdaptedExample
 
-    from dart_hub.publish.folder import DATA_FILE
-
-    (folder / DATA_FILE).parent.mkdir(parents=True)
-    datasets.Dataset.from_list(rows or dail_rows()).to_parquet(str(folder / DATA_FILE))
-    configs = f"configs:\n- config_name: default\n  default: true\n  data_files:\n  - split: train\n    path: {DATA_FILE}\n"
-    (folder / "README.md").write_text(f"---\n{configs}---\n\nDAIL-adapted\n")
-    (folder / "dart_config.json").write_text(json.dumps({"method": "dail", "objective": "dail", "student": "tiny"}))
-    return folder
+    examples = []
+    for row in dail_rows():
+        question, solution = row["messages"][1]["content"], row["messages"][2]["content"]
+        contexts = {"privileged": row["privileged_messages"], "negative": row["negative_messages"][:-1]}
+        examples.append(AdaptedExample(
+            id=row["id"], question=question, gold=row["answer"], expert_solution=solution, expert_steps=[solution],
+            provenance={}, extra={}, strategy="dail", scores=[], successes=[], peak=None, gap=None, cut_reason="dail",
+            keep_steps=0, candidates=[], trajectories=[solution], outcome="kept", discard_reason=None, rollouts=1,
+            prompt_tokens=0, completion_tokens=0, method="dail", method_data={"contexts": contexts},
+        ))  # fmt: skip
+    config = {"method": "dail", "objective": "dail", "student": "tiny", "versions": {}}
+    return write_folder(folder, examples, config, {"question": "question", "solution": "solution"}, SYSTEM, card=f"---\n{configs_yaml()}---\n\nDAIL-adapted\n")
 
 
 @pytest.fixture
