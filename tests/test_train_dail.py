@@ -139,3 +139,29 @@ def test_dail_cli_run_without_lora_trains_against_a_frozen_copy(student, tmp_pat
     trained = load_file(str(out / "best" / "model.safetensors"))
     initial = load_file(str(student / "model.safetensors"))
     assert any(not (trained[k] == initial[k]).all() for k in initial)  # the weights moved
+
+
+@pytest.mark.slow
+def test_dail_cli_run_with_lora_uses_the_disabled_adapter_as_reference(student, tmp_path):
+    pytest.importorskip("trl")
+    pytest.importorskip("peft")
+    from safetensors.torch import load_file
+
+    folder = write_dail_folder(tmp_path / "adapted")
+    out = tmp_path / "run"
+    result = invoke(
+        "--student", str(student), "--data", str(folder), "--output", str(out), "--objective", "dail",
+        "--lora", "--lora-rank", "4", "--dail-lambda", "0.2", "--dail-kl", "forward", "--epochs", "1",
+        "--batch-size", "2", "--max-length", "320", "--validation-size", "1", "--validation-max-tokens", "4", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["request"]["lora"] is True and summary["request"]["objective"] == "dail"
+    objective = summary["objective"]
+    assert (objective["lambda"], objective["kl"]) == (0.2, "forward") and "adapter disabled" in objective["reference"]
+    [epoch] = summary["epochs"]
+    adapter = load_file(str(out / epoch["checkpoint"] / "adapter_model.safetensors"))
+    assert adapter and all("lora_" in name for name in adapter)  # only the adapters were trained
+    assert (out / "best" / "adapter" / "adapter_config.json").is_file()  # merged export, as for SFT
+    steps = [e for e in json.loads((out / epoch["checkpoint"] / "trainer_state.json").read_text())["log_history"] if "loss" in e]
+    assert steps and all("kl_privileged" in e for e in steps)

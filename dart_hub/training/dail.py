@@ -173,7 +173,7 @@ def build_dail_trainer(
 
     from dart_hub.training.config import make_sft_config, require_trl
     from dart_hub.training.dail_loss import DailCollator
-    from dart_hub.training.trainer import LossPlan, load_tokenizer
+    from dart_hub.training.trainer import LossPlan, _save_in_bf16_callback, load_tokenizer
 
     require_trl()
     if kl not in KL_DIRECTIONS:
@@ -224,6 +224,8 @@ def build_dail_trainer(
             processing_class=tokenizer,
             dail=dail,
             reference_model=reference,
+            # as for SFT: full fine-tune checkpoints are written in bf16 when training in bf16
+            callbacks=[_save_in_bf16_callback()] if config.bf16 and peft_config is None else None,
         )
     except (ValueError, OSError) as error:
         raise DartHubError(f"could not set up DAIL training: {' '.join(str(error).split())[:500]}") from error
