@@ -130,7 +130,7 @@ def test_model_card_shows_pass_at_k_tokens_and_the_dail_objective(tmp_path):
                                  "pass_at_k": {"1": 0.5, "16": 1.0}, "mean_completion_tokens": 321.0}},
     }))  # fmt: skip
     summary = {
-        "student": "Qwen/Qwen2.5-0.5B-Instruct", "request": {"student": "Qwen/Qwen2.5-0.5B-Instruct", "data": "me/d"},
+        "student": "Qwen/Qwen2.5-0.5B-Instruct", "request": {"student": "Qwen/Qwen2.5-0.5B-Instruct", "data": "me/d", "lora": True, "lora_rank": 32},
         "objective": {"name": "dail", "lambda": 0.1, "kl": "reverse", "reference": "the initial weights: LoRA adapter disabled",
                       "formula": "mean over response tokens of KL(p_t || P_t) - lambda * KL(p_t || N_t)"},
         "loss": {"mode": "dail"},
@@ -141,3 +141,4 @@ def test_model_card_shows_pass_at_k_tokens_and_the_dail_objective(tmp_path):
     assert "**pass@16**" in card and "| 100.0 |" in card
     assert "**Mean response tokens per answer**" in card and "| 321 |" in card
     assert "pass@1 (16 samples, %)" in card  # the model-index metric
+    assert "--objective dail --dail-lambda 0.1 --dail-kl reverse --lora --lora-rank 32" in card  # reproduce

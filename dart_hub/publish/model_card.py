@@ -291,6 +291,11 @@ def _reproduce(summary: dict[str, Any], base_model: str | None, datasets: list[s
     parts = ["dart-hub", "train", "--student", student, "--data", source]
     if request.get("static"):
         parts.append("--static")
+    objective = summary.get("objective") or {}
+    if objective.get("name") == "dail":
+        parts += ["--objective", "dail", "--dail-lambda", str(objective.get("lambda")), "--dail-kl", str(objective.get("kl"))]
+    if request.get("lora"):
+        parts += ["--lora", "--lora-rank", str(request.get("lora_rank"))]
     hp = summary.get("hyperparameters") or {}
     for flag, key in (("--epochs", "num_train_epochs"), ("--learning-rate", "learning_rate"), ("--max-length", "max_length"), ("--seed", "seed")):
         if hp.get(key) is not None:
