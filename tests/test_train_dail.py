@@ -162,6 +162,9 @@ def test_dail_cli_run_with_lora_uses_the_disabled_adapter_as_reference(student, 
     [epoch] = summary["epochs"]
     adapter = load_file(str(out / epoch["checkpoint"] / "adapter_model.safetensors"))
     assert adapter and all("lora_" in name for name in adapter)  # only the adapters were trained
+    # lora_B starts at zero: non-zero values mean gradients reached the adapters through the
+    # gradient-checkpointed trunk
+    assert any(float(t.abs().sum()) > 0 for name, t in adapter.items() if "lora_B" in name)
     assert (out / "best" / "adapter" / "adapter_config.json").is_file()  # merged export, as for SFT
     steps = [e for e in json.loads((out / epoch["checkpoint"] / "trainer_state.json").read_text())["log_history"] if "loss" in e]
     assert steps and all("kl_privileged" in e for e in steps)
