@@ -247,6 +247,30 @@ def _short(name: str | None) -> str:
     return Path(text).name or text
 
 
+def is_local_model(name: str | None) -> bool:
+    """Whether `name` is a local path rather than a Hub id (decided on the string alone)."""
+    return bool(name) and _short(name) != str(name).rstrip("/")
+
+
+def model_label(name: str | None) -> str:
+    """How cards and commit titles name a model: a Hub id as is, a local path by its folder name
+    followed by "(local)", so that a published card never shows the user's file system."""
+    short = _short(name)
+    return f"{short} (local)" if is_local_model(name) else short
+
+
+def model_argument(name: str | None) -> str:
+    """A model as a command-line argument in a published card: a Hub id as is, a local path as
+    ./FOLDER (the reader has their own copy, wherever it is)."""
+    return f"./{_short(name)}" if is_local_model(name) else _short(name)
+
+
+def _dataset_argument(source: dict[str, Any]) -> str:
+    """The --dataset of the card's reproduce command: a local file or folder by its name only."""
+    dataset = source.get("dataset") or source.get("repo_id") or "?"
+    return f"./{_short(dataset)}" if source.get("kind") == "local" else str(dataset)
+
+
 def source_name(source: dict[str, Any]) -> str:
     return source.get("repo_id") or _short(source.get("dataset"))
 
@@ -258,7 +282,7 @@ def card_data(config: dict[str, Any], train_rows: int, dataset_info: Any = None)
 
     source = config.get("source") or {}
     repo_id = source.get("repo_id")
-    pretty = f"{source_name(source)} adapted to {_short(config.get('student'))} with {(config.get('method') or 'dart').upper()}"
+    pretty = f"{source_name(source)} adapted to {model_label(config.get('student'))} with {(config.get('method') or 'dart').upper()}"
     data = DatasetCardData(
         license=_license(source),
         language=["en"],
@@ -321,7 +345,7 @@ def _statistics(examples: Sequence[AdaptedExample], config: dict[str, Any]) -> d
 
 def _reproduce(config: dict[str, Any]) -> str:
     source = config.get("source") or {}
-    args = ["dart-hub", "adapt", "--student", str(config.get("student") or "?"), "--dataset", str(source.get("dataset") or source.get("repo_id") or "?")]
+    args = ["dart-hub", "adapt", "--student", model_argument(config.get("student")), "--dataset", _dataset_argument(source)]
     if config.get("student_revision"):
         args += ["--student-revision", str(config["student_revision"])]
     if source.get("kind") == "hub" and source.get("revision"):
@@ -347,7 +371,7 @@ def _trl_command(student: str, dataset: str) -> str:
     name = _short(student).split("/")[-1]
     args = [
         ("trl sft", None),
-        ("--model_name_or_path", student),
+        ("--model_name_or_path", model_argument(student)),
         ("--dataset_name", dataset),
         ("--learning_rate", "5.0e-6"),
         ("--num_train_epochs", "15"),
@@ -435,7 +459,7 @@ def card_context(run_config: dict[str, Any], examples: Sequence[AdaptedExample],
     curve = figures.curves(examples) if figure else None
     dail = config.get("dail") or {}
     return {
-        "title": f"{source_name(source)} adapted to {_short(config.get('student'))} with {method.upper()}",
+        "title": f"{source_name(source)} adapted to {model_label(config.get('student'))} with {method.upper()}",
         "method": method,
         "dail": dail,
         "dail_parameters": [
@@ -445,7 +469,7 @@ def card_context(run_config: dict[str, Any], examples: Sequence[AdaptedExample],
         "dail_bibtex": DAIL_BIBTEX,
         "repo_id": repo_id,
         "load_id": repo_id or "path/to/this/folder",
-        "student": config.get("student") or "?",
+        "student": model_label(config.get("student")),
         "student_revision": config.get("student_revision"),
         "source": source,
         "source_name": source_name(source),

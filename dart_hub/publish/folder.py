@@ -173,9 +173,9 @@ def read_examples(folder: str | Path) -> list[AdaptedExample]:
 
 
 def figure_title(config: dict[str, Any]) -> str:
-    from dart_hub.publish.cards import source_name
+    from dart_hub.publish.cards import model_label, source_name
 
-    return f"{source_name(config.get('source') or {})} / {config.get('student') or '?'}"
+    return f"{source_name(config.get('source') or {})} / {model_label(config.get('student'))}"
 
 
 def render_folder_card(

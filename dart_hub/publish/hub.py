@@ -84,10 +84,10 @@ def resolve_token(token: str | None = None) -> str:
 
 
 def default_commit_message(config: dict[str, Any]) -> str:
-    from dart_hub.publish.cards import source_name
+    from dart_hub.publish.cards import model_label, source_name
 
     source = source_name(config.get("source") or {})
-    student = config.get("student") or "?"
+    student = model_label(config.get("student"))
     version = config.get("dart_hub_version") or __version__
     return f"DART-adapt {source} for {student} (dart-hub {version})"
 
