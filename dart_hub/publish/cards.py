@@ -549,7 +549,10 @@ def render_card(
     body = _environment().get_template("dataset_card.md.j2").render(**context)
     train_rows = context["stats"]["trajectories"]
     metadata_yaml = card_data(_normalise(run_config), train_rows, dataset_info).to_yaml()
-    content = f"---\n{metadata_yaml}\n---\n\n{body.strip()}\n"
+    from dart_hub.publish.folder import card_marker
+
+    marker = card_marker(run_config)
+    content = f"---\n{metadata_yaml}\n---\n\n{body.strip()}\n" + (f"\n{marker}\n" if marker else "")
     # Round trip through the library's parser: the metadata must read back exactly as built.
     parsed = DatasetCard(content).data.to_dict()
     expected = card_data(_normalise(run_config), train_rows, dataset_info).to_dict()

@@ -161,7 +161,7 @@ def push_folder(
     """
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 
-    from dart_hub.publish.folder import read_config, read_examples
+    from dart_hub.publish.folder import check_same_run, read_config, read_examples
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -169,6 +169,7 @@ def push_folder(
     check_repo_id(repo_id)
     token = resolve_token(token)
     config = read_config(folder)
+    check_same_run(folder)  # never publish parts of two runs
     examples = read_examples(folder)
     if not any(e.trajectories for e in examples) and not allow_empty:
         raise DartHubError(
