@@ -344,7 +344,7 @@ def test_missing_path_and_bad_file_errors(tmp_path: Path) -> None:
         load_source(SourceSpec("./data/missing"))
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "q", "solution": \n')
-    with pytest.raises(DartHubError, match="could not read .*bad.jsonl as json"):
+    with pytest.raises(DartHubError, match="no readable row in .*bad.jsonl: all 1 lines were skipped .invalid_json, line 1"):
         load_source(SourceSpec(str(bad)))
     csv = tmp_path / "x.csv"
     csv.write_text("a,b\n")
