@@ -572,13 +572,19 @@ def _load_hub(spec: SourceSpec, preset: Preset | None, repo_id: str) -> LoadedSo
     import huggingface_hub
     from huggingface_hub import constants
 
+    from dart_hub import hubnet
+
+    hubnet.install()  # every Hub request bounded; retries counted on one line
     revision = spec.revision
     card_license = None
     if not constants.HF_HUB_OFFLINE:
         # Resolve the commit first: the data is then loaded at exactly that commit, and
-        # not-found / gated / bad-revision errors come from one clear place.
+        # not-found / gated / bad-revision errors come from one clear place. This first
+        # contact has a short timeout and no retry: a silent Hub is reported in seconds.
         try:
-            info = huggingface_hub.HfApi().dataset_info(repo_id, revision=spec.revision)
+            info = huggingface_hub.HfApi().dataset_info(
+                repo_id, revision=spec.revision, timeout=hubnet.first_contact_timeout()
+            )
         except Exception as error:
             raise _hub_error(error, spec, repo_id) from error
         revision = info.sha or spec.revision
@@ -645,6 +651,10 @@ def _hub_error(error: Exception, spec: SourceSpec, repo_id: str) -> Exception:
             f"dataset '{spec.dataset}' not found on the Hub ({constants.ENDPOINT}) nor as a "
             f"local path; check the id (presets are: {presets}), or if it is private {login}"
         )
+    from dart_hub import hubnet
+
+    if hubnet.is_network_error(error):
+        return DartHubError(hubnet.unreachable_message(f"could not look up dataset {repo_id}", error))
     if isinstance(error, hx.DisabledRepoError):
         return DartHubError(f"dataset {repo_id} is disabled on the Hub; use another source")
     status = getattr(getattr(error, "response", None), "status_code", None)

@@ -71,16 +71,17 @@ def push_options(function: Callable) -> Callable:
         default=None,
         metavar="REPO_ID",
         help="After writing the output, publish it as the Hub dataset REPO_ID (NAMESPACE/NAME) in one commit, "
-        "like `dart-hub push`. The token and repo id are checked before any generation. Without --output the "
+        "like `dart-hub push`. Before any generation the Hub is asked whether the token is valid and may write REPO_ID (or create it in its namespace). Without --output the "
         "folder is written to WORK_DIR/hub-folder (kept, so a failed push can be retried with `dart-hub push`). "
         "Not with --shard: merge the shards, then push.",
     )(hub_options(checked))
 
 
 def preflight(options: dict[str, Any]) -> None:
-    """Before an adapt run that will push: fail now, not hours later, on what can be checked
-    offline (repo id shape, a token present, no --shard)."""
-    from dart_hub.publish.hub import check_repo_id, resolve_token
+    """Before an adapt run that will push: fail now, not hours later: repo id shape, no --shard,
+    a token, and (asking the Hub, in seconds) that the token is valid and may write the repo or
+    create it in its namespace."""
+    from dart_hub.publish.hub import check_push_access, check_repo_id
 
     repo_id = options.get("push_to_hub")
     if not repo_id:
@@ -88,7 +89,7 @@ def preflight(options: dict[str, Any]) -> None:
     if options.get("shard"):
         raise DartHubError("--push-to-hub cannot publish a single shard: run the shards, `dart-hub merge` them, then `dart-hub push` the merged folder")
     check_repo_id(repo_id)
-    resolve_token()
+    check_push_access(repo_id)
 
 
 def push_after_adapt(output: Path, options: dict[str, Any]) -> dict[str, Any]:
