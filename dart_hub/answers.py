@@ -1060,6 +1060,31 @@ class AnswerChecker:
                 self._verify(pending, to_verify, results)
         return results
 
+    def golds_verifiable(self, golds: Sequence[str]) -> dict[str, bool]:
+        """For each gold answer: False when checking it exceeds the timeout (math-verify parsing
+        or comparing it does not finish: nested powers, huge towers), True otherwise. Each gold
+        is checked in the workers (no cache, no fast path) against itself, then against a plain
+        number, so a pathological gold is found once, before any rollout waits on it."""
+        result = {gold: True for gold in golds if isinstance(gold, str) and gold.strip()}
+        with self._lock:
+            for probe in (None, "1"):
+                todo = [gold for gold, ok in result.items() if ok]
+                if not todo:
+                    break
+                items = [(normalize(gold), normalize(probe or gold)) for gold in todo]
+                try:
+                    codes = self._pool.run(items)
+                except DartHubError:
+                    raise
+                except Exception:
+                    self._pool.reset()
+                    continue
+                for gold, code in zip(todo, codes, strict=True):
+                    if code == _TIMEOUT:
+                        result[gold] = False
+                        self._stats["timeouts"] += 1
+        return result
+
     def start(self) -> None:
         """Start the worker processes now and wait until they are ready (otherwise they start
         on first need). Useful before timing something."""
