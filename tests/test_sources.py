@@ -68,7 +68,7 @@ class FakeHub:
         hub = self
 
         class Api:
-            def dataset_info(self, repo_id: str, revision: str | None = None) -> Any:
+            def dataset_info(self, repo_id: str, revision: str | None = None, timeout: float | None = None) -> Any:
                 hub.info_calls.append((repo_id, revision))
                 if hub.info_error is not None:
                     raise hub.info_error
