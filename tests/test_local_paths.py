@@ -13,9 +13,12 @@ def test_local_student_and_dataset_are_named_by_folder_and_said_local(tmp_path):
     examples, config = adapted_examples("ab")
     source = {"dataset": "/home/someone/data/problems.jsonl", "kind": "local", "repo_id": None, "preset": None}
     rc = run_config(examples, config, student=f"{PRIVATE}/qwen-small/", source=source)
+    rc["engine"] = {"engine": "transformers", "model": f"{PRIVATE}/qwen-small/"}
+    rc["summary"] = {**rc.get("summary", {}), "work_dir": "/home/someone/.cache/w", "output": "/home/someone/out"}
     out = write_folder(tmp_path / "out", examples, rc, dict(COLUMNS), "")
     card = (out / "README.md").read_text()
     assert "/home/someone" not in card
+    assert "/home/someone" not in (out / "dart_config.json").read_text()
     assert "qwen-small (local)" in card
     assert "--student ./qwen-small" in card and "--dataset ./problems.jsonl" in card
     title = default_commit_message(rc)

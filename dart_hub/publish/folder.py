@@ -146,7 +146,7 @@ def write_folder(
     from dart_hub.publish.cards import check_no_token, library_versions
 
     out = Path(out_dir)
-    config = {k: v for k, v in run_config.items() if k != "content_id"}
+    config = without_local_paths({k: v for k, v in run_config.items() if k != "content_id"})
     config.setdefault("versions", library_versions())
     check_no_token(json.dumps(config, default=str), "the run configuration (dart_config.json)")
     steps = steps_rows(examples)
@@ -182,6 +182,28 @@ def write_folder(
         shutil.rmtree(staged, ignore_errors=True)
         raise
     return out
+
+
+def without_local_paths(config: dict[str, Any]) -> dict[str, Any]:
+    """The run configuration as published: a local student, engine model or source file is named
+    ./FOLDER (its last component), and the local work dir / output paths are left out, so that
+    nothing in the folder shows the user's file system (the card says the model is local)."""
+    from dart_hub.publish.cards import is_local_model, model_argument
+
+    config = json.loads(json.dumps(config, default=str))
+    if is_local_model(config.get("student")):
+        config["student"] = model_argument(config["student"])
+    engine = config.get("engine")
+    if isinstance(engine, dict) and is_local_model(engine.get("model")):
+        engine["model"] = model_argument(engine["model"])
+    source = config.get("source")
+    if isinstance(source, dict) and source.get("kind") == "local" and source.get("dataset"):
+        source["dataset"] = "./" + Path(str(source["dataset"]).rstrip("/")).name
+    summary = config.get("summary")
+    if isinstance(summary, dict):
+        for key in ("work_dir", "output"):
+            summary.pop(key, None)
+    return config
 
 
 MANAGED = (CONFIG_FILE, "data", "steps", "figures", "README.md")  # what write_folder writes
