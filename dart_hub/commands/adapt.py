@@ -363,7 +363,7 @@ def _admit(problems, config, prompts, o, source):
 
     admitted = admit(problems, config, prompts, o)
     source.skipped.extend(admitted.skipped)
-    if not admitted.problems:
+    if problems and not admitted.problems:
         counts = ", ".join(f"{k}: {v}" for k, v in sorted(admitted.counts().items()))
         raise DartHubError(f"no problem can be adapted: all {len(problems)} were skipped before generating ({counts}); run `dart-hub inspect` and see docs/reliability.md")
     return admitted.problems, admitted
