@@ -16,6 +16,7 @@ a reason, instead of failing (or stalling) the run.
   is checked once per problem (against itself and against a plain number) in the checker's
   workers, and the problem is skipped when either check times out.
 
+The length check applies to `--method dart` (DART's requests); the gold check to every method.
 Both produce `SkippedRow`s, added to the source's skipped rows: the summary and the card count
 them with the rows skipped while reading.
 """
@@ -178,7 +179,10 @@ def admit(problems: Sequence[Problem], adapt_config: Any, prompts: Any, options:
 
     skipped: list[SkippedRow] = []
     window = None
-    if resolve_engine_kind(options.get("engine") or "auto") in ("transformers", "vllm"):
+    # The length rule knows DART's requests (simulation / exploration prompts and budgets);
+    # other methods (DAIL) build theirs differently and only get the gold check.
+    dart = (options.get("method") or "dart") == "dart"
+    if dart and resolve_engine_kind(options.get("engine") or "auto") in ("transformers", "vllm"):
         tokenizer, model_config = load_student_tokenizer(options["student"], options.get("student_revision"))
         window = context_window(model_config, tokenizer, options.get("max_model_len"))
         if window is not None:
