@@ -29,7 +29,13 @@ its usage snippets; a hand-edited README.md is published as it is.
 
 \b
 The token comes from --token-env NAME, else HF_TOKEN, else `hf auth login`; it needs write
-access to NAMESPACE. HF_ENDPOINT is honoured.
+access to NAMESPACE, which is checked first (a read-only token or a namespace you cannot write
+fails in seconds, before anything is uploaded). HF_ENDPOINT is honoured.
+
+\b
+A folder whose parts come from different runs (an interrupted write, files copied in) is
+refused: every part carries the folder's content id (dart_config.json, the parquet metadata, a
+comment at the end of README.md) and they must agree.
 
 \b
 Examples:
