@@ -148,3 +148,20 @@ def test_retries_are_one_counted_line_not_one_log_line_each(refused_url):
     assert result.stdout.split() == ["ConnectError", "4"]
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "retrying (1 retries so far" in lines[0] and "further retries are counted" in lines[0]
+
+
+def test_a_cached_hub_student_still_loads_when_the_hub_does_not_answer(hub, tmp_path, tiny_model_dir):
+    files = {p.name: p.read_bytes() for p in tiny_model_dir.iterdir() if p.is_file()}
+    hub.create_model(f"{hub.user}/tiny", files)
+    from huggingface_hub import snapshot_download
+
+    snapshot_download(f"{hub.user}/tiny")  # the user's cache, as after an earlier run
+    hub.hanging = True
+    args = ["adapt", "--student", f"{hub.user}/tiny", "--dataset", str(DATA / "limo_sample.jsonl"), "--limit", "1",
+            "--engine", "transformers", "--n-sim", "1", "--sim-max-tokens", "4", "--n-explore", "1", "--explore-max-tokens", "4",
+            "--work-dir", str(tmp_path / "w"), "--quiet", "--json"]  # fmt: skip
+    result, seconds = dart_hub(args, {})
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert seconds < LIMIT_S + 60  # one first-contact timeout, then the cache
+    assert "using the cached copy, offline for the rest of this run" in result.stderr

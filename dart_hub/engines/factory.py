@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from typing import Any
 
 from dart_hub.engines.base import Engine
@@ -23,6 +24,9 @@ def resolve_engine_kind(kind: str) -> str:
     return "transformers"
 
 
+_checked: dict[tuple[str, str, str | None], bool] = {}
+
+
 def check_hub_model(model: str, revision: str | None = None) -> bool:
     """First contact with the Hub for a model that loads in this process: True when the model is
     on the Hub (or a local path, or offline mode is on, or the Hub does not know what to say),
@@ -37,9 +41,13 @@ def check_hub_model(model: str, revision: str | None = None) -> bool:
 
     if _looks_like_path(model) or constants.HF_HUB_OFFLINE:
         return True
+    key = (constants.ENDPOINT, model, revision)
+    if key in _checked:  # once per process: admission and the engine both ask
+        return _checked[key]
     hubnet.install()
     try:
         HfApi().model_info(model, revision=revision, timeout=hubnet.first_contact_timeout())
+        _checked[key] = True
         return True
     except hx.GatedRepoError:
         raise DartHubError(f"student model {model} is gated: accept its terms on its Hub page, then run `hf auth login` or set HF_TOKEN") from None
@@ -55,6 +63,15 @@ def check_hub_model(model: str, revision: str | None = None) -> bool:
             return True  # e.g. a 5xx: let the loader try (and report) as usual
         cached = try_to_load_from_cache(model, "config.json", revision=revision)
         if isinstance(cached, str):
+            # The rest of the run is offline (as with HF_HUB_OFFLINE=1): every later lookup
+            # (adapter configs, generation config, ...) goes to the cache at once instead of
+            # waiting on the Hub again.
+            constants.HF_HUB_OFFLINE = True
+            sys.stderr.write(
+                f"{hubnet.unreachable_message(f'could not look up student model {model}', error).split('. Check')[0]}; "
+                f"using the cached copy, offline for the rest of this run\n"
+            )
+            _checked[key] = False
             return False
         raise DartHubError(hubnet.unreachable_message(f"could not look up student model {model}", error)) from None
 
