@@ -87,21 +87,89 @@ def extract_answer(text: str) -> str | None:
     """
     if not isinstance(text, str) or not text:
         return None
-    boxed = last_boxed(text)
-    if boxed:
-        return boxed
+    boxed = _final_boxes(text)
+    box_end = _last_box_end(text) if boxed else -1
     for pattern in (_GSM8K, _FINAL_IS, _ANSWER_COLON):
         last = None
         for last in pattern.finditer(text):  # noqa: B007 - we want the last match
             pass
-        if last is not None:
+        # A box wins, unless a final-answer line comes after it ("... = \boxed{255} ... Final
+        # Answer: The final answer is $10,455$."): the last statement is the answer.
+        if last is not None and last.start() > box_end:
             answer = _clean_inline(last.group("ans"))
             if answer:
                 return answer
-    return None
+    return boxed or None
+
+
+def _last_box_end(text: str) -> int:
+    end = -1
+    for match in _BOX_AT.finditer(text):
+        content = braced_group(text, match.end())
+        if content is not None:
+            end = match.end() + len(content) + 2
+    return end
+
+
+# What may stand between boxes that together give one answer: "\boxed{1}, \boxed{2}",
+# "\boxed{-2} \quad \text{and} \quad \boxed{1}", "$\boxed{a}$ and $\boxed{b}$".
+_BOX_JOINER = re.compile(
+    r"^(?:\s|[,;$&]|\\[()\[\]]|\\(?:quad|qquad)(?![A-Za-z])|\\text\s*\{\s*(?:and|or|,)?\s*\}|\b(?:and|or)\b)*$"
+)
+_BOX_AT = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])\s*")
+
+
+def _final_boxes(text: str) -> str | None:
+    """The last box, joined with the boxes right before it when only connectors ("and", ",",
+    \\quad, math delimiters) separate them: several boxed answers are one answer, a list."""
+    last = last_boxed(text)
+    if not last:
+        return last
+    boxes = []
+    for match in _BOX_AT.finditer(text):
+        content = braced_group(text, match.end())
+        if content is not None:
+            boxes.append((match.start(), match.end() + len(content) + 2, content.strip()))
+    if len(boxes) < 2 or boxes[-1][2] != last:
+        return last
+    kept = [boxes[-1]]
+    for box in reversed(boxes[:-1]):
+        between = text[box[1] : kept[-1][0]]
+        if not _BOX_JOINER.match(between) or not box[2]:
+            break
+        kept.append(box)
+    return ", ".join(content for _, _, content in reversed(kept))
+
+
+# "The final answer is X" inside an "Answer: ..." line (Minerva: "Final Answer: The final answer
+# is $14{,}916$. I hope it is correct."), and "The largest $n$ is 34." sentences.
+_ANSWER_IS = re.compile(r"(?i)^(?:the\s+)?(?:final\s+)?answer\s*(?:is|:)\s*:?\s*")
+_NUMBER_IN_WORDS = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?![\w.])")
+_WORD = re.compile(r"[A-Za-z]{2,}")
+_SENTENCE_IS = re.compile(r"^(?P<subject>.*[A-Za-z]{2,}.*?)\s+(?:is|are|equals|=)\s+(?P<value>[^\s].{0,60})$")
 
 
 def _clean_inline(raw: str) -> str | None:
+    answer = _clean_once(raw)
+    for _ in range(3):
+        if answer is None:
+            return None
+        prefix = _ANSWER_IS.match(answer)
+        if prefix and prefix.end() < len(answer):
+            answer = _clean_once(answer[prefix.end() :])
+            continue
+        sentence = _SENTENCE_IS.match(answer)
+        if sentence and " " in sentence.group("subject").strip():
+            answer = _clean_once(sentence.group("value"))
+            continue
+        numbers = _NUMBER_IN_WORDS.findall(answer)
+        if len(numbers) == 1 and "\\" not in answer and "$" not in answer and len(_WORD.findall(answer)) >= 3:
+            answer = numbers[0]  # "Jane started growing Sphere 3 hours ago": the one number said
+        break
+    return answer
+
+
+def _clean_once(raw: str) -> str | None:
     s = raw.strip().strip("*_").strip()
     for opening, closing in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
         if s.startswith(opening):
@@ -150,6 +218,8 @@ _DEGREES = re.compile(
     r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ(?![A-Za-z])|(?<=\d)\s*\\circ(?![A-Za-z])|\u00b0|\\degree(?![A-Za-z])"
 )
 _PERCENT = re.compile(r"(?<!\\)%")
+# "28 percent", "28 pct", "\text{ percent}" -> 28\%: the same quantity as 28%.
+_PERCENT_WORD = re.compile(r"(?<=\d)\s*(?:\\(?:text|mbox|mathrm)\s*\{\s*)?(?:per\s*cent(?:age)?|pct)\.?\s*\}?\s*$")
 _UNIT_WORDS = (
     r"cm|mm|km|kg|mg|ml|mL|inches|inch|ft|feet|foot|yards?|yd|miles?|meters?|metres?|"
     r"units?|degrees?|dollars?|cents?|seconds?|sec|minutes?|mins|hours?|hrs?|days?|weeks?|"
@@ -163,12 +233,27 @@ _PLAIN_UNIT = re.compile(
     rf"(?<=\d)\s*(?:square\s+|sq\.?\s+|cubic\s+)?(?:{_UNIT_WORDS})\.?(?:\s*\^\s*\{{?\s*[23]\s*\}}?)?\s*$"
 )
 _SPACES = re.compile(r"\s+")
-_LONE_SPACE = re.compile(r"(?<![A-Za-z]) | (?![A-Za-z])")
+_LONE_SPACE = re.compile(" ")
+_LIST_COMMA = re.compile(r"\d{3}(?!\d)")
+
+
+def _keep_space(m: re.Match) -> str:
+    """A space stays between two letters (`\\pi r`, `no solution`) and after a comma between a
+    digit and three digits: "32, 349" is a list of two numbers, while 32,349 is one number."""
+    text, at = m.string, m.start()
+    before = text[at - 1] if at else ""
+    after = text[at + 1] if at + 1 < len(text) else ""
+    if before.isalpha() and before.isascii() and after.isalpha() and after.isascii():
+        return " "
+    if before == "," and at >= 2 and text[at - 2].isdigit() and _LIST_COMMA.match(text, at + 1):
+        return " "
+    return ""
 _VARIABLE_ASSIGNMENT = re.compile(
     r"^(?:[A-Za-z]|\\[A-Za-z]+)(?:_\{?[A-Za-z0-9]+\}?)?=(?P<rhs>[^=<>]+)$"
 )
 _RELATION_WORDS = re.compile(r"\\(?:le|ge|leq|geq|neq|ne|lt|gt|approx|in|sim)(?![A-Za-z])")
 _CHOICE_WRAPPED = re.compile(r"^(?:\((?P<a>[A-E])\)|(?P<b>[A-E])[.)]?)$")
+_THOUSANDS_THIN = re.compile(r"(?<=\d),\\!\s*(?=\d{3}(?!\d))")  # 11,\! 111 (LaTeX thousands)
 _THOUSANDS_BRACED = re.compile(r"(?<=\d)\{,\}(?=\d{3})")
 _THOUSANDS = re.compile(r"^(?P<num>[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?)(?P<pct>\\%)?$")
 _LEADING_ZEROS = re.compile(r"^(?P<sign>-?)0+(?P<digits>\d+)$")
@@ -212,6 +297,7 @@ def _normalize_once(s: str) -> str:
     s = _UNICODE_RE.sub(lambda m: _UNICODE[m.group(0)], s)
     s = s.replace("\\$", "").replace("$", "")
     s = _unwrap(s.strip())
+    s = _THOUSANDS_THIN.sub(",", s)
     s = _SPACING.sub(
         lambda m: m.group(0) if m.group(0) == "\\\\" else ("" if m.group(0) == "\\!" else " "), s
     )
@@ -220,9 +306,10 @@ def _normalize_once(s: str) -> str:
     s = _BINOM.sub(r"\\binom", s)
     s = _DEGREES.sub("", s)
     s = _PERCENT.sub(r"\\%", s)
+    s = _PERCENT_WORD.sub(r"\\%", s)
     s = _strip_unit(s)
     s = _SPACES.sub(" ", s).strip()
-    s = _LONE_SPACE.sub("", s)
+    s = _LONE_SPACE.sub(_keep_space, s)
     s = s.rstrip(".").strip()
     s = _unwrap(s)
 
@@ -1059,6 +1146,31 @@ class AnswerChecker:
             if to_verify:
                 self._verify(pending, to_verify, results)
         return results
+
+    def golds_verifiable(self, golds: Sequence[str]) -> dict[str, bool]:
+        """For each gold answer: False when checking it exceeds the timeout (math-verify parsing
+        or comparing it does not finish: nested powers, huge towers), True otherwise. Each gold
+        is checked in the workers (no cache, no fast path) against itself, then against a plain
+        number, so a pathological gold is found once, before any rollout waits on it."""
+        result = {gold: True for gold in golds if isinstance(gold, str) and gold.strip()}
+        with self._lock:
+            for probe in (None, "1"):
+                todo = [gold for gold, ok in result.items() if ok]
+                if not todo:
+                    break
+                items = [(normalize(gold), normalize(probe or gold)) for gold in todo]
+                try:
+                    codes = self._pool.run(items)
+                except DartHubError:
+                    raise
+                except Exception:
+                    self._pool.reset()
+                    continue
+                for gold, code in zip(todo, codes, strict=True):
+                    if code == _TIMEOUT:
+                        result[gold] = False
+                        self._stats["timeouts"] += 1
+        return result
 
     def start(self) -> None:
         """Start the worker processes now and wait until they are ready (otherwise they start

@@ -23,6 +23,7 @@ source is loaded, not when this module is imported, to keep the CLI start fast.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -53,6 +54,14 @@ NON_TEXT_QUESTION = "non_text_question"
 NON_TEXT_SOLUTION = "non_text_solution"
 NO_GOLD_ANSWER = "no_gold_answer"
 DUPLICATE_QUESTION = "duplicate_question"
+INVALID_JSON = "invalid_json"  # a JSON-lines line that is not JSON (detail: its 1-based line number)
+NOT_UTF8 = "not_utf8"  # a line whose bytes are not UTF-8
+NOT_AN_OBJECT = "not_an_object"  # valid JSON, but not a {"column": value} object
+TOO_DEEPLY_NESTED = "too_deeply_nested"  # a value nested deeper than MAX_NESTING
+
+# Deeper values are skipped before `datasets`/pyarrow see them (very deep ones crash the JSON
+# reader or Python's parser); real datasets nest a few levels.
+MAX_NESTING = 32
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 _TOKEN = re.compile(r"hf_[A-Za-z0-9]{8,}")
@@ -329,22 +338,45 @@ def _load_local(spec: SourceSpec, preset: Preset | None, path: Path) -> LoadedSo
             f"a folder holding one format"
         )
     builder = builders.pop()
-    nonempty = [f for f in files if not _is_empty_file(f, builder)]
+    try:
+        nonempty = [f for f in files if not _is_empty_file(f, builder)]
+        file_hashes = [_file_sha256(f) for f in nonempty]
+    except OSError as error:
+        raise _unreadable(error) from None
     if not nonempty:
         raise DartHubError(f"split '{spec.split}' of {spec.dataset} is empty: it has no rows")
 
+    import tempfile
+
     import datasets
 
-    try:
-        dataset = datasets.load_dataset(
-            builder, data_files={spec.split: nonempty}, split=spec.split
-        )
-    except (datasets.exceptions.DatasetGenerationError, ValueError, OSError) as error:
-        cause = error.__cause__ or error
-        raise DartHubError(
-            f"could not read {spec.dataset} as {builder}: {_redact(str(cause))}. Check the "
-            f"file's format (JSON lines, a JSON array of objects, or parquet)"
-        ) from error
+    with tempfile.TemporaryDirectory(prefix="dart-hub-rows-") as clean_dir:
+        screened = _screen_json_lines(nonempty, Path(clean_dir)) if builder == "json" else None
+        if screened and not screened.row_index:
+            first = screened.skipped[0]
+            raise DartHubError(
+                f"no readable row in {spec.dataset}: all {len(screened.skipped)} lines were skipped "
+                f"({first.reason}, {first.detail}); check that it is JSON lines (one object per line)"
+            )
+        to_load = screened.files if screened else nonempty
+        try:
+            with _quiet_library_logs():
+                dataset = datasets.load_dataset(
+                    builder, data_files={spec.split: to_load}, split=spec.split
+                )
+        except (datasets.exceptions.DatasetGenerationError, ValueError, OSError, StopIteration) as error:
+            cause = error.__cause__ or error
+            if isinstance(cause, OSError) and cause.filename:
+                raise _unreadable(cause) from None
+            raise DartHubError(
+                f"could not read {spec.dataset} as {builder}: {_redact(_first_line(str(cause)))}. "
+                f"Check the file's format (JSON lines, a JSON array of objects, or parquet)"
+            ) from None
+        except RecursionError:
+            raise DartHubError(
+                f"could not read {spec.dataset}: a value is nested too deeply; flatten it, or "
+                f"write the data as JSON lines (such rows are then skipped)"
+            ) from None
     return _build(
         spec,
         preset,
@@ -356,8 +388,128 @@ def _load_local(spec: SourceSpec, preset: Preset | None, path: Path) -> LoadedSo
         license=None,
         where=spec.dataset,
         data_files=nonempty,
-        file_hashes=[_file_sha256(f) for f in nonempty],
+        file_hashes=file_hashes,
+        screened=screened,
     )
+
+
+def _unreadable(error: OSError) -> DartHubError:
+    return DartHubError(
+        f"cannot read {error.filename or 'the data file'}: {error.strerror or error}; check that it "
+        f"exists and that you may read it"
+    )
+
+
+def _first_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else text
+
+
+@contextlib.contextmanager
+def _quiet_library_logs():
+    """`datasets` logs its own error ("Failed to load JSON from file ...") before raising; the
+    user gets dart-hub's one-line error instead, so its logger is muted meanwhile."""
+    import logging
+
+    logger = logging.getLogger("datasets")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+@dataclass
+class _Screened:
+    """JSON-lines files with their bad lines removed (what `datasets` then reads), the bad lines
+    as skipped rows, and for each kept row its row index in the original files."""
+
+    files: list[str]
+    skipped: list[SkippedRow]
+    row_index: list[int]
+
+
+def _nesting(value: Any, limit: int) -> int:
+    """Depth of `value` (containers), stopping past `limit`, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return depth
+            deepest = max(deepest, depth)
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def _screen_json_lines(files: list[str], clean_dir: Path) -> _Screened | None:
+    """Check JSON-lines files line by line, so that one bad line costs that line: lines that are
+    not UTF-8, not JSON, not an object, or nested too deeply become skipped rows (with their
+    1-based line number) and the others are copied to `clean_dir`. None when every line is fine
+    (the files are then read as they are). A .json file holding one JSON document (an array of
+    objects) is left to `datasets`."""
+    skipped: list[SkippedRow] = []
+    kept_index: list[int] = []
+    cleaned: list[str] = []
+    if any(Path(name).suffix.lower() == ".json" and _is_json_document(name) for name in files):
+        return None
+    row = 0
+    for number, name in enumerate(files):
+        target = clean_dir / f"{number:05d}.jsonl"
+        with open(name, "rb") as source, open(target, "wb") as out:
+            for line_number, raw in enumerate(source, start=1):
+                if not raw.strip():
+                    continue
+                reason, detail = _check_line(raw, line_number == 1)
+                where = f"line {line_number}" + (f" of {Path(name).name}" if len(files) > 1 else "")
+                if reason:
+                    skipped.append(SkippedRow(row, reason, f"{where}: {detail}"))
+                else:
+                    out.write(raw if raw.endswith(b"\n") else raw + b"\n")
+                    kept_index.append(row)
+                row += 1
+        cleaned.append(str(target))
+    if not skipped:
+        return None
+    return _Screened(cleaned, skipped, kept_index)
+
+
+def _check_line(raw: bytes, first: bool) -> tuple[str | None, str]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return NOT_UTF8, f"byte {error.start + 1} is not UTF-8 (save the file as UTF-8)"
+    if first:
+        text = text.lstrip("\ufeff")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        return INVALID_JSON, f"{error.msg} at column {error.colno}"
+    except RecursionError:
+        return TOO_DEEPLY_NESTED, f"nested deeper than {MAX_NESTING} levels"
+    if not isinstance(value, dict):
+        return NOT_AN_OBJECT, f"a JSON {type(value).__name__}, not an object of columns"
+    if _nesting(value, MAX_NESTING) > MAX_NESTING:
+        return TOO_DEEPLY_NESTED, f"nested deeper than {MAX_NESTING} levels"
+    return None, ""
+
+
+def _is_json_document(name: str) -> bool:
+    """Whether a .json file is one JSON document (array / object) rather than JSON lines."""
+    with open(name, "rb") as handle:
+        head = handle.read(1 << 16).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head[:1] == b"[":
+        return True
+    if head[:1] != b"{":
+        return False
+    first_line_end = head.find(b"\n")
+    first = head if first_line_end < 0 else head[:first_line_end]
+    try:
+        json.loads(first)
+        return False  # the first line is a whole object: JSON lines
+    except (ValueError, RecursionError):
+        return True
 
 
 def _local_splits(path: Path, name: str) -> dict[str, list[str]]:
@@ -420,13 +572,19 @@ def _load_hub(spec: SourceSpec, preset: Preset | None, repo_id: str) -> LoadedSo
     import huggingface_hub
     from huggingface_hub import constants
 
+    from dart_hub import hubnet
+
+    hubnet.install()  # every Hub request bounded; retries counted on one line
     revision = spec.revision
     card_license = None
     if not constants.HF_HUB_OFFLINE:
         # Resolve the commit first: the data is then loaded at exactly that commit, and
-        # not-found / gated / bad-revision errors come from one clear place.
+        # not-found / gated / bad-revision errors come from one clear place. This first
+        # contact has a short timeout and no retry: a silent Hub is reported in seconds.
         try:
-            info = huggingface_hub.HfApi().dataset_info(repo_id, revision=spec.revision)
+            info = huggingface_hub.HfApi().dataset_info(
+                repo_id, revision=spec.revision, timeout=hubnet.first_contact_timeout()
+            )
         except Exception as error:
             raise _hub_error(error, spec, repo_id) from error
         revision = info.sha or spec.revision
@@ -493,6 +651,10 @@ def _hub_error(error: Exception, spec: SourceSpec, repo_id: str) -> Exception:
             f"dataset '{spec.dataset}' not found on the Hub ({constants.ENDPOINT}) nor as a "
             f"local path; check the id (presets are: {presets}), or if it is private {login}"
         )
+    from dart_hub import hubnet
+
+    if hubnet.is_network_error(error):
+        return DartHubError(hubnet.unreachable_message(f"could not look up dataset {repo_id}", error))
     if isinstance(error, hx.DisabledRepoError):
         return DartHubError(f"dataset {repo_id} is disabled on the Hub; use another source")
     status = getattr(getattr(error, "response", None), "status_code", None)
@@ -559,10 +721,12 @@ def _build(
     where: str,
     data_files: list[str],
     file_hashes: list[str],
+    screened: _Screened | None = None,
 ) -> LoadedSource:
     columns = list(dataset.column_names)
-    num_rows = len(dataset)
-    if num_rows == 0:
+    bad_lines = screened.skipped if screened else []
+    num_rows = len(dataset) + len(bad_lines)
+    if len(dataset) == 0:
         raise DartHubError(f"split '{spec.split}' of {where} is empty: it has no rows")
     question_col, solution_col, answer_col = _resolve_columns(spec, preset, columns, where)
     loaded = LoadedSource(
@@ -583,9 +747,14 @@ def _build(
         file_hashes=file_hashes,
     )
     seen: dict[str, int] = {}
-    for index, row in enumerate(_rows(dataset)):
+    original = screened.row_index if screened and screened.row_index else None
+    pending_bad = list(bad_lines)
+    for position, row in enumerate(_rows(dataset)):
         if spec.limit is not None and len(loaded.problems) >= spec.limit:
             break
+        index = original[position] if original else position
+        while pending_bad and pending_bad[0].row_index < index:  # bad lines read before this row
+            loaded.skipped.append(pending_bad.pop(0))
         loaded.rows_read = index + 1
         provenance = Provenance(
             source=spec.dataset,
@@ -606,6 +775,9 @@ def _build(
             continue
         seen[result.id] = index
         loaded.problems.append(result)
+    if spec.limit is None or len(loaded.problems) < spec.limit:
+        loaded.skipped.extend(pending_bad)  # bad lines after the last row
+        loaded.rows_read = max(loaded.rows_read, max((r.row_index + 1 for r in bad_lines), default=0))
     return loaded
 
 

@@ -21,6 +21,8 @@ different --limit or --shard never mistakes one chunk for another.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import gzip
 import hashlib
 import json
@@ -60,7 +62,13 @@ def default_probe_cache() -> Path:
     return default_work_root().parent / "probes"
 
 
+# errno values that mean "the disk (or the quota, or the file size limit) is full".
+OUT_OF_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
 def write_atomic(path: Path, text: str | bytes) -> None:
+    """Write `text` to a temporary sibling, fsync, rename over `path`. On failure the temporary
+    file is removed and `path` is untouched; a full disk is a one-line DartHubError."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     data = text.encode("utf-8") if isinstance(text, str) else text
     try:
@@ -69,8 +77,14 @@ def write_atomic(path: Path, text: str | bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if isinstance(error, OSError) and error.errno in OUT_OF_SPACE:
+            raise DartHubError(
+                f"no space left on the device while writing {path} ({os.strerror(error.errno)}); what was "
+                f"finished before is kept: free some space and run the same command again to resume"
+            ) from None
         raise
     _fsync_dir(path.parent)
 
@@ -122,7 +136,13 @@ class WorkDir:
         self.chunks.mkdir(parents=True, exist_ok=True)
         meta_path = self.path / "run.json"
         if meta_path.exists():
-            existing = json.loads(meta_path.read_text(encoding="utf-8"))
+            try:
+                existing = json.loads(meta_path.read_text(encoding="utf-8"))
+            except (ValueError, OSError) as error:
+                raise DartHubError(
+                    f"{meta_path} is damaged ({type(error).__name__}); delete it (the chunks are checked again on resume) "
+                    f"or pass another --work-dir"
+                ) from None
             if existing.get("fingerprint") != run_key:
                 raise DartHubError(
                     f"work dir {self.path} holds a run with other settings (fingerprint "
@@ -138,9 +158,28 @@ class WorkDir:
         path = self.chunk_path(index, ids)
         if not path.exists():
             return None
-        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-        if [r["id"] for r in records] != list(ids):
+        records = self._read_chunk(path)
+        if [r.get("id") for r in records] != list(ids):
             return None  # not this chunk's content: recompute rather than trust it
+        return records
+
+    @staticmethod
+    def _read_chunk(path: Path) -> list[dict[str, Any]]:
+        """The records of a chunk file; a damaged file (edited by hand, or a disk error) is a
+        one-line error naming it and the fix, never a JSON traceback."""
+        try:
+            records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+        except (ValueError, RecursionError, OSError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            where = f" at line {error.lineno}" if isinstance(error, json.JSONDecodeError) else ""
+            raise DartHubError(
+                f"work-dir chunk {path} is damaged ({type(error).__name__}{where}); delete that file and run the same "
+                f"command again to recompute that chunk only (the other chunks are kept)"
+            ) from None
+        if not all(isinstance(record, dict) for record in records):
+            raise DartHubError(
+                f"work-dir chunk {path} is damaged (a line is not a JSON object); delete that file and run the same "
+                f"command again to recompute that chunk only (the other chunks are kept)"
+            )
         return records
 
     def save_chunk(self, index: int, ids: Sequence[str], records: Sequence[dict[str, Any]]) -> Path:
@@ -150,6 +189,4 @@ class WorkDir:
 
     def iter_records(self) -> Iterator[dict[str, Any]]:
         for path in sorted(self.chunks.glob("chunk-*.jsonl")):
-            for line in path.read_text(encoding="utf-8").splitlines():
-                if line:
-                    yield json.loads(line)
+            yield from self._read_chunk(path)

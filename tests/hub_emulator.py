@@ -7,7 +7,10 @@ Everything is kept in memory, behind one lock; the server is a ``ThreadingHTTPSe
 
 What is emulated (the routes and headers were read from huggingface_hub 2.4 / datasets 5.2):
 
-* ``GET /api/whoami-v2``; ``POST /api/validate-yaml``;
+* ``GET /api/whoami-v2``; ``POST /api/validate-yaml``; ``GET /api/{type}s/{repo}/auth-check[/write]``
+  (``HfApi.auth_check``); writes and repo creation only in the token user's own namespace or its
+  orgs (403 otherwise, as on the Hub);
+* fault mode: ``hanging = True`` reads every request and never answers it;
 * ``POST /api/repos/create`` (409 with ``url`` when the repo exists), ``DELETE /api/repos/delete``,
   ``PUT /api/{type}s/{repo}/settings``; ``GET /api/{type}s`` (a plain listing, ``author``/``search``);
 * ``GET /api/{type}s/{repo}`` and ``.../revision/{rev}`` (``sha``, ``siblings``, ``private``,
@@ -332,6 +335,10 @@ class HubEmulator:
         # Page sizes of the tree listing (the Hub's: 1000, 50 with expand); lower them to test paging.
         self.tree_page_size = TREE_PAGE_SIZE
         self.tree_page_size_expanded = TREE_PAGE_SIZE_EXPANDED
+        # Fault mode: while True, every request is read and then never answered (the connection
+        # stays open until the emulator stops), like an endpoint behind a stuck proxy.
+        self.hanging = False
+        self._stopping = threading.Event()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -354,6 +361,7 @@ class HubEmulator:
         server, self._server = self._server, None
         if server is None:
             return
+        self._stopping.set()  # lets hanging handlers go
         server.shutdown()
         server.server_close()
         with self._lock:
@@ -742,6 +750,8 @@ class HubEmulator:
                 return self._commit(ctx, repo_type, repo_id, rev)
             if action == "resolve" and method in ("GET", "HEAD"):
                 return self._resolve_file(ctx, repo_type, repo_id, rev, path_segments)
+        if action == "auth-check" and method == "GET":
+            return self._auth_check(ctx, repo_type, repo_id, write=args == ["write"])
         if action == "refs" and method == "GET":
             return self._refs(ctx, repo_type, repo_id)
         if action == "branch" and args and method in ("POST", "DELETE"):
@@ -772,6 +782,8 @@ class HubEmulator:
             raise HubError(
                 403, "You don't have the rights to write to this repository (read token)."
             )
+        if repo_id.split("/")[0] not in (ctx.user.user, *ctx.user.orgs):
+            raise HubError(403, "You don't have the rights to write to this repository.")
         return repo
 
     def _base(self) -> str:
@@ -811,6 +823,16 @@ class HubEmulator:
             }
         )  # fmt: skip
 
+    def _auth_check(self, ctx: _Ctx, repo_type: str, repo_id: str, write: bool) -> Response:
+        """GET /api/{type}s/{repo}/auth-check[/write] (HfApi.auth_check): 200 when the token may
+        read (write) the repo; 401 without a valid token on a private or missing repo; 404 when
+        the repo does not exist for this token; 403 when it may read but not write."""
+        if write:
+            self._write_repo(ctx, repo_type, repo_id)
+        else:
+            self._read_repo(ctx, repo_type, repo_id)
+        return _json({})
+
     def _validate_yaml(self, ctx: _Ctx) -> Response:
         payload = ctx.json()
         content = payload.get("content", "")
@@ -839,6 +861,8 @@ class HubEmulator:
         if not name or "/" in name:
             raise HubError(400, f"Invalid repo name {name!r}")
         namespace = payload.get("organization") or ctx.user.user
+        if namespace not in (ctx.user.user, *ctx.user.orgs):
+            raise HubError(403, f"You don't have the rights to create a {repo_type} under the namespace \"{namespace}\".")
         repo_id = f"{namespace}/{name}"
         private = payload.get("visibility") == "private" or bool(payload.get("private"))
         url = f"{self._base()}/{_URL_PREFIX[repo_type]}{repo_id}"
@@ -1462,6 +1486,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         body = self._read_body()
+        if self.server.emulator.hanging:
+            self.server.emulator._record(self.command, self.path, 0)
+            self.server.emulator._stopping.wait()
+            self.close_connection = True
+            return
         headers = {k.lower(): v for k, v in self.headers.items()}
         response = self.server.emulator.handle(self.command, self.path, headers, body)
         self.send_response(response.status)

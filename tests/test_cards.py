@@ -203,7 +203,7 @@ def test_hostile_strings_break_neither_yaml_nor_markdown(tmp_path):
     data = front_matter(text)
     assert set(data) >= {"license", "configs", "pretty_name", "tags"}
     assert "key" not in data and "evil" not in data
-    assert data["pretty_name"] == "--- key: value|<b>.jsonl adapted to `model`|x with DART"  # one line
+    assert data["pretty_name"] == "--- key: value|<b>.jsonl adapted to `model`|x (local) with DART"  # one line
     assert data["license"] == "unknown"  # not a license id: the body shows it, escaped
     assert "| license | mit evil: true |" in text
     # Markdown: no raw HTML from user strings, tables intact, code fences closed

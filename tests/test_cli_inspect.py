@@ -53,7 +53,7 @@ def test_inspect_limo_sample() -> None:
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert out.count("Problem ") == 3
-    assert "Problem 1/3  id 0c23bfdbce42fc7f  (row 0)" in out
+    assert "Problem 1/3  id 0c23bfdbce42fc7f  (row 1)" in out
     assert "Gold answer: 50" in out
     assert "Gold answer: 25" in out  # the answer column, not the box's "025"
     assert "  1. Let me call the width $w$." in out

@@ -135,7 +135,7 @@ def test_read_only_token_names_the_namespace_and_never_shows_the_token(hub, fold
     monkeypatch.setenv("MY_RO_TOKEN", token)
     result = CliRunner().invoke(cli, ["push", str(folder), REPO, "--token-env", "MY_RO_TOKEN"])
     assert result.exit_code == 1
-    assert "lacks write access to test-user" in result.stderr
+    assert "token is read-only" in result.stderr and not hub.repo_exists(REPO)
     assert token not in result.output and len(result.stderr.strip().splitlines()) == 1
 
 

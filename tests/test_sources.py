@@ -68,7 +68,7 @@ class FakeHub:
         hub = self
 
         class Api:
-            def dataset_info(self, repo_id: str, revision: str | None = None) -> Any:
+            def dataset_info(self, repo_id: str, revision: str | None = None, timeout: float | None = None) -> Any:
                 hub.info_calls.append((repo_id, revision))
                 if hub.info_error is not None:
                     raise hub.info_error
@@ -344,7 +344,7 @@ def test_missing_path_and_bad_file_errors(tmp_path: Path) -> None:
         load_source(SourceSpec("./data/missing"))
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "q", "solution": \n')
-    with pytest.raises(DartHubError, match="could not read .*bad.jsonl as json"):
+    with pytest.raises(DartHubError, match="no readable row in .*bad.jsonl: all 1 lines were skipped .invalid_json, line 1"):
         load_source(SourceSpec(str(bad)))
     csv = tmp_path / "x.csv"
     csv.write_text("a,b\n")

@@ -269,6 +269,7 @@ def _run(**o) -> dict:
         _print(cost, o["as_json"], title="dry run: what this run needs")
         return cost
     preflight(o)  # --push-to-hub: repo id and token checked before any generation
+    problems, admitted = _admit(problems, config, prompts, o, source)
 
     engine = engine_for(o, o["student"], o["student_revision"])
     inputs = {
@@ -307,6 +308,7 @@ def _run(**o) -> dict:
     summary["skipped_rows"] = len(source.skipped)
     if probe_store is not None:
         summary["probe_chunks_reused"] = probe_store.reused
+    summary["skipped_before_generation"] = admitted.counts()
     summary["seconds"] = round(time.monotonic() - started, 1)
     summary["work_dir"] = str(work_dir.path)
 
@@ -359,6 +361,19 @@ def build_method(o: dict, config: AdaptConfig, prompts):
         chunk_size=o["chunk_size"], seed=o["seed"],
     )  # fmt: skip
     return Dail(dail, prompts, load_dail_prompts(o.get("method_prompts")))
+
+
+def _admit(problems, config, prompts, o, source):
+    """Admission checks (too_long, unverifiable_gold): skipped before generating, counted with the
+    source's skipped rows (so in the summary and the card)."""
+    from dart_hub.adapt.admission import admit
+
+    admitted = admit(problems, config, prompts, o)
+    source.skipped.extend(admitted.skipped)
+    if problems and not admitted.problems:
+        counts = ", ".join(f"{k}: {v}" for k, v in sorted(admitted.counts().items()))
+        raise DartHubError(f"no problem can be adapted: all {len(problems)} were skipped before generating ({counts}); run `dart-hub inspect` and see docs/reliability.md")
+    return admitted.problems, admitted
 
 
 def source_record(source) -> dict:

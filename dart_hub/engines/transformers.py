@@ -104,7 +104,10 @@ class TransformersEngine(LocalTokenizerPrompts):
         batch_size: int = 32,
         trust_remote_code: bool = False,
         chat_template: str | None = None,
+        local_files_only: bool = False,
     ) -> None:
+        """`local_files_only`: load from the local Hugging Face cache without asking the Hub
+        (the factory sets it when the Hub cannot be reached but the model is cached)."""
         self.model_id = model_id
         self.revision = revision
         if batch_size < 1:
@@ -122,6 +125,8 @@ class TransformersEngine(LocalTokenizerPrompts):
                     "Check the path, or pass a Hub id such as Qwen/Qwen2.5-0.5B-Instruct"
                 )
         load_kwargs: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}
+        if local_files_only:
+            load_kwargs["local_files_only"] = True
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(source, **load_kwargs)
             self.model = AutoModelForCausalLM.from_pretrained(

@@ -247,6 +247,30 @@ def _short(name: str | None) -> str:
     return Path(text).name or text
 
 
+def is_local_model(name: str | None) -> bool:
+    """Whether `name` is a local path rather than a Hub id (decided on the string alone)."""
+    return bool(name) and _short(name) != str(name).rstrip("/")
+
+
+def model_label(name: str | None) -> str:
+    """How cards and commit titles name a model: a Hub id as is, a local path by its folder name
+    followed by "(local)", so that a published card never shows the user's file system."""
+    short = _short(name)
+    return f"{short} (local)" if is_local_model(name) else short
+
+
+def model_argument(name: str | None) -> str:
+    """A model as a command-line argument in a published card: a Hub id as is, a local path as
+    ./FOLDER (the reader has their own copy, wherever it is)."""
+    return f"./{_short(name)}" if is_local_model(name) else _short(name)
+
+
+def _dataset_argument(source: dict[str, Any]) -> str:
+    """The --dataset of the card's reproduce command: a local file or folder by its name only."""
+    dataset = source.get("dataset") or source.get("repo_id") or "?"
+    return f"./{_short(dataset)}" if source.get("kind") == "local" else str(dataset)
+
+
 def source_name(source: dict[str, Any]) -> str:
     return source.get("repo_id") or _short(source.get("dataset"))
 
@@ -258,7 +282,7 @@ def card_data(config: dict[str, Any], train_rows: int, dataset_info: Any = None)
 
     source = config.get("source") or {}
     repo_id = source.get("repo_id")
-    pretty = f"{source_name(source)} adapted to {_short(config.get('student'))} with {(config.get('method') or 'dart').upper()}"
+    pretty = f"{source_name(source)} adapted to {model_label(config.get('student'))} with {(config.get('method') or 'dart').upper()}"
     data = DatasetCardData(
         license=_license(source),
         language=["en"],
@@ -321,7 +345,7 @@ def _statistics(examples: Sequence[AdaptedExample], config: dict[str, Any]) -> d
 
 def _reproduce(config: dict[str, Any]) -> str:
     source = config.get("source") or {}
-    args = ["dart-hub", "adapt", "--student", str(config.get("student") or "?"), "--dataset", str(source.get("dataset") or source.get("repo_id") or "?")]
+    args = ["dart-hub", "adapt", "--student", model_argument(config.get("student")), "--dataset", _dataset_argument(source)]
     if config.get("student_revision"):
         args += ["--student-revision", str(config["student_revision"])]
     if source.get("kind") == "hub" and source.get("revision"):
@@ -373,7 +397,7 @@ def trl_command(student: str, dataset: str) -> str:
     name = _short(student).split("/")[-1]
     args: list[tuple[str, str | None]] = [
         ("trl sft", None),
-        ("--model_name_or_path", student),
+        ("--model_name_or_path", model_argument(student)),
         ("--dataset_name", dataset),
         ("--output_dir", f"{name}-dart"),
     ]
@@ -457,7 +481,7 @@ def card_context(run_config: dict[str, Any], examples: Sequence[AdaptedExample],
     curve = figures.curves(examples) if figure else None
     dail = config.get("dail") or {}
     return {
-        "title": f"{source_name(source)} adapted to {_short(config.get('student'))} with {method.upper()}",
+        "title": f"{source_name(source)} adapted to {model_label(config.get('student'))} with {method.upper()}",
         "method": method,
         "dail": dail,
         "dail_parameters": [
@@ -467,7 +491,7 @@ def card_context(run_config: dict[str, Any], examples: Sequence[AdaptedExample],
         "dail_bibtex": DAIL_BIBTEX,
         "repo_id": repo_id,
         "load_id": repo_id or "path/to/this/folder",
-        "student": config.get("student") or "?",
+        "student": model_label(config.get("student")),
         "student_revision": config.get("student_revision"),
         "source": source,
         "source_name": source_name(source),
@@ -549,7 +573,10 @@ def render_card(
     body = _environment().get_template("dataset_card.md.j2").render(**context)
     train_rows = context["stats"]["trajectories"]
     metadata_yaml = card_data(_normalise(run_config), train_rows, dataset_info).to_yaml()
-    content = f"---\n{metadata_yaml}\n---\n\n{body.strip()}\n"
+    from dart_hub.publish.folder import card_marker
+
+    marker = card_marker(run_config)
+    content = f"---\n{metadata_yaml}\n---\n\n{body.strip()}\n" + (f"\n{marker}\n" if marker else "")
     # Round trip through the library's parser: the metadata must read back exactly as built.
     parsed = DatasetCard(content).data.to_dict()
     expected = card_data(_normalise(run_config), train_rows, dataset_info).to_dict()

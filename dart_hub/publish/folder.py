@@ -12,7 +12,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import re
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +25,7 @@ import datasets
 
 from dart_hub.errors import DartHubError
 from dart_hub.records import AdaptedExample
-from dart_hub.store import write_atomic
+from dart_hub.store import OUT_OF_SPACE, _fsync_dir, write_atomic
 
 DATA_FILE = "data/train-00000-of-00001.parquet"
 STEPS_FILE = "steps/train-00000-of-00001.parquet"
@@ -82,15 +86,22 @@ _TRAIN_FALLBACK = datasets.Features(
 )
 
 
-def _write_parquet(rows: list[dict[str, Any]], path: Path, fallback: datasets.Features | None = None) -> None:
+def _write_parquet(
+    rows: list[dict[str, Any]], path: Path, fallback: datasets.Features | None = None, content_id: str | None = None
+) -> None:
+    """Rows -> parquet, through datasets (its features metadata included) and pyarrow, with the
+    folder's content id in the schema metadata (see check_same_run)."""
+    import pyarrow.parquet as pq
+
     path.parent.mkdir(parents=True, exist_ok=True)
     if rows:
         dataset = datasets.Dataset.from_list(rows)
     else:
         dataset = datasets.Dataset.from_dict({k: [] for k in fallback or {}}, features=fallback)
-    tmp = path.with_name(f".{path.name}.tmp")
-    dataset.to_parquet(str(tmp))
-    tmp.replace(path)
+    table = dataset.data.table
+    if content_id:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), CONTENT_ID_KEY: content_id.encode()})
+    pq.write_table(table, str(path))
 
 
 def configs_yaml(has_train_rows: bool = True) -> str:
@@ -102,6 +113,16 @@ def configs_yaml(has_train_rows: bool = True) -> str:
     return yaml.safe_dump({"configs": configs_metadata(has_train_rows)}, sort_keys=False)
 
 
+def content_id(examples_rows: list[dict[str, Any]], config_text: str, columns: dict[str, str | None], system: str) -> str:
+    """What identifies a folder's content: a hash of every example, the run configuration and
+    the output layout. Identical runs get identical ids (and bytes); anything else differs."""
+    digest = hashlib.sha256()
+    for part in (examples_rows, config_text, columns, system):
+        digest.update(json.dumps(part, sort_keys=True, ensure_ascii=False, default=str).encode())
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
 def write_folder(
     out_dir: str | Path,
     examples: Sequence[AdaptedExample],
@@ -110,28 +131,161 @@ def write_folder(
     system: str,
     card: str | None = None,
 ) -> Path:
-    """Write the folder. `card` is the README text; None renders the full dataset card (and the
-    figure) from `run_config` and `examples`.
+    """Write the folder as a whole. `card` is the README text; None renders the full dataset card
+    (and the figure) from `run_config` and `examples`.
+
+    Every file is first written into a hidden sibling folder (.NAME.partial-PID), which then
+    takes the folder's place by renames, so a kill leaves the previous folder, or the new one,
+    or (killed between two renames) no folder: never parts of two runs side by side. Files of
+    the folder that dart-hub does not write (e.g. shard outputs kept beside a merge) stay.
+    Each part carries the folder's content id (dart_config.json "content_id", the parquet
+    schema metadata, a comment in README.md), which `push` and `card` check.
 
     Library versions are recorded in dart_config.json (key "versions", unless run_config has
     one) so that re-rendering the card later, elsewhere, gives the same card."""
     from dart_hub.publish.cards import check_no_token, library_versions
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    config = {**run_config}
+    config = without_local_paths({k: v for k, v in run_config.items() if k != "content_id"})
     config.setdefault("versions", library_versions())
+    check_no_token(json.dumps(config, default=str), "the run configuration (dart_config.json)")
+    steps = steps_rows(examples)
+    config["content_id"] = content_id(steps, json.dumps(config, sort_keys=True, default=str), columns, system)
     config_text = json.dumps(config, indent=2, sort_keys=True, default=str) + "\n"
-    check_no_token(config_text, "the run configuration (dart_config.json)")
-    _write_parquet(train_rows(examples, columns, system), out / DATA_FILE, _TRAIN_FALLBACK)
-    _write_parquet(steps_rows(examples), out / STEPS_FILE, _TRAIN_FALLBACK)
-    write_atomic(out / CONFIG_FILE, config_text)
-    if card is None:
-        card = render_folder_card(out, examples=examples, config=json.loads(config_text))
-    else:
+    if card is not None:
         check_no_token(card)
-    write_atomic(out / "README.md", card)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(out)
+    staged = out.parent / f".{out.name}.partial-{os.getpid()}"
+    try:
+        staged.mkdir()
+        _write_parquet(train_rows(examples, columns, system), staged / DATA_FILE, _TRAIN_FALLBACK, config["content_id"])
+        _write_parquet(steps, staged / STEPS_FILE, _TRAIN_FALLBACK, config["content_id"])
+        write_atomic(staged / CONFIG_FILE, config_text)
+        if card is None:
+            card = render_folder_card(staged, examples=examples, config=json.loads(config_text))
+        write_atomic(staged / "README.md", card)
+        _swap_in(staged, out)
+    except (DartHubError, OSError) as error:
+        shutil.rmtree(staged, ignore_errors=True)
+        text = str(error)  # pyarrow's OSErrors carry the errno in their text only
+        full = getattr(error, "errno", None) in OUT_OF_SPACE or any(m in text for m in ("no space left", "No space left", "File too large", "Disk quota"))
+        if full:
+            raise DartHubError(
+                f"no space left on the device while writing {out}; nothing was changed there and finished chunks are "
+                f"kept in the work dir: free some space and run the same command again"
+            ) from None
+        if isinstance(error, DartHubError):
+            raise
+        raise DartHubError(f"could not write {out}: {error.strerror or error}; check the path and its permissions") from None
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
     return out
+
+
+def without_local_paths(config: dict[str, Any]) -> dict[str, Any]:
+    """The run configuration as published: a local student, engine model or source file is named
+    ./FOLDER (its last component), and the local work dir / output paths are left out, so that
+    nothing in the folder shows the user's file system (the card says the model is local)."""
+    from dart_hub.publish.cards import is_local_model, model_argument
+
+    config = json.loads(json.dumps(config, default=str))
+    if is_local_model(config.get("student")):
+        config["student"] = model_argument(config["student"])
+    engine = config.get("engine")
+    if isinstance(engine, dict) and is_local_model(engine.get("model")):
+        engine["model"] = model_argument(engine["model"])
+    source = config.get("source")
+    if isinstance(source, dict) and source.get("kind") == "local" and source.get("dataset"):
+        source["dataset"] = "./" + Path(str(source["dataset"]).rstrip("/")).name
+    summary = config.get("summary")
+    if isinstance(summary, dict):
+        for key in ("work_dir", "output"):
+            summary.pop(key, None)
+    return config
+
+
+MANAGED = (CONFIG_FILE, "data", "steps", "figures", "README.md")  # what write_folder writes
+
+
+def _remove_leftovers(out: Path) -> None:
+    """Hidden siblings left by a write that was killed (they are never the published folder)."""
+    for pattern in (f".{out.name}.partial-*", f".{out.name}.old-*"):
+        for leftover in out.parent.glob(pattern):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _swap_in(staged: Path, out: Path) -> None:
+    """Put the staged folder in `out`'s place. One rename when `out` holds only what dart-hub
+    writes; otherwise the managed entries are swapped one by one (and a kill in between is
+    caught later by check_same_run)."""
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
+    if not out.exists():
+        staged.rename(out)
+    elif all(entry.name in MANAGED or entry.name.startswith(".") for entry in out.iterdir()):
+        out.rename(old)
+        staged.rename(out)
+    else:
+        old.mkdir()
+        for name in MANAGED:
+            if (out / name).exists():
+                (out / name).rename(old / name)
+            if (staged / name).exists():
+                (staged / name).rename(out / name)
+        staged.rmdir()
+    shutil.rmtree(old, ignore_errors=True)
+    _fsync_dir(out.parent)
+
+
+CONTENT_ID_KEY = b"dart_hub_content_id"
+_CARD_MARK = re.compile(r"<!-- dart-hub content_id: ([0-9a-f]+) -->")
+
+
+def card_marker(config: dict[str, Any]) -> str:
+    """The README line that ties a generated card to its folder's content ('' for old configs)."""
+    value = config.get("content_id")
+    return f"<!-- dart-hub content_id: {value} -->" if value else ""
+
+
+def part_ids(folder: str | Path) -> dict[str, str | None]:
+    """The content id each part of a folder carries (None: the part has none)."""
+    import pyarrow.parquet as pq
+
+    folder = Path(folder)
+    ids: dict[str, str | None] = {CONFIG_FILE: read_config(folder).get("content_id")}
+    for relative in (DATA_FILE, STEPS_FILE):
+        path = folder / relative
+        if path.is_file():
+            try:
+                metadata = pq.read_schema(path).metadata or {}
+            except Exception as error:  # noqa: BLE001 - a damaged parquet is the user's to fix
+                raise DartHubError(f"{path} is not a readable parquet file ({type(error).__name__}); re-run `dart-hub adapt` to rewrite the folder") from None
+            value = metadata.get(CONTENT_ID_KEY)
+            ids[relative] = value.decode() if value else None
+    readme = folder / "README.md"
+    if readme.is_file():
+        found = _CARD_MARK.search(readme.read_text(encoding="utf-8", errors="replace"))
+        ids["README.md"] = found.group(1) if found else None
+    return ids
+
+
+def check_same_run(folder: str | Path) -> None:
+    """Refuse a folder whose parts were written by different runs (an interrupted write, or files
+    copied in by hand). How it tells: every part written by dart-hub carries the folder's content
+    id; all present ids must be the one in dart_config.json. A README.md without the mark (edited
+    by hand) is not compared; a parquet without one is, as it is never edited by hand."""
+    ids = part_ids(folder)
+    expected = ids.pop(CONFIG_FILE)
+    if expected is None:
+        return  # written before content ids existed: nothing to compare
+    mixed = {part: value for part, value in ids.items() if value != expected and not (part == "README.md" and value is None)}
+    if mixed:
+        parts = ", ".join(f"{part} ({value or 'no id'})" for part, value in sorted(mixed.items()))
+        raise DartHubError(
+            f"{folder} mixes parts of different runs: {parts} do not match {CONFIG_FILE} ({expected}); "
+            f"a write was interrupted or files were copied in: run the same `dart-hub adapt` command again to rewrite the folder"
+        )
 
 
 def read_config(folder: str | Path) -> dict[str, Any]:
@@ -173,9 +327,9 @@ def read_examples(folder: str | Path) -> list[AdaptedExample]:
 
 
 def figure_title(config: dict[str, Any]) -> str:
-    from dart_hub.publish.cards import source_name
+    from dart_hub.publish.cards import model_label, source_name
 
-    return f"{source_name(config.get('source') or {})} / {config.get('student') or '?'}"
+    return f"{source_name(config.get('source') or {})} / {model_label(config.get('student'))}"
 
 
 def render_folder_card(

@@ -18,6 +18,7 @@ Errors become DartHubError messages that say what to do; tokens never appear in 
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -83,11 +84,80 @@ def resolve_token(token: str | None = None) -> str:
     return token
 
 
+def check_push_access(repo_id: str, token: str | None = None) -> str:
+    """Before any generation: the token is valid and may write `repo_id` (an existing repo) or
+    create it (its namespace is the token's user or one of its organizations, and the token is
+    not read-only). Returns the user name. One DartHubError line otherwise. The first call has a
+    short timeout and no retry, so a Hub that does not answer is reported in seconds."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+
+    from dart_hub import hubnet
+
+    hubnet.install()
+    check_repo_id(repo_id)
+    token = resolve_token(token)
+    api = HfApi(token=token)
+    namespace = repo_id.split("/")[0]
+    try:
+        # whoami is a plain GET without retries; the timeout below bounds it as a first contact
+        with _first_contact():
+            me = api.whoami()
+    except Exception as error:  # noqa: BLE001
+        if hubnet.is_network_error(error):
+            raise DartHubError(hubnet.unreachable_message(f"could not check the token for {repo_id}", error)) from None
+        raise _explain(error, repo_id, "main", token) from None
+    user = me.get("name") or "?"
+    role = ((me.get("auth") or {}).get("accessToken") or {}).get("role")
+    if role == "read":
+        raise DartHubError(
+            f"your Hugging Face token is read-only, so it cannot publish {repo_id}: use a token with write access "
+            f"(https://huggingface.co/settings/tokens), e.g. with --token-env or `hf auth login`"
+        )
+    try:
+        api.auth_check(repo_id, repo_type="dataset", write=True)
+        return user
+    except (RepositoryNotFoundError, GatedRepoError) as error:
+        if isinstance(error, GatedRepoError) or getattr(getattr(error, "response", None), "status_code", None) == 401:
+            raise _explain(error, repo_id, "main", token) from None
+    except HfHubHTTPError as error:
+        raise _explain(error, repo_id, "main", token) from None
+    except Exception as error:  # noqa: BLE001
+        if hubnet.is_network_error(error):
+            raise DartHubError(hubnet.unreachable_message(f"could not check write access to {repo_id}", error)) from None
+        raise _explain(error, repo_id, "main", token) from None
+    # The repo does not exist (for this token): it will be created, in a namespace we must own.
+    orgs = {org.get("name") for org in me.get("orgs") or [] if org.get("roleInOrg") in (None, "admin", "write", "contributor")}
+    if namespace != user and namespace not in orgs:
+        raise DartHubError(
+            f"{repo_id} does not exist and your token (user {user}) cannot create repos under {namespace}: "
+            f"push to {user}/{repo_id.split('/')[1]}, or to an organization where you have write access"
+        )
+    return user
+
+
+class _first_contact:
+    """Bounds the requests inside it to the first-contact timeout (connect and read)."""
+
+    def __enter__(self):
+        from dart_hub import hubnet
+
+        self._saved = os.environ.get("DART_HUB_HUB_TIMEOUT")
+        os.environ["DART_HUB_HUB_TIMEOUT"] = str(hubnet.first_contact_timeout())
+        return self
+
+    def __exit__(self, *exc):
+        if self._saved is None:
+            os.environ.pop("DART_HUB_HUB_TIMEOUT", None)
+        else:
+            os.environ["DART_HUB_HUB_TIMEOUT"] = self._saved
+
+
 def default_commit_message(config: dict[str, Any]) -> str:
-    from dart_hub.publish.cards import source_name
+    from dart_hub.publish.cards import model_label, source_name
 
     source = source_name(config.get("source") or {})
-    student = config.get("student") or "?"
+    student = model_label(config.get("student"))
     version = config.get("dart_hub_version") or __version__
     return f"DART-adapt {source} for {student} (dart-hub {version})"
 
@@ -161,7 +231,7 @@ def push_folder(
     """
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 
-    from dart_hub.publish.folder import read_config, read_examples
+    from dart_hub.publish.folder import check_same_run, read_config, read_examples
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -169,6 +239,8 @@ def push_folder(
     check_repo_id(repo_id)
     token = resolve_token(token)
     config = read_config(folder)
+    check_same_run(folder)  # never publish parts of two runs
+    check_push_access(repo_id, token)  # token, write access, a silent Hub: in seconds, one line
     examples = read_examples(folder)
     if not any(e.trajectories for e in examples) and not allow_empty:
         raise DartHubError(
@@ -246,8 +318,13 @@ def _explain(error: Exception, repo_id: str, target: str, token: str) -> DartHub
         return DartHubError(f"{repo_id}@{target} changed while pushing; run the push again")
     if isinstance(error, HfHubHTTPError):
         return DartHubError(f"pushing to {repo_id} failed (HTTP {status}): {detail}")
-    if type(error).__module__.startswith(("httpx", "httpcore", "requests", "urllib3")):
-        return DartHubError(f"could not reach the Hub at {constants.ENDPOINT} ({type(error).__name__}: {detail}); check the network or HF_ENDPOINT")
+    from dart_hub import hubnet
+
+    if hubnet.is_network_error(error):
+        return DartHubError(
+            f"could not reach the Hub at {constants.ENDPOINT} ({type(error).__name__}: {detail}; {hubnet.retries()} retries); "
+            f"check the network or HF_ENDPOINT, then run the push again"
+        )
     if isinstance(error, OSError):
         return DartHubError(f"pushing to {repo_id} failed while reading the folder ({type(error).__name__}: {detail})")
     return DartHubError(f"pushing to {repo_id} failed ({type(error).__name__}: {detail})")

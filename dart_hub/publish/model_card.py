@@ -288,7 +288,9 @@ def _reproduce(summary: dict[str, Any], base_model: str | None, datasets: list[s
         source = request.get("data")
     if not student or not source:
         return ""
-    parts = ["dart-hub", "train", "--student", student, "--data", source]
+    from dart_hub.publish.cards import model_argument
+
+    parts = ["dart-hub", "train", "--student", model_argument(student), "--data", model_argument(source)]
     if request.get("static"):
         parts.append("--static")
     objective = summary.get("objective") or {}
@@ -371,7 +373,7 @@ def render_model_card(
         "repo_id": repo_id,
         "method": method,
         "base_model_link": (
-            f"[{base_model}](https://huggingface.co/{base_model})" if base_model else code(Path(str(student or "?")).name)
+            f"[{base_model}](https://huggingface.co/{base_model})" if base_model else code(Path(str(student or "?")).name) + " (local)"
         ),
         "data_sentence": _data_sentence(summary, datasets, method) if summary else "its training data",
         "results_table": table,
@@ -516,7 +518,9 @@ HIDDEN_PATTERNS = [".*", "**/.*", ".*/**", "**/.*/**"]  # dot files and folders 
 
 
 def _short(name: str) -> str:
-    return name if _is_hub_id(name) else Path(str(name)).name
+    from dart_hub.publish.cards import model_label
+
+    return model_label(name)
 
 
 def _check_repo_id(repo_id: str) -> None:
