@@ -74,7 +74,7 @@ STAGE_SHARED: dict[str, dict[str, dict[str, str]]] = {
 
 # The arms of the paper's tables (Table 1: No-Tuning, Static, Adaptation-Full; Table 3:
 # Adaptation-First, Adaptation-Gap; Table 5: Adaptation-Raw vs Adaptation-Cleaned = Full).
-ARMS = ("No-Tuning", "Static", "Adaptation-First", "Adaptation-Gap", "Adaptation-Raw", "Adaptation-Full")
+ARMS = ("No-Tuning", "Static", "Adaptation-First", "Adaptation-Gap", "Adaptation-Raw", "Adaptation-Full", "DAIL")  # DAIL: another method, no DART-paper cell
 PAPER_TABLES = (1, 3, 5)
 DATASET_TITLES = {"limo": "LIMO", "math-qwq-32b": "Math-QwQ-32B"}  # the presets, as the paper names them
 

@@ -67,3 +67,12 @@ def test_lora_without_peft_is_a_one_line_error(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "peft" else real(name, *a))
     with pytest.raises(DartHubError, match=r"--lora needs PEFT"):
         lora_config(8)
+
+
+def test_lora_alpha_and_dropout_are_settable_for_dail():
+    from dart_hub.training.trainer import lora_config
+
+    default = lora_config(16)
+    assert (default.r, default.lora_alpha, default.lora_dropout) == (16, 32, 0.05)
+    dail = lora_config(32, 32, 0.0)  # the DAIL authors' r = alpha = 32, no dropout
+    assert (dail.r, dail.lora_alpha, dail.lora_dropout) == (32, 32, 0.0)

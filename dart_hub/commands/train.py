@@ -97,7 +97,9 @@ Examples:
 @click.option("--dataset-id", default=None, help="Hub id of the adapted dataset, for the card when --data was a local folder.")
 @click.option("--license", "license_", default=None, help="License of the published model [default: the student's when known].")
 @click.option("--lora/--no-lora", default=None, help="Train LoRA adapters (rank --lora-rank, all linear layers) instead of every weight: fits a small GPU. Checkpoints hold the adapter; best/ holds the merged model. [default: no; learning rate 1e-4 unless set]")
-@click.option("--lora-rank", type=click.IntRange(min=1), default=None, help="LoRA rank r (alpha = 2r). [default: 16]")
+@click.option("--lora-rank", type=click.IntRange(min=1), default=None, help="LoRA rank r. [default: 16]")
+@click.option("--lora-alpha", type=click.IntRange(min=1), default=None, help="LoRA alpha. [default: 2 x rank; DAIL uses alpha = rank]")
+@click.option("--lora-dropout", type=click.FloatRange(0, 1, max_open=True), default=None, help="LoRA dropout. [default: 0.05; DAIL uses 0]")
 @click.option("--num-processes", type=click.IntRange(min=1), default=None, help="Training processes, one per GPU, started through accelerate launch. [default: the visible GPU count, 1 without GPUs]")
 @click.option("--accelerate-config", type=click.Path(dir_okay=False, path_type=Path), default=None, help="accelerate config file for the launch (DeepSpeed, FSDP, several nodes), e.g. configs/accelerate/deepspeed_zero3.yaml.")
 @click.option("--objective", type=click.Choice(["sft", "dail"]), default=None, help="Training objective: sft (cross-entropy on the assistant turn) or dail (DAIL's contrastive distillation from the privileged and negative prompts of an `adapt --method dail` output; see docs/training.md). [default: sft]")
@@ -132,6 +134,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "answer_timeout": 5.0,
     "lora": False,
     "lora_rank": 16,
+    "lora_alpha": None,
+    "lora_dropout": 0.05,
     "objective": "sft",
     "dail_lambda": 0.1,
     "dail_kl": "reverse",

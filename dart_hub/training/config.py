@@ -66,6 +66,8 @@ TRAIN_KEYS = (
     "answer_timeout",
     "lora",
     "lora_rank",
+    "lora_alpha",
+    "lora_dropout",
     "objective",
     "dail_lambda",
     "dail_kl",

@@ -72,6 +72,8 @@ class TrainRequest:
     answer_timeout: float = 5.0
     lora: bool = False  # LoRA adapters instead of a full fine-tune (merged into best/ at export)
     lora_rank: int = 16
+    lora_alpha: int | None = None  # None: 2 x rank
+    lora_dropout: float = 0.05
     objective: str = "sft"  # or "dail": dart_hub.training.dail
     dail_lambda: float = 0.1
     dail_kl: str = "reverse"
@@ -212,7 +214,7 @@ def _build_trainer(request: TrainRequest, train_rows, validation_rows, sft_kwarg
         if request.lora:
             from dart_hub.training.trainer import lora_config
 
-            peft_config = lora_config(request.lora_rank)
+            peft_config = lora_config(request.lora_rank, request.lora_alpha, request.lora_dropout)
         return build_dail_trainer(
             request.student, train_rows, validation_rows, sft_kwargs, request.student_revision,
             peft_config=peft_config, lam=request.dail_lambda, kl=request.dail_kl, chunk_size=request.dail_chunk_size,
@@ -224,6 +226,7 @@ def _build_trainer(request: TrainRequest, train_rows, validation_rows, sft_kwarg
     return build_trainer(
         request.student, train_rows, validation_rows, sft_kwargs, request.student_revision,
         lora_rank=request.lora_rank if request.lora else None,
+        lora_alpha=request.lora_alpha, lora_dropout=request.lora_dropout,
     )  # fmt: skip
 
 

@@ -174,15 +174,18 @@ def _save_in_bf16_callback():
     return SaveInBf16()
 
 
-def lora_config(rank: int):
+def lora_config(rank: int, alpha: int | None = None, dropout: float = 0.05):
     """LoRA on every linear layer of the student (the QLoRA paper's finding: all layers, not
-    only attention), alpha = 2 x rank, dropout 0.05."""
+    only attention), alpha = 2 x rank and dropout 0.05 unless given (DAIL: alpha = rank, 0)."""
     from dart_hub.training.config import require_peft
 
     require_peft()
     from peft import LoraConfig
 
-    return LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM")
+    return LoraConfig(
+        r=rank, lora_alpha=2 * rank if alpha is None else alpha, lora_dropout=dropout,
+        target_modules="all-linear", task_type="CAUSAL_LM",
+    )  # fmt: skip
 
 
 def uses_deepspeed(kwargs: dict[str, Any]) -> bool:
@@ -199,6 +202,8 @@ def build_trainer(
     sft_kwargs: dict[str, Any],
     student_revision: str | None = None,
     lora_rank: int | None = None,
+    lora_alpha: int | None = None,
+    lora_dropout: float = 0.05,
 ):
     """(SFTTrainer, LossPlan, SFTConfig). See the module docstring for the precision."""
     from dart_hub.training.config import make_sft_config, require_trl
@@ -234,7 +239,7 @@ def build_trainer(
             eval_dataset=eval_dataset,
             processing_class=tokenizer,
             callbacks=[_save_in_bf16_callback()] if config.bf16 and lora_rank is None else None,
-            peft_config=lora_config(lora_rank) if lora_rank is not None else None,
+            peft_config=lora_config(lora_rank, lora_alpha, lora_dropout) if lora_rank is not None else None,
         )
     except (ValueError, OSError) as error:
         raise DartHubError(f"could not set up training: {' '.join(str(error).split())[:500]}") from error
