@@ -15,14 +15,14 @@ from dart_hub.errors import DartHubError
 COMMANDS = {
     "demo": "Run DART end to end on the bundled toy world (offline, CPU, minutes).",
     "inspect": "Show problems of a dataset, split into steps, with their gold answers.",
-    "adapt": "Adapt an expert dataset to a student model with DART.",
+    "adapt": "Adapt an expert dataset to a student model (DART by default; --method dail).",
     "run": "Run a YAML recipe: adapt, push, train and evaluate as it says, resuming finished stages.",
     "merge": "Combine the shard outputs of `adapt --shard I/N` into one dataset folder.",
     "push": "Publish a finished adapt output folder to the Hugging Face Hub (one commit).",
     "card": "(Re)render the dataset card (README.md) of an adapt output folder.",
-    "eval": "Evaluate a model on the five math benchmarks (GSM8K ... MMLU-STEM).",
+    "eval": "Evaluate a model on math benchmarks (Table 1's five by default; pass@k with --samples).",
     "compare": "Compare eval runs side by side (the paper's Table 1 layout).",
-    "train": "Fine-tune a student on adapted data (TRL SFT), keep the best epoch, publish the model.",
+    "train": "Fine-tune a student on adapted data (SFT or DAIL's objective), keep the best epoch, publish it.",
 }
 
 
