@@ -1,0 +1,326 @@
+"""The mapper's rewards: TRL `GRPOTrainer` reward functions, each separately testable and
+weightable (METHOD-MAPPER.md section 6; our design, the paper's formulas are unknown).
+
+Every function has TRL's signature `f(prompts, completions, **columns) -> list[float]`; the
+dataset columns it reads are `question`, `solution` (the original expert solution) and
+`answer` (the gold). Completions may be plain strings or chat turns (conversational data).
+
+- `correctness`: +1 when the rewrite's final answer is equivalent to the gold (math-verify via
+  dart_hub.answers), -1 when it is wrong or missing.
+- `alignment`: length-normalised log-likelihood of the rewrite under the frozen student,
+  conditioned on the question only as SFT will show it: (1/|z|) sum_t log p(z_t | x, z<t),
+  clipped below at `align_floor`; with `relative` minus the same quantity for the original.
+- detectors in [-1, 0] (0 = clean): `too_short` (fewer words or steps than a share of the
+  original), `answer_first` (the final answer stated before any derivation), `copy` (word
+  n-gram overlap with the original above a threshold), `repetition` (dart_hub.repetition).
+
+Correctness gate (`gate`, on by default): a wrong or missing answer gets every gated reward's
+minimum, so its weighted total is the lowest possible whatever its likelihood.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Protocol
+
+from dart_hub.answers import extract_answer, normalize
+from dart_hub.errors import DartHubError
+from dart_hub.repetition import DEFAULT_MAX_REPETITION, DEFAULT_NGRAM, repetition_ratio
+from dart_hub.steps import split_steps
+
+REWARD_NAMES = ("correctness", "alignment", "too_short", "answer_first", "copy", "repetition")
+DEFAULT_WEIGHTS = {"correctness": 1.0, "alignment": 1.0, "too_short": 1.0, "answer_first": 1.0, "copy": 1.0, "repetition": 1.0}
+
+
+@dataclass(frozen=True)
+class RewardConfig:
+    """Every reward parameter (ours: the paper's values are unknown)."""
+
+    weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    gate: bool = True  # wrong/missing answer -> every gated reward's minimum
+    relative: bool = False  # alignment minus the original solution's alignment
+    align_floor: float = -10.0  # nats per token; lower log-likelihoods are clipped here
+    min_length_ratio: float = 0.5  # rewrite words / original words below this is penalised
+    min_step_ratio: float = 0.5  # rewrite steps / original steps below this is penalised
+    answer_first_words: int = 10  # an answer stated with fewer words of derivation before it ...
+    answer_first_share: float = 0.2  # ... or within this first share of the words is "answer first"
+    copy_ngram: int = 6
+    max_copy: float = 0.6  # share of the rewrite's word n-grams found in the original
+    repetition_ngram: int = DEFAULT_NGRAM
+    max_repetition: float = DEFAULT_MAX_REPETITION
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.weights) - set(REWARD_NAMES))
+        if unknown:
+            raise DartHubError(f"unknown mapper reward(s) {unknown}; use {', '.join(REWARD_NAMES)}")
+        checks = [
+            (self.align_floor < 0, "--align-floor must be negative (nats per token)"),
+            (0 <= self.min_length_ratio <= 1 and 0 <= self.min_step_ratio <= 1, "length and step ratios must be in [0, 1]"),
+            (0 <= self.answer_first_share < 1, "answer-first share must be in [0, 1)"),
+            (0 <= self.max_copy < 1, "--max-copy must be in [0, 1)"),
+            (0 <= self.max_repetition < 1, "--max-repetition must be in [0, 1)"),
+            (self.copy_ngram >= 1 and self.repetition_ngram >= 1, "n-gram sizes must be at least 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise DartHubError(message)
+
+    def with_weights(self, spec: str | dict[str, float] | None) -> RewardConfig:
+        """Replace some weights: a dict or "name=w,name=w" (0 switches a reward off)."""
+        if not spec:
+            return self
+        if isinstance(spec, str):
+            pairs = [item.split("=", 1) for item in spec.split(",") if item.strip()]
+            try:
+                spec = {name.strip(): float(value) for name, value in pairs}
+            except ValueError as error:
+                raise DartHubError(f"reward weights '{spec}': write name=weight,name=weight (names: {', '.join(REWARD_NAMES)})") from error
+        return replace(self, weights={**self.weights, **spec})
+
+    def active(self) -> list[str]:
+        return [name for name in REWARD_NAMES if self.weights.get(name, 0.0) != 0.0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Checker(Protocol):
+    def equivalent_many(self, pairs: Sequence[tuple[str, str | None]]) -> list[bool]: ...
+
+
+class Scorer(Protocol):
+    def mean_logprobs(self, questions: Sequence[str], responses: Sequence[str]) -> list[float]: ...
+
+
+def completion_text(completion: Any) -> str:
+    """TRL passes strings (standard data) or a list of chat turns (conversational data)."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, list):
+        return "".join(turn.get("content", "") for turn in completion if isinstance(turn, dict))
+    return str(completion)
+
+
+class Gate:
+    """Correctness of (gold, text) pairs, computed once and shared by the gated rewards."""
+
+    def __init__(self, checker: Checker):
+        self.checker = checker
+        self.cache: dict[tuple[str, str], bool] = {}
+
+    def correct(self, golds: Sequence[str], texts: Sequence[str]) -> list[bool]:
+        missing = [(g, t) for g, t in zip(golds, texts, strict=True) if (g, t) not in self.cache]
+        if missing:
+            answers = [extract_answer(t) for _, t in missing]
+            verdicts = self.checker.equivalent_many([(g, a) for (g, _), a in zip(missing, answers, strict=True)])
+            for (g, t), a, v in zip(missing, answers, verdicts, strict=True):
+                self.cache[(g, t)] = a is not None and bool(v)
+        if len(self.cache) > 100_000:  # a long training run: keep memory bounded
+            self.cache.clear()
+            return self.correct(golds, texts)
+        return [self.cache[(g, t)] for g, t in zip(golds, texts, strict=True)]
+
+
+class Reward:
+    """Base of the reward functions: TRL calls the instance; `__name__` names its log column."""
+
+    name = "reward"
+    minimum = -1.0
+    gated = True
+
+    def __init__(self, config: RewardConfig, gate: Gate | None = None):
+        self.config = config
+        self.gate = gate
+        self.__name__ = self.name
+
+    def __call__(self, prompts=None, completions=(), **columns) -> list[float]:
+        texts = [completion_text(c) for c in completions]
+        rows = [{key: _column(columns, key, i) for key in ("question", "solution", "answer")} for i in range(len(texts))]
+        values = self.score(texts, rows)
+        if self.gated and self.config.gate and self.gate is not None:
+            correct = self.gate.correct([r["answer"] or "" for r in rows], texts)
+            values = [v if ok else self.minimum for v, ok in zip(values, correct, strict=True)]
+        return [float(v) for v in values]
+
+    def score(self, texts: list[str], rows: list[dict[str, str]]) -> list[float]:
+        raise NotImplementedError
+
+
+def _column(columns: dict[str, Any], key: str, index: int) -> str:
+    values = columns.get(key)
+    if values is None:
+        if key == "question":
+            return ""
+        raise DartHubError(f"mapper rewards need a '{key}' column in the training data")
+    return str(values[index])
+
+
+class Correctness(Reward):
+    name = "correctness"
+    gated = False
+
+    def score(self, texts, rows):
+        if self.gate is None:
+            raise DartHubError("the correctness reward needs an answer checker")
+        correct = self.gate.correct([r["answer"] for r in rows], texts)
+        return [1.0 if ok else self.minimum for ok in correct]
+
+
+class Alignment(Reward):
+    """Length-normalised log-likelihood under the frozen student (question-only context)."""
+
+    name = "alignment"
+
+    def __init__(self, config: RewardConfig, scorer: Scorer, gate: Gate | None = None):
+        super().__init__(config, gate)
+        self.scorer = scorer
+        self.minimum = config.align_floor
+        self.original_cache: dict[tuple[str, str], float] = {}
+
+    def clip(self, value: float) -> float:
+        return max(self.config.align_floor, min(0.0, value))
+
+    def score(self, texts, rows):
+        values = [self.clip(v) for v in self.scorer.mean_logprobs([r["question"] for r in rows], texts)]
+        if not self.config.relative:
+            return values
+        keys = [(r["question"], r["solution"]) for r in rows]
+        todo = sorted({k for k in keys if k not in self.original_cache})
+        if todo:
+            originals = self.scorer.mean_logprobs([q for q, _ in todo], [s for _, s in todo])
+            self.original_cache.update({k: self.clip(v) for k, v in zip(todo, originals, strict=True)})
+        # relative values live in [floor, -floor]; the minimum stays the floor
+        return [max(self.minimum, v - self.original_cache[k]) for v, k in zip(values, keys, strict=True)]
+
+
+def _shortfall(value: float, threshold: float) -> float:
+    """0 at or above the threshold, rising linearly to 1 at value 0."""
+    return 0.0 if threshold <= 0 or value >= threshold else 1.0 - value / threshold
+
+
+class TooShort(Reward):
+    """Reasoning much shorter than the original, in words or in steps (dart_hub.steps)."""
+
+    name = "too_short"
+
+    def score(self, texts, rows):
+        out = []
+        for text, row in zip(texts, rows, strict=True):
+            words = len(text.split()) / max(len(row["solution"].split()), 1)
+            steps = len(split_steps(text)) / max(len(split_steps(row["solution"])), 1)
+            out.append(-max(_shortfall(words, self.config.min_length_ratio), _shortfall(steps, self.config.min_step_ratio)))
+        return out
+
+
+# Where a final answer is announced: a box, "the answer is", "Answer:", "#### X".
+_ANNOUNCE = re.compile(r"\\boxed\s*\{|\\fbox\s*\{|(?i:\b(?:final\s+answer|the\s+answer)(?:\s+is|\s*:))|(?i:(?<![A-Za-z])answer\s*[:：])|^\s*####", re.MULTILINE)
+_TOKEN = re.compile(r"[^\s.,;:!?()]+")
+
+
+def answer_position(text: str, gold: str, question: str = "") -> int | None:
+    """Words before the first statement of the final answer: the first announcement (box,
+    "the answer is", "Answer:") or, when the gold value does not occur in the question, its
+    first occurrence as a word. None when neither occurs."""
+    positions = []
+    match = _ANNOUNCE.search(text)
+    if match:
+        positions.append(len(text[: match.start()].split()))
+    gold_norm = normalize(gold) if gold else ""
+    if gold_norm and gold_norm not in {normalize(t) for t in _TOKEN.findall(question)}:
+        for index, word in enumerate(text.split()):
+            if any(normalize(token) == gold_norm for token in _TOKEN.findall(word)):
+                positions.append(index)
+                break
+    return min(positions) if positions else None
+
+
+class AnswerFirst(Reward):
+    name = "answer_first"
+
+    def score(self, texts, rows):
+        out = []
+        for text, row in zip(texts, rows, strict=True):
+            position = answer_position(text, row["answer"], row["question"])
+            needed = max(self.config.answer_first_words, self.config.answer_first_share * len(text.split()))
+            out.append(-1.0 if position is not None and position < needed else 0.0)
+        return out
+
+
+def copy_overlap(text: str, original: str, n: int) -> float:
+    """Share of the text's word n-grams that also occur in the original (0 for short texts)."""
+    words, source = text.split(), original.split()
+    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    if not grams:
+        return 0.0
+    known = {tuple(source[i : i + n]) for i in range(len(source) - n + 1)}
+    return sum(g in known for g in grams) / len(grams)
+
+
+class Copy(Reward):
+    """Near-verbatim copying of the original: 0 up to `max_copy` overlap, -1 for a full copy."""
+
+    name = "copy"
+
+    def score(self, texts, rows):
+        c = self.config
+        return [-max(0.0, (copy_overlap(t, r["solution"], c.copy_ngram) - c.max_copy) / (1 - c.max_copy)) for t, r in zip(texts, rows, strict=True)]
+
+
+class Repetition(Reward):
+    name = "repetition"
+
+    def score(self, texts, rows):
+        c = self.config
+        return [-1.0 if repetition_ratio(t, c.repetition_ngram) > c.max_repetition else 0.0 for t in texts]
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """One rewrite's rewards: each component (weighted sum in `total`) and its correctness."""
+
+    components: dict[str, float]
+    total: float
+    correct: bool
+
+
+class MapperRewards:
+    """The weighted reward functions for GRPO (`functions()`, `weights()`) and the same total
+    for ranking candidates at synthesis (`score`)."""
+
+    def __init__(self, config: RewardConfig, checker: Checker, scorer: Scorer | None = None):
+        self.config = config
+        self.gate = Gate(checker)
+        builders = {
+            "correctness": lambda: Correctness(config, self.gate),
+            "alignment": lambda: Alignment(config, self._need_scorer(scorer), self.gate),
+            "too_short": lambda: TooShort(config, self.gate),
+            "answer_first": lambda: AnswerFirst(config, self.gate),
+            "copy": lambda: Copy(config, self.gate),
+            "repetition": lambda: Repetition(config, self.gate),
+        }
+        self.rewards: list[Reward] = [builders[name]() for name in config.active()]
+
+    @staticmethod
+    def _need_scorer(scorer):
+        if scorer is None:
+            raise DartHubError("the alignment reward needs the student's likelihood scorer; give a student or set its weight to 0")
+        return scorer
+
+    def functions(self) -> list[Reward]:
+        return list(self.rewards)
+
+    def weights(self) -> list[float]:
+        return [self.config.weights[r.name] for r in self.rewards]
+
+    def score(self, texts: Sequence[str], questions: Sequence[str], solutions: Sequence[str], answers: Sequence[str]) -> list[Breakdown]:
+        columns = {"question": list(questions), "solution": list(solutions), "answer": list(answers)}
+        per_reward = {r.name: r(prompts=None, completions=list(texts), **columns) for r in self.rewards}
+        correct = self.gate.correct(list(answers), list(texts))
+        out = []
+        for i in range(len(texts)):
+            components = {name: round(values[i], 6) for name, values in per_reward.items()}
+            total = sum(self.config.weights[name] * value for name, value in components.items())
+            out.append(Breakdown(components=components, total=round(total, 6), correct=correct[i]))
+        return out
