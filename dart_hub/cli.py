@@ -22,6 +22,7 @@ COMMANDS = {
     "card": "(Re)render the dataset card (README.md) of an adapt output folder.",
     "eval": "Evaluate a model on math benchmarks (Table 1's five by default; pass@k with --samples).",
     "compare": "Compare eval runs side by side (the paper's Table 1 layout).",
+    "mapper": "Train the rewriting mapper (adapt --method mapper) with GRPO; own design, not a reproduction.",
     "train": "Fine-tune a student on adapted data (SFT or DAIL's objective), keep the best epoch, publish it.",
 }
 

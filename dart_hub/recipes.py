@@ -55,6 +55,10 @@ ADAPT_SECTIONS: dict[str, dict[str, str]] = {
         "method": "method", "dail_samples": "dail_samples", "dail_temperature": "dail_temperature",
         "dail_top_p": "dail_top_p", "dail_max_tokens": "dail_max_tokens", "dail_tau": "dail_tau", "dail_proposer": "dail_proposer",
         "dail_max_hints": "dail_max_hints", "method_prompts": "method_prompts",
+        "mapper": "mapper_model", "mapper_samples": "mapper_samples", "mapper_temperature": "mapper_temperature",
+        "mapper_top_p": "mapper_top_p", "mapper_max_tokens": "mapper_max_tokens", "mapper_fallback": "mapper_fallback",
+        "mapper_rewards": "mapper_rewards", "mapper_reward_settings": "mapper_reward_settings",
+        "scorer_device": "scorer_device",
     },
 }  # fmt: skip
 PUBLISH_KEYS = {"push_to_hub": str, "private": bool, "hub_branch": str, "create_pr": bool, "commit_message": str}

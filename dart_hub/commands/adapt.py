@@ -98,6 +98,15 @@ dail`. The DART options above do not apply to it; --engine, --chunk-size, --seed
 --max-repetition and the source options do.
 
 \b
+--method mapper (our design, after "Learning to Adapt SFT Data for Better Reasoning
+Generalization"; not a reproduction: docs/mapper.md): a mapper model (--mapper: one trained by
+`dart-hub mapper train`; default the student itself, the no-RL baseline) rewrites each expert
+solution MAPPER_SAMPLES times; every rewrite is scored with the mapper rewards (correctness
+gate, the student's likelihood, anti-cheating detectors) and the best one that reaches the gold
+answer, finished and was not flagged is kept. None: drop the problem or keep the original
+(--mapper-fallback), with the reason.
+
+\b
 Finished chunks are stored in the work dir; the same command resumes after a crash or kill
 and gives the same result. Defaults are the paper's (Appendix A.2/A.3).
 
@@ -163,7 +172,7 @@ class ProgressReporter:
 @click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=None, help="Write the adapted dataset (parquet, Hub-ready layout) to this folder.")
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Where finished chunks are stored for resume [default: ~/.cache/dart-hub/work/<fingerprint>, or $DART_HUB_CACHE/work/...].")
 @click.option("--probe-cache", type=click.Path(file_okay=False, path_type=Path), default=None, help="Where simulation results are cached for reuse by runs with the same simulation settings [default: ~/.cache/dart-hub/probes, or $DART_HUB_CACHE/probes].")
-@click.option("--method", type=click.Choice(METHODS), default="dart", show_default=True, help="Adaptation method: dart (probe, cut at the imitation gap, explore) or dail (the student rewrites each expert solution from a privileged view; see DAIL options).")
+@click.option("--method", type=click.Choice(METHODS), default="dart", show_default=True, help="Adaptation method: dart (probe, cut at the imitation gap, explore), dail (the student rewrites each expert solution from a privileged view; see DAIL options) or mapper (a mapper model rewrites them, best-rewarded verified rewrite kept; see mapper options).")
 @click.option("--strategy", type=click.Choice(STRATEGIES), default="full", show_default=True, help="Adaptation strategy (see above).")
 @click.option("--n-sim", type=click.IntRange(min=1), default=4, show_default=True, help="Simulation rollouts per expert step.")
 @click.option("--sim-temperature", type=float, default=0.1, show_default=True, help="Sampling temperature of simulation rollouts.")
@@ -192,7 +201,16 @@ class ProgressReporter:
 @click.option("--dail-tau", type=click.FloatRange(0, 1), default=1.0, show_default=True, help="DAIL: mixed-policy threshold; 1 = every token from the privileged context (the authors' setting, any engine); below 1 the proposer's tokens are accepted when the validator gives them at least this probability (--engine transformers only).")
 @click.option("--dail-proposer", type=click.Choice(["plain", "privileged"]), default="plain", show_default=True, help="DAIL mixed policy: which context proposes tokens (the other validates).")
 @click.option("--dail-max-hints", type=click.IntRange(min=0), default=12, show_default=True, help="DAIL: intermediate quantities in the negative context's hint.")
-@click.option("--method-prompts", type=click.Path(dir_okay=False, path_type=Path), default=None, help="DAIL: YAML replacing its prompt templates (keys: privileged, negative).")
+@click.option("--method-prompts", type=click.Path(dir_okay=False, path_type=Path), default=None, help="DAIL: YAML replacing its prompt templates (keys: privileged, negative). mapper: keys rewrite, system.")
+@click.option("--mapper", "mapper_model", default=None, help="mapper: the rewriting model (Hub id or folder, e.g. runs/mapper/final) [default: the student: the mapper prompt without RL].")
+@click.option("--mapper-samples", type=click.IntRange(min=1), default=4, show_default=True, help="mapper: rewrites sampled per problem.")
+@click.option("--mapper-temperature", type=click.FloatRange(min=0), default=0.7, show_default=True, help="mapper: sampling temperature.")
+@click.option("--mapper-top-p", type=click.FloatRange(0, 1, min_open=True), default=0.95, show_default=True, help="mapper: top-p.")
+@click.option("--mapper-max-tokens", type=click.IntRange(min=1), default=2048, show_default=True, help="mapper: max new tokens per rewrite.")
+@click.option("--mapper-fallback", type=click.Choice(["drop", "original"]), default="drop", show_default=True, help="mapper: when no rewrite qualifies, drop the problem or keep the original solution (reason recorded either way).")
+@click.option("--mapper-rewards", default=None, metavar="NAME=W,...", help="mapper: reward weights (correctness, alignment, too_short, answer_first, copy, repetition; 0 switches one off) [default: all 1].")
+@click.option("--mapper-reward-settings", default=None, metavar="KEY=VALUE,...", help="mapper: reward parameters, e.g. relative=true,align_floor=-10,min_length_ratio=0.5,max_copy=0.6 (docs/mapper.md).")
+@click.option("--scorer-device", default=None, help="mapper: device of the student's likelihood scorer (transformers) [default: cuda when available, else cpu].")
 @engine_options
 @click.option("--student-revision", default=None, help="Hub revision of the student model.")
 @click.option("--answer-timeout", type=float, default=5.0, show_default=True, help="Seconds before an answer comparison is killed and counted as not equal.")
@@ -271,7 +289,10 @@ def _run(**o) -> dict:
     preflight(o)  # --push-to-hub: repo id and token checked before any generation
     problems, admitted = _admit(problems, config, prompts, o, source)
 
-    engine = engine_for(o, o["student"], o["student_revision"])
+    if method.name == "mapper" and method.config.mapper:  # the mapper generates; the student only scores
+        engine = engine_for(o, method.config.mapper, None)
+    else:
+        engine = engine_for(o, o["student"], o["student_revision"])
     inputs = {
         "source": source.fingerprint(),
         "student": o["student"],
@@ -283,6 +304,8 @@ def _run(**o) -> dict:
     }
     if method.name != "dart":  # DART's fingerprints stay what they were before methods existed
         inputs["method"] = method.name
+    if method.name == "mapper":
+        inputs["engine_model"] = engine.model_id
     run_key = fingerprint(inputs)
     work_dir = WorkDir(o["work_dir"] or default_work_root() / run_key, run_key, inputs)
     probe_inputs = {key: inputs[key] for key in ("source", "student", "student_revision", "engine", "dtype", "prompts")}
@@ -352,6 +375,8 @@ def build_method(o: dict, config: AdaptConfig, prompts):
         from dart_hub.methods.dart import Dart
 
         return Dart(config, prompts)
+    if o["method"] == "mapper":
+        return build_mapper(o, prompts)
     from dart_hub.methods.dail import Dail, DailConfig, load_dail_prompts
 
     dail = DailConfig(
@@ -374,6 +399,26 @@ def _admit(problems, config, prompts, o, source):
         counts = ", ".join(f"{k}: {v}" for k, v in sorted(admitted.counts().items()))
         raise DartHubError(f"no problem can be adapted: all {len(problems)} were skipped before generating ({counts}); run `dart-hub inspect` and see docs/reliability.md")
     return admitted.problems, admitted
+
+
+def build_mapper(o: dict, prompts):
+    """The mapper method; its scorer (the student's likelihood) is loaded on first use."""
+    from dart_hub.methods.mapper import Mapper, MapperConfig, RewardConfig, load_mapper_prompts
+    from dart_hub.methods.mapper.scorer import TransformersScorer
+
+    rewards = RewardConfig(max_repetition=o["max_repetition"], repetition_ngram=o["repetition_ngram"])
+    rewards = rewards.with_weights(o.get("mapper_rewards")).with_settings(o.get("mapper_reward_settings"))
+    config = MapperConfig(
+        mapper=o.get("mapper_model"), samples=o["mapper_samples"], temperature=o["mapper_temperature"],
+        top_p=o["mapper_top_p"], max_tokens=o["mapper_max_tokens"], fallback=o["mapper_fallback"],
+        rewards=rewards, chunk_size=o["chunk_size"], seed=o["seed"],
+    )  # fmt: skip
+    device = o.get("scorer_device")
+
+    def scorer():
+        return TransformersScorer(o["student"], device=device, dtype=o["dtype"], system=prompts.sft_system, revision=o["student_revision"])
+
+    return Mapper(config, prompts, load_mapper_prompts(o.get("method_prompts")), scorer)
 
 
 def source_record(source) -> dict:

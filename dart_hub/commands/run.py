@@ -177,6 +177,26 @@ def dail_plan(recipe: Recipe, params: dict[str, Any], source: dict[str, Any]) ->
     return [head, f"{rows:,} problems: rollouts {rollouts:,}, new tokens <= {tokens:,}"], {"generations": rollouts, "new_tokens": tokens}
 
 
+def mapper_plan(recipe: Recipe, params: dict[str, Any], source: dict[str, Any]) -> tuple[list[str], dict[str, int]]:
+    """mapper: MAPPER_SAMPLES rewrites per problem by the mapper model, nothing else."""
+    from dart_hub.commands import adapt
+    from dart_hub.sources import PRESETS
+
+    samples, max_tokens = params["mapper_samples"], params["mapper_max_tokens"]
+    mapper = params.get("mapper_model") or "the student (no RL)"
+    head = f"student {recipe.section('student')['model']} on {source['dataset']} (method mapper, mapper {mapper}, {samples} rewrites per problem)"
+    if Path(str(source["dataset"])).expanduser().exists():
+        cost = adapt.run(**params | {"as_json": False, "shard": None})
+        rows, rollouts, tokens = cost["problems"], cost["rollouts"], cost["new_tokens_max"]
+    else:
+        preset = PRESETS.get(str(source.get("preset") or source["dataset"]))
+        rows = source.get("limit") or (preset.rows if preset else None)
+        if not rows:
+            return [head, f"{samples} rewrites per problem (<= {max_tokens:,} new tokens each)"], {}
+        rollouts, tokens = rows * samples, rows * samples * max_tokens
+    return [head, f"{rows:,} problems: rollouts {rollouts:,}, new tokens <= {tokens:,}"], {"generations": rollouts, "new_tokens": tokens}
+
+
 def adapt_plan(recipe: Recipe) -> tuple[list[str], dict[str, int]]:
     """adapt's own dry run (`dart-hub adapt --dry-run`) when the data is local; else the bounds
     that do not need the data: exploration from the preset's row count, simulation per step."""
@@ -189,6 +209,8 @@ def adapt_plan(recipe: Recipe) -> tuple[list[str], dict[str, int]]:
     head = f"student {recipe.section('student')['model']} on {source['dataset']} (engine {recipe.section('engine').get('name', 'auto')}, strategy {params['strategy']})"
     if params.get("method") == "dail":
         return dail_plan(recipe, params, source)
+    if params.get("method") == "mapper":
+        return mapper_plan(recipe, params, source)
     if params["strategy"] == "static":
         return [head, "nothing is generated: the expert traces are kept unchanged"], {}
     if Path(str(source["dataset"])).expanduser().exists():

@@ -1,4 +1,4 @@
-"""Adaptation methods behind one interface: `dart-hub adapt --method dart|dail`.
+"""Adaptation methods behind one interface: `dart-hub adapt --method dart|dail|mapper`.
 
 A method turns a chunk of problems into `AdaptedExample` records (and may name a training
 objective). Everything else is shared: sources, steps, engines, answer checking, the work dir
@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from dart_hub.records import AdaptedExample, Problem
 
-METHODS = ("dart", "dail")
+METHODS = ("dart", "dail", "mapper")
 
 
 class Method(Protocol):

@@ -84,6 +84,8 @@ CUT_REASONS = {
     "first_feasible": "cut after the first step with a successful rollout (Adaptation-First)",
     "static": "expert trace kept unchanged (nothing probed)",
     "rewrite": "DAIL: the student rewrote the whole solution from the privileged context",
+    "mapper_rewrite": "mapper: the best-rewarded qualifying rewrite of the mapper model",
+    "mapper_original": "mapper: no rewrite qualified; the original solution was kept (--mapper-fallback original)",
 }
 
 DISCARD_REASONS = {
@@ -93,6 +95,22 @@ DISCARD_REASONS = {
     "truncated": "every continuation with the right answer was cut off by the token budget (never kept: the row would end mid-sentence)",
     "answer_in_first_step": "the first expert step already states the answer and the strategy has no exploration",
     "no_candidates": "no continuation was generated",
+    "no_correct_rewrite": "mapper: no rewrite reached the expert's answer",
+    "cheating_too_short": "mapper: every correct finished rewrite was much shorter (words or steps) than the original",
+    "cheating_answer_first": "mapper: every correct finished rewrite stated the answer before deriving it",
+    "cheating_copy": "mapper: every correct finished rewrite was a near-verbatim copy of the original",
+    "cheating_repetition": "mapper: every correct finished rewrite was degenerately repetitive",
+}
+
+MAPPER_PARAMETERS: dict[str, tuple[str | None, str]] = {
+    "mapper": ("--mapper", "the rewriting model (none: the student itself, the no-RL baseline)"),
+    "samples": ("--mapper-samples", "rewrites sampled per problem"),
+    "temperature": ("--mapper-temperature", "sampling temperature"),
+    "top_p": ("--mapper-top-p", "top-p"),
+    "max_tokens": ("--mapper-max-tokens", "max new tokens per rewrite"),
+    "fallback": ("--mapper-fallback", "when no rewrite qualifies: drop the problem or keep the original"),
+    "chunk_size": ("--chunk-size", "problems per engine call and per stored chunk"),
+    "seed": ("--seed", "base seed; every request's seed derives from it and the request"),
 }
 
 DAIL_PARAMETERS: dict[str, tuple[str | None, str]] = {
@@ -118,7 +136,15 @@ DAIL_BIBTEX = """@misc{mendes2026dail,
   note   = {arXiv:2602.02405}
 }"""
 
+MAPPER_BIBTEX = """@misc{sun2026mapper,
+  title  = {Learning to Adapt SFT Data for Better Reasoning Generalization},
+  author = {Sun and Wang and Zhang and Wu and Zhang and Peng and Wu},
+  year   = {2026},
+  note   = {arXiv:2605.26924}
+}"""
+
 STRATEGY_NAMES = {
+    "mapper": "mapper (own design: a mapper model rewrites each expert solution; best-rewarded verified rewrite kept)",
     "dail": "DAIL (the student rewrites each expert solution from a privileged view; contexts for the contrastive objective included)",
     "full": "Adaptation-Full (imitation-gap cut + exploration with outcome consistency)",
     "gap": "Adaptation-Gap (imitation-gap cut, continuation taken from a successful simulation rollout, no extra search)",
@@ -354,6 +380,12 @@ def _reproduce(config: dict[str, Any]) -> str:
         args += ["--config", str(source["config"])]
     if source.get("split") and source.get("split") != "train":
         args += ["--split", str(source["split"])]
+    if config.get("method") == "mapper":
+        mapper = config.get("mapper") or {}
+        args += ["--method", "mapper"]
+        for key, (flag, _) in MAPPER_PARAMETERS.items():
+            if flag and mapper.get(key) is not None:
+                args += [flag, fmt(mapper[key])]
     adapt = config.get("adapt") or {}
     for key, (flag, _) in PARAMETERS.items():
         if flag and adapt.get(key) is not None:
@@ -476,7 +508,7 @@ def card_context(run_config: dict[str, Any], examples: Sequence[AdaptedExample],
     hub = config.get("hub") or {}
     repo_id = hub.get("repo_id")
     method = config.get("method") or "dart"
-    strategy = "dail" if method == "dail" else adapt.get("strategy", "full")
+    strategy = method if method in ("dail", "mapper") else adapt.get("strategy", "full")
     skipped = source.get("skipped") or {}
     curve = figures.curves(examples) if figure else None
     dail = config.get("dail") or {}
@@ -489,6 +521,7 @@ def card_context(run_config: dict[str, Any], examples: Sequence[AdaptedExample],
             for k in DAIL_PARAMETERS if k in dail
         ],
         "dail_bibtex": DAIL_BIBTEX,
+        **_mapper_context(config.get("mapper") or {}),
         "repo_id": repo_id,
         "load_id": repo_id or "path/to/this/folder",
         "student": model_label(config.get("student")),
@@ -526,6 +559,21 @@ def card_context(run_config: dict[str, Any], examples: Sequence[AdaptedExample],
         "limo_bibtex": LIMO_BIBTEX,
         "sft_system": (config.get("prompts") or {}).get("sft_system") or "",
         **_method_texts(adapt, strategy),
+    }
+
+
+def _mapper_context(mapper: dict[str, Any]) -> dict[str, Any]:
+    """The mapper section's values: its parameters and its reward parameters, as tables."""
+    rewards = mapper.get("rewards") or {}
+    return {
+        "mapper": mapper,
+        "mapper_parameters": [
+            {"name": k, "flag": MAPPER_PARAMETERS[k][0], "value": fmt(mapper[k]), "meaning": MAPPER_PARAMETERS[k][1]}
+            for k in MAPPER_PARAMETERS if k in mapper
+        ],
+        "mapper_weights": sorted((rewards.get("weights") or {}).items()),
+        "mapper_reward_settings": sorted((k, fmt(v)) for k, v in rewards.items() if k != "weights"),
+        "mapper_bibtex": MAPPER_BIBTEX,
     }
 
 

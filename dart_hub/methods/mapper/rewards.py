@@ -79,6 +79,31 @@ class RewardConfig:
                 raise DartHubError(f"reward weights '{spec}': write name=weight,name=weight (names: {', '.join(REWARD_NAMES)})") from error
         return replace(self, weights={**self.weights, **spec})
 
+    def with_settings(self, spec: str | dict[str, Any] | None) -> RewardConfig:
+        """Replace scalar parameters: a dict or "key=value,key=value" (e.g. "relative=true,max_copy=0.5")."""
+        if not spec:
+            return self
+        if isinstance(spec, str):
+            spec = dict(item.split("=", 1) if "=" in item else (item, "") for item in spec.split(",") if item.strip())
+        fields = {name: f for name, f in self.__dataclass_fields__.items() if name != "weights"}
+        values: dict[str, Any] = {}
+        for key, raw in spec.items():
+            key = str(key).strip().replace("-", "_")
+            if key not in fields:
+                raise DartHubError(f"unknown mapper reward setting '{key}'; use {', '.join(fields)}")
+            kind = type(getattr(self, key))
+            try:
+                if kind is bool:
+                    text = str(raw).strip().lower()
+                    if text not in ("true", "false", "1", "0", "yes", "no"):
+                        raise ValueError(text)
+                    values[key] = text in ("true", "1", "yes")
+                else:
+                    values[key] = kind(raw)
+            except (TypeError, ValueError) as error:
+                raise DartHubError(f"mapper reward setting {key}={raw!r}: expected a {kind.__name__}") from error
+        return replace(self, **values)
+
     def active(self) -> list[str]:
         return [name for name in REWARD_NAMES if self.weights.get(name, 0.0) != 0.0]
 
