@@ -133,6 +133,8 @@ def settings_arm(adapts: bool, adapt: dict[str, Any], trains: bool) -> str:
         return "No-Tuning"
     if adapt.get("method") == "dail":
         return "DAIL"
+    if adapt.get("method") == "mapper":  # own design (docs/mapper.md): the no-RL baseline when no mapper is given
+        return "Mapper" if adapt.get("mapper") else "Mapper-Prompt"
     strategy = adapt.get("strategy") or "full"
     if strategy == "full":
         return "Adaptation-Raw" if adapt.get("cleaning") == "raw" else "Adaptation-Full"

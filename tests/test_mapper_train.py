@@ -58,6 +58,7 @@ def test_mapper_train_bad_options_are_one_line_errors(tmp_path):
 
 
 @pytest.mark.mapper_train
+@pytest.mark.timeout(1800)  # about 1 minute on an idle 2-core CPU; much longer on a shared one
 def test_grpo_on_the_toy_world_raises_the_mean_reward(tmp_path):
     """The toy student as both mapper and student: 40 GRPO steps over 8 toy expert problems
     (4 steps per pass, 2 prompts x 8 rewrites each); the mean reward of the last two passes
