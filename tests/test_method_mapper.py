@@ -180,3 +180,17 @@ def test_a_recipe_can_choose_mapper_and_dry_run(tmp_path):
     result = CliRunner().invoke(cli, ["run", str(recipe), "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "(method mapper, mapper runs/mapper/final, 3 rewrites per problem)" in result.output and "rollouts 12," in result.output
+
+
+@pytest.mark.parametrize(("name", "arm", "mapper"), [("limo-mapper", "Mapper", "runs/qwen2.5-1.5b-instruct/limo-mapper-grpo/final"), ("limo-mapper-prompt", "Mapper-Prompt", None)])
+def test_shipped_mapper_recipes_are_marked_own_design_and_valid(name, arm, mapper):
+    from dart_hub.recipes import load_recipe
+
+    path = Path(__file__).parent.parent / "recipes" / "qwen2.5-1.5b-instruct" / f"{name}.yaml"
+    assert "OWN DESIGN, NOT A REPRODUCTION" in path.read_text()
+    recipe = load_recipe(path)
+    assert recipe.arm() == arm and recipe.paper()["tables"] == []
+    assert recipe.section("adapt")["method"] == "mapper" and recipe.section("adapt").get("mapper") == mapper
+    result = CliRunner().invoke(cli, ["run", str(path), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert f"LIMO / {arm} (not a paper cell)" in result.output and "817 problems: rollouts 3,268," in result.output

@@ -47,7 +47,7 @@ def test_exactly_the_papers_cells_are_shipped():
     for table, expected in PAPER_CELLS.items():
         assert {c for c, r in zip(cells, recipes, strict=True) if table in r.paper()["tables"]} == expected, table
     # no DART recipe outside the paper's tables; other methods' recipes say they are not cells
-    assert all(r.paper()["tables"] or r.paper()["arm"] == "DAIL" for r in recipes)
+    assert all(r.paper()["tables"] or r.paper()["arm"] in ("DAIL", "Mapper", "Mapper-Prompt") for r in recipes)
     assert len({r.output for r in recipes}) == len(recipes)
 
 
@@ -65,6 +65,10 @@ def test_shipped_arms_have_the_settings_they_claim():
             assert adapt["method"] == "dail" and adapt["dail_samples"] == 32 and adapt["dail_tau"] == 1.0
             assert (train["objective"], train["lora"], train["lora_rank"], train["lora_alpha"], train["lora_dropout"]) == ("dail", True, 32, 32, 0.0)
             assert (train["learning_rate"], train["epochs"], train["dail_lambda"]) == (2e-4, 5, 0.1)
+            continue
+        if arm in ("Mapper", "Mapper-Prompt"):  # own design (docs/mapper.md): SFT on the rewrites
+            assert adapt["method"] == "mapper" and bool(adapt.get("mapper")) == (arm == "Mapper")
+            assert recipe.section("train").get("objective", "sft") == "sft" and recipe.stages() == ["adapt", "train", "eval"]
             continue
         assert recipe.stages() == ["adapt", "train", "eval"]
         options = adapt_options(recipe, Path("out"))
@@ -96,7 +100,8 @@ def test_shipped_recipe_validates_and_dry_runs_offline(path, no_network, tmp_pat
     assert result.exit_code == 0, result.output
     if recipe.adapts:
         assert "adapt: to run" in result.output and "train: to run" in result.output
-        expected = {"Static": "nothing is generated", "DAIL": "(method dail, 32 samples per problem)"}
+        expected = {"Static": "nothing is generated", "DAIL": "(method dail, 32 samples per problem)",
+                    "Mapper": "(method mapper, mapper runs/", "Mapper-Prompt": "(method mapper, mapper the student (no RL)"}
         assert expected.get(recipe.arm(), "simulation: 4 rollouts per expert step") in result.output
     else:
         assert "adapt" not in result.output and "train" not in result.output
@@ -108,12 +113,12 @@ def test_the_whole_grid_dry_runs_from_the_folder(no_network, tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(cli, ["run", str(ROOT / "recipes"), "--dry-run"])
     assert result.exit_code == 0, result.output
-    assert result.output.count("recipe ") == len(RECIPES) == 24  # 22 paper cells + 2 DAIL
+    assert result.output.count("recipe ") == len(RECIPES) == 26  # 22 paper cells + 2 DAIL + 2 mapper (own design)
     # Full on Math-QwQ-32B explores at most 5,383 problems x 8; eval asks 8,215 questions
     assert "exploration: <= 5,383 problems x 8 = 43,064 rollouts, <= 86,128,000 new tokens" in result.output
     assert "validation: 41 held-out training problems (5% of the training problems, never trained on), at most 16,384 new tokens" in result.output
     total = result.output.strip().splitlines()[-3]
-    assert total.startswith("total: 24 recipes, 66 stages; generation <= ")
+    assert total.startswith("total: 26 recipes, 72 stages; generation <= ")
     # Full / Gap / First / Raw of one student x dataset share one simulation (the probe cache)
     assert "simulation: 7 distinct simulation set(s) for 13 adapt stages (6 reused from the probe cache" in result.output
     assert "not counted above: the simulation rollouts of 7 set(s) whose data is not local" in result.output
