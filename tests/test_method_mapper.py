@@ -118,12 +118,14 @@ def test_alignment_off_needs_no_scorer_and_bad_options_are_one_line_errors(check
 
 @pytest.mark.slow
 def test_cli_adapt_method_mapper_on_the_toy_student(tmp_path):
-    """The toy student as its own mapper (the no-RL baseline) on the toy expert data."""
+    """The toy student as its own mapper (the no-RL baseline) on the toy expert data, with the
+    toy world's mapper prompt (the toy student cannot read the long default one)."""
     out = tmp_path / "out"
     args = [
         "adapt", "--method", "mapper", "--student", str(toy_student_path()), "--dataset", str(expert_dataset_path()),
         "--limit", "6", "--engine", "transformers", "--device", "cpu", "--dtype", "float32", "--scorer-device", "cpu",
         "--mapper-samples", "3", "--mapper-max-tokens", "96", "--mapper-fallback", "original",
+        "--method-prompts", str(DATA / "toy_mapper_prompts.yaml"),
         "--output", str(out), "--work-dir", str(tmp_path / "w"), "--quiet", "--json",
     ]  # fmt: skip
     result = CliRunner().invoke(cli, args)
@@ -135,10 +137,20 @@ def test_cli_adapt_method_mapper_on_the_toy_student(tmp_path):
     config = json.loads((out / "dart_config.json").read_text())
     assert config["method"] == "mapper" and config["objective"] == "sft" and config["mapper"]["samples"] == 3
     assert config["mapper"]["rewards"]["weights"]["alignment"] == 1.0 and "adapt" not in config
+    assert cut.get("mapper_rewrite", 0) >= 3  # the toy student solves most short toy problems itself
     steps = datasets.load_dataset(str(out), "steps", split="train")
     for row in steps:
         data = json.loads(row["method_data"])
         assert len(data["rewards"]) == 3 and all("alignment" in r for r in data["rewards"])
+        if row["cut_reason"] == "mapper_rewrite":
+            chosen = data["chosen"]
+            kept = row["candidates"][chosen]
+            assert kept["kept"] and kept["correct"] and row["trajectories"] == [kept["text"].strip()]
+            assert row["trajectories"][0] != row["expert_solution"]
+            qualifying = [r["total"] for c, r in zip(row["candidates"], data["rewards"], strict=True) if c["correct"] and r["too_short"] == r["answer_first"] == r["copy"] == r["repetition"] == 0]
+            assert data["rewards"][chosen]["total"] == max(qualifying)
+        else:
+            assert row["trajectories"] == [row["expert_solution"]] and data["fallback_reason"]
     train = datasets.load_dataset(str(out), split="train")
     assert len(train) == 6 and all(r["messages"][-1]["content"] for r in train)
     card = (out / "README.md").read_text()
