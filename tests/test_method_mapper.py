@@ -175,7 +175,9 @@ def test_cli_adapt_method_mapper_with_a_separate_mapper_model(tiny_model_dir, tm
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["rollouts"] == summary["problems"] * 2
     config = json.loads((out / "dart_config.json").read_text())
-    assert config["mapper"]["mapper"] == str(tiny_model_dir) and config["engine"]["model"] == str(tiny_model_dir)
+    # the local mapper is published as ./FOLDER, like a local student (no local path in the folder)
+    assert config["mapper"]["mapper"] == config["engine"]["model"] == f"./{tiny_model_dir.name}"
+    assert str(tiny_model_dir.parent) not in (out / "README.md").read_text() + (out / "dart_config.json").read_text()
     assert config["mapper"]["rewards"]["weights"]["copy"] == 0.5
     # a random tiny mapper almost never reaches the gold: discarded with the reason
     assert set(summary["discard_reasons"]) <= {"no_correct_rewrite", "truncated"}

@@ -350,7 +350,7 @@ def _run(**o) -> dict:
             "source": source_record(source),
             "method": method.name,
             "objective": method.objective,
-            method_section(method.name): method.settings(),
+            method_section(method.name): published_settings(method),
             "prompts": prompts.to_dict(),
             "summary": summary,
             "shard": {"index": shard.index, "count": shard.count} if shard else None,
@@ -367,6 +367,18 @@ def _run(**o) -> dict:
 def method_section(name: str) -> str:
     """The run config's key for a method's settings ("adapt" for DART, as before methods)."""
     return "adapt" if name == "dart" else name
+
+
+def published_settings(method) -> dict:
+    """The method's settings as the folder shows them: a local mapper model is named ./FOLDER
+    (like a local student: nothing published shows the user's file system)."""
+    settings = method.settings()
+    if method.name == "mapper" and settings.get("mapper"):
+        from dart_hub.publish.cards import is_local_model, model_argument
+
+        if is_local_model(settings["mapper"]):
+            settings = {**settings, "mapper": model_argument(settings["mapper"])}
+    return settings
 
 
 def build_method(o: dict, config: AdaptConfig, prompts):

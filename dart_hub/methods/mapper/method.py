@@ -191,7 +191,6 @@ class Mapper:
             completion_tokens=sum(c.completion_tokens for c in out),
             method="mapper",
             method_data={
-                "mapper": self.config.mapper,
                 "rewards": [{"total": b.total, **b.components} for b in breakdowns],
                 "chosen": chosen,
                 # why the original was kept (fallback original); discarded rows have discard_reason
