@@ -33,7 +33,7 @@ def invoke(args):
 @pytest.mark.slow
 def test_mapper_train_runs_grpo_records_compute_and_resumes(tmp_path):
     out = tmp_path / "run"
-    common = ["--limit", "4", "--num-generations", "4", "--learning-rate", "1e-5", "--save-steps", "2", "--rewards", "copy=0.5"]
+    common = ["--limit", "2", "--num-generations", "2", "--max-completion-length", "32", "--learning-rate", "1e-5", "--save-steps", "2", "--rewards", "copy=0.5"]
     summary = invoke(train_args(out, *common, "--max-steps", "2"))
     record = json.loads((out / "mapper_run.json").read_text())
     assert summary["steps"] == record["steps"] == 2 and (out / "checkpoint-2").is_dir()
