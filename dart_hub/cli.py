@@ -15,7 +15,7 @@ from dart_hub.errors import DartHubError
 COMMANDS = {
     "demo": "Run DART end to end on the bundled toy world (offline, CPU, minutes).",
     "inspect": "Show problems of a dataset, split into steps, with their gold answers.",
-    "adapt": "Adapt an expert dataset to a student model (DART by default; --method dail).",
+    "adapt": "Adapt an expert dataset to a student model (DART by default; --method dail or mapper).",
     "run": "Run a YAML recipe: adapt, push, train and evaluate as it says, resuming finished stages.",
     "merge": "Combine the shard outputs of `adapt --shard I/N` into one dataset folder.",
     "push": "Publish a finished adapt output folder to the Hugging Face Hub (one commit).",
