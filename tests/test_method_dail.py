@@ -204,3 +204,20 @@ def test_mixed_policy_runs_on_a_real_model_through_the_cli(tiny_model_dir, tmp_p
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["rollouts"] == summary["problems"] * 2 and summary["completion_tokens"] > 0
     assert "mixed-policy" in (tmp_path / "out" / "README.md").read_text()
+
+
+@pytest.mark.slow
+def test_dail_shards_merge_like_dart_shards(tiny_model_dir, tmp_path):
+    base = [
+        "adapt", "--method", "dail", "--student", str(tiny_model_dir), "--dataset", str(DATA / "limo_sample.jsonl"),
+        "--engine", "transformers", "--dail-samples", "1", "--dail-max-tokens", "4", "--quiet",
+    ]  # fmt: skip
+    for i in range(2):
+        shard = CliRunner().invoke(cli, [*base, "--shard", f"{i}/2", "--output", str(tmp_path / "shards"), "--work-dir", str(tmp_path / f"w{i}")])
+        assert shard.exit_code == 0, shard.output
+    merged = CliRunner().invoke(cli, ["merge", str(tmp_path / "shards"), "--output", str(tmp_path / "merged"), "--json"])
+    assert merged.exit_code == 0, merged.output
+    summary = json.loads(merged.stdout)
+    assert summary["method"] == "dail" and summary["shards"] == 2 and summary["problems"] == 4
+    config = json.loads((tmp_path / "merged" / "dart_config.json").read_text())
+    assert config["method"] == "dail" and "mendes2026dail" in (tmp_path / "merged" / "README.md").read_text()

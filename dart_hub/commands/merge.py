@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import click
 
@@ -91,8 +92,13 @@ def command(shards_dir: Path, output: Path, allow_missing: bool, as_json: bool) 
     examples.sort(key=lambda e: (e.provenance.get("row_index", 0), e.id))
 
     base = configs[0][1]
-    config = AdaptConfig.from_dict(base["adapt"])
-    summary = summarize(examples, config)
+    method = base.get("method") or "dart"
+    if method == "dart":
+        config = AdaptConfig.from_dict(base["adapt"])
+    else:  # other methods keep their settings under their own name; summarize needs one of them
+        settings = base.get(method) or {}
+        config = SimpleNamespace(max_repetition=settings.get("max_repetition", 1.0))
+    summary = {"method": method, **summarize(examples, config)}
     summary["skipped_rows"] = base.get("summary", {}).get("skipped_rows")
     summary["seconds"] = round(sum(c.get("summary", {}).get("seconds", 0) for _, c in configs), 1)
     summary["shards"] = count
