@@ -13,7 +13,7 @@ import yaml
 
 from dart_hub.errors import DartHubError
 
-TEMPLATE_KEYS = ("simulation", "exploration", "solve", "system", "sft_system")
+TEMPLATE_KEYS = ("simulation", "exploration", "solve", "rewrite", "system", "sft_system")
 # StrictUndefined: a typo like {{ questoin }} fails loudly instead of rendering empty.
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
 
@@ -25,6 +25,7 @@ class Prompts:
     solve: str
     system: str = ""
     sft_system: str = ""
+    rewrite: str = ""  # "rewrite this reference solution in your own steps" (DAIL-style methods)
 
     def render(self, name: str, question: str, reasoning: str = "") -> str:
         template = getattr(self, name)

@@ -46,12 +46,63 @@ def test_demo_adapts_the_toy_expert_set(tmp_path):
     assert "mean adaptability f_t by expert step" in text.output and "step  0 |" in text.output
 
 
+def test_bootstrap_interval_and_table():
+    from dart_hub.toy.compare import bootstrap_interval, summarize_arm, table_lines
+
+    grid = [[1, 0, 1, 1], [1, 1, 0, 1], [0, 0, 1, 1]]
+    low, high = bootstrap_interval(grid, resamples=500)
+    assert 0.0 <= low < 8 / 12 < high <= 1.0
+    assert bootstrap_interval([[1] * 10]) == (1.0, 1.0)
+    assert bootstrap_interval(grid, resamples=500) == (low, high)  # seeded: reproducible
+    arm = summarize_arm("full", grid, rows=7)
+    assert arm | {"ci_low": 0, "ci_high": 0} == {
+        "arm": "full", "mean": 0.6667, "ci_low": 0, "ci_high": 0, "seeds": 3, "problems": 4,
+        "per_seed": [0.75, 0.75, 0.5], "train_rows": 7,
+    }
+    lines = table_lines({"arms": [summarize_arm("no-tuning", [[1, 0, 0, 0]], None), arm]})
+    assert "Adaptation-Full" in lines[-1] and "+41.7" in lines[-1] and "25.0%" in lines[-2]
+
+
+def _check_results_file(folder, seeds: int, problems: int) -> dict:
+    results = json.loads((folder / "demo-results.json").read_text())
+    assert [a["arm"] for a in results["arms"]] == ["no-tuning", "static", "first", "gap", "full"]
+    for arm in results["arms"]:
+        assert 0.0 <= arm["ci_low"] <= arm["mean"] <= arm["ci_high"] <= 1.0
+        assert arm["problems"] == problems
+        assert arm["seeds"] == (1 if arm["arm"] == "no-tuning" else seeds)
+    assert (folder / "demo-results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    return results
+
+
 @pytest.mark.slow
-def test_demo_train_prints_the_three_arm_table(tmp_path):
-    args = ["demo", "--output", str(tmp_path / "demo"), "--work-dir", str(tmp_path / "w"), "--limit", "6", "--n-sim", "2", "--train", "--quiet", "--json"]
+def test_demo_train_prints_the_five_arm_table_and_writes_the_results(tmp_path):
+    out = tmp_path / "demo"
+    args = ["demo", "--output", str(out), "--work-dir", str(tmp_path / "w"), "--limit", "4", "--n-sim", "2",
+            "--train", "--seeds", "2", "--heldout", "12", "--quiet", "--json"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
-    comparison = json.loads(result.stdout)["comparison"]
-    assert set(comparison["accuracy"]) == {"No-Tuning", "Static", "DART (Adaptation-Full)"}
-    assert all(0.0 <= v <= 1.0 for v in comparison["accuracy"].values())
-    assert comparison["heldout"] == 60
+    report = json.loads(result.stdout)
+    results = _check_results_file(out, seeds=2, problems=12)
+    assert report["comparison"]["arms"] == results["arms"]
+    static = next(a for a in results["arms"] if a["arm"] == "static")
+    assert static["train_rows"] == 4  # every expert trace, unchanged
+    assert report["adapt_gap"]["problems"] == report["adapt_first"]["problems"] == 4
+
+
+def test_demo_train_rejects_more_heldout_problems_than_shipped(tmp_path):
+    from dart_hub.toy.compare import heldout_items
+
+    with pytest.raises(Exception, match="held-out set has 300 problems"):
+        heldout_items(301)
+
+
+@pytest.mark.toy_train
+def test_demo_train_full_comparison(tmp_path):
+    """The full `dart-hub demo --train` (64 expert problems, 3 seeds, 300 held-out problems):
+    about TOY_TRAIN_MINUTES minutes on 2 cores. Floors: measured numbers in docs/toy-world.md."""
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(cli, ["demo", "--output", str(out), "--work-dir", str(tmp_path / "w"), "--train", "--quiet", "--json"])
+    assert result.exit_code == 0, result.output
+    results = _check_results_file(out, seeds=3, problems=300)
+    mean = {a["arm"]: a for a in results["arms"]}
+    assert mean["full"]["mean"] > mean["static"]["mean"]

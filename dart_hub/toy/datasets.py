@@ -21,7 +21,7 @@ from dart_hub.toy.domain import ToyProblem, generate_problems
 from dart_hub.toy.styles import expert_solution, student_solution
 
 DEFAULT_EXPERT = 64
-DEFAULT_HELDOUT = 100
+DEFAULT_HELDOUT = 300
 
 
 def expert_rows(count: int = DEFAULT_EXPERT, seed: int = 0) -> list[dict[str, str]]:

@@ -1,18 +1,25 @@
-"""The toy domain: short chains of arithmetic operations on small integers.
+"""The toy domain: chains of labelled arithmetic operations on small integers, stated out of order.
 
-A problem is a start value and 3 to 5 operations (+ k, - k, * k), stated in words:
+A problem is a start value and 4 to 7 operations (+ k, - k, * k), labelled A, B, C, ... in the
+order they must be applied, and *listed* in the question in an order that may differ:
 
-    Start with 7. Add 5, multiply by 3, subtract 4. What is the result?
+    Start with 7. Apply the operations in the order of their labels: (C) subtract 4,
+    (A) add 5, (B) multiply by 3, (D) add 2. What is the result?
+
+(the answer applies A, B, C, D: 7 + 5 = 12, 12 * 3 = 36, 36 - 4 = 32, 32 + 2 = 34.) In 40% of
+problems the listing is already in label order; in the others it is a random other order. That
+is the twist the toy student cannot handle on its own (it applies operations as listed) and the
+expert's first steps handle (it sorts the operations first); see dart_hub/toy/styles.py.
 
 Every intermediate value stays in 0..99 (add/subtract 1..9, multiply by 2..5), so a tiny model
-can learn the arithmetic. The answer is the value after the last operation; it is unique
-because the operations are applied left to right, one at a time.
+can learn the arithmetic. `evaluate_question` is the domain's own evaluator: it reads a question
+and computes its answer independently of how problems are generated.
 
 Splits. Each problem belongs to exactly one split, decided by a hash of its canonical key
-(start value and operations), never by the random stream that drew it: `train` (what the toy
-student is trained on, 80% of all problems), `expert` (the expert dataset DART adapts, 10%) and
-`heldout` (evaluation, 10%). Two problems with the same key are the same problem, so the three
-splits are disjoint by construction, whatever seeds are used to draw them.
+(start value, operations and listing order), never by the random stream that drew it: `train`
+(what the toy student is trained on, 80% of all problems), `expert` (the expert dataset DART
+adapts, 10%) and `heldout` (evaluation, 10%). The three splits are disjoint by construction,
+whatever seeds are used to draw them.
 """
 
 from __future__ import annotations
@@ -23,12 +30,14 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-MIN_OPS, MAX_OPS = 3, 5
+MIN_OPS, MAX_OPS = 4, 7
 MIN_VALUE, MAX_VALUE = 0, 99
 START_RANGE = (2, 20)
 ADD_RANGE = (1, 9)  # operand of + and -
 MUL_RANGE = (2, 5)  # operand of *
+IN_ORDER_SHARE = 0.4  # problems listed in label order (no twist)
 
+LABELS = "ABCDEFGH"
 SPLITS = ("train", "expert", "heldout")
 # hash bucket (0..99) -> split: 0-9 heldout, 10-19 expert, the rest train.
 _HELDOUT_BUCKETS = range(0, 10)
@@ -58,11 +67,20 @@ class Op:
 @dataclass(frozen=True)
 class ToyProblem:
     start: int
-    ops: tuple[Op, ...]
+    ops: tuple[Op, ...]  # in label (= execution) order: ops[0] is (A)
+    listing: tuple[int, ...] = ()  # the order the question lists them in (indices into ops); () = in order
+
+    @property
+    def order(self) -> tuple[int, ...]:
+        return self.listing or tuple(range(len(self.ops)))
+
+    @property
+    def in_order(self) -> bool:
+        return self.order == tuple(range(len(self.ops)))
 
     @property
     def values(self) -> list[int]:
-        """start, then the value after each operation (len(ops) + 1 numbers)."""
+        """start, then the value after each operation in label order (len(ops) + 1 numbers)."""
         out = [self.start]
         for op in self.ops:
             out.append(op.apply(out[-1]))
@@ -74,7 +92,8 @@ class ToyProblem:
 
     @property
     def key(self) -> str:
-        return f"{self.start}" + "".join(f"{op.symbol}{op.operand}" for op in self.ops)
+        ops = "".join(f"{op.symbol}{op.operand}" for op in self.ops)
+        return f"{self.start}{ops}|" + "".join(LABELS[i] for i in self.order)
 
     @property
     def id(self) -> str:
@@ -84,10 +103,14 @@ class ToyProblem:
     def split(self) -> str:
         return split_of(self)
 
+    def labelled(self, index: int) -> str:
+        """'(C) subtract 4' for ops[index]."""
+        return f"({LABELS[index]}) {self.ops[index].words()}"
+
     @property
     def question(self) -> str:
-        actions = ", ".join(op.words() for op in self.ops)
-        return f"Start with {self.start}. {actions[0].upper()}{actions[1:]}. What is the result?"
+        listed = ", ".join(self.labelled(i) for i in self.order)
+        return f"Start with {self.start}. Apply the operations in the order of their labels: {listed}. What is the result?"
 
 
 def split_of(problem: ToyProblem) -> str:
@@ -122,7 +145,13 @@ def random_problem(rng: random.Random) -> ToyProblem:
         op = Op(symbol, operand)
         ops.append(op)
         value = op.apply(value)
-    return ToyProblem(start, tuple(ops))
+    listing: tuple[int, ...] = ()
+    if rng.random() >= IN_ORDER_SHARE:
+        order = list(range(count))
+        while order == sorted(order):
+            rng.shuffle(order)
+        listing = tuple(order)
+    return ToyProblem(start, tuple(ops), listing)
 
 
 def iter_problems(seed: int, split: str | None = None) -> Iterator[ToyProblem]:
@@ -153,8 +182,8 @@ def generate_problems(count: int, seed: int, split: str) -> list[ToyProblem]:
     raise AssertionError("unreachable")
 
 
-_QUESTION = re.compile(r"^Start with (\d+)\. (.*)\. What is the result\?$")
-_ACTION = re.compile(r"^(add|subtract|multiply by) (\d+)$")
+_QUESTION = re.compile(r"^Start with (\d+)\. Apply the operations in the order of their labels: (.*)\. What is the result\?$")
+_ACTION = re.compile(r"^\(([A-H])\) (add|subtract|multiply by) (\d+)$")
 _SYMBOLS = {"add": "+", "subtract": "-", "multiply by": "*"}
 
 
@@ -163,10 +192,77 @@ def parse_question(question: str) -> ToyProblem:
     match = _QUESTION.match(question.strip())
     if not match:
         raise ValueError(f"not a toy question: {question!r}")
-    ops = []
+    listed: dict[int, Op] = {}
+    order = []
     for action in match.group(2).split(", "):
-        found = _ACTION.match(action.strip().lower())
+        found = _ACTION.match(action.strip())
         if not found:
             raise ValueError(f"unknown operation {action!r} in {question!r}")
-        ops.append(Op(_SYMBOLS[found.group(1)], int(found.group(2))))
-    return ToyProblem(int(match.group(1)), tuple(ops))
+        index = LABELS.index(found.group(1))
+        if index in listed:
+            raise ValueError(f"label ({found.group(1)}) appears twice in {question!r}")
+        listed[index] = Op(_SYMBOLS[found.group(2)], int(found.group(3)))
+        order.append(index)
+    if sorted(listed) != list(range(len(listed))):
+        raise ValueError(f"labels of {question!r} are not A, B, C, ... without gaps")
+    ops = tuple(listed[i] for i in range(len(listed)))
+    listing = () if order == sorted(order) else tuple(order)
+    return ToyProblem(int(match.group(1)), ops, listing)
+
+
+def evaluate_question(question: str) -> int:
+    """The domain's evaluator: the answer of a toy question, read from its text and computed
+    by applying the labelled operations in label order (independent of the generator)."""
+    problem = parse_question(question)
+    value = problem.start
+    for op in problem.ops:
+        value = op.apply(value)
+    return value
+
+
+_BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
+_EQUATION = re.compile(r"([0-9(][0-9+\-*×() ]*[0-9)])\s*=\s*(\d+)")
+_FOLD = re.compile(r"the steps ([0-9+\-*()]+) combined give (\d+)")
+_PLAN = re.compile(r"operations are: (.*)\.$")
+
+
+def _value(expression: str) -> int:
+    """An arithmetic expression of the toy traces (digits, + - * × and parentheses)."""
+    import ast
+    import operator
+
+    operators = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul}
+
+    def value(node: ast.AST) -> int:
+        if isinstance(node, ast.Constant) and isinstance(node.value, int):
+            return node.value
+        if isinstance(node, ast.BinOp) and type(node.op) in operators:
+            return operators[type(node.op)](value(node.left), value(node.right))
+        raise ValueError(f"not a toy expression: {expression!r}")
+
+    return value(ast.parse(expression.replace("×", "*").strip(), mode="eval").body)
+
+
+def solution_errors(question: str, solution: str) -> list[str]:
+    """What is wrong with a written solution of `question`, checked with the domain's evaluator:
+    every boxed answer must equal `evaluate_question(question)`, every equation ('a + k = v',
+    '(14*3-8)*2 = 68', 'the steps 12*3-4 combined give 32') must hold, a plan ('... operations
+    are: (A) ..., (B) ...') must list the question's operations in label order, and there must
+    be a boxed answer. An empty list means the solution is correct."""
+    problem = parse_question(question)
+    answer = evaluate_question(question)
+    errors = []
+    boxed = _BOXED.findall(solution)
+    if not boxed:
+        errors.append("no boxed answer")
+    errors += [f"boxed {b} but the answer is {answer}" for b in boxed if b.strip() != str(answer)]
+    for paragraph in solution.split("\n\n"):
+        for expression, value in [*_EQUATION.findall(paragraph), *_FOLD.findall(paragraph)]:
+            if _value(expression) != int(value):
+                errors.append(f"{expression} = {value} is wrong, in {paragraph!r}")
+        plan = _PLAN.search(paragraph)
+        if plan:
+            expected = ", ".join(problem.labelled(i) for i in range(len(problem.ops)))
+            if plan.group(1) != expected:
+                errors.append(f"the plan {plan.group(1)!r} is not the label order {expected!r}")
+    return errors

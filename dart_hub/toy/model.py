@@ -46,7 +46,7 @@ def generate(
     conversations: Sequence[list[dict[str, str]]],
     *,
     temperature: float = 0.0,
-    max_new_tokens: int = 128,
+    max_new_tokens: int = 256,
     seed: int = 0,
     batch_size: int = 64,
 ) -> list[str]:
@@ -115,7 +115,7 @@ def adaptability(
     *,
     n_sim: int = 4,
     temperature: float = 0.1,
-    max_new_tokens: int = 128,
+    max_new_tokens: int = 256,
     seed: int = 0,
     prompts: Prompts | None = None,
 ) -> Curve:
@@ -144,12 +144,15 @@ def expert_items(problems: Sequence[ToyProblem], seed: int = 0) -> list[tuple[st
 
 
 def step_kinds(problem: ToyProblem, seed: int = 0) -> list[str]:
-    """The kind of each step of `expert_solution(problem, seed)`: "single" (one operation, the
-    expert's early steps), "folded" (several operations at once) or "answer" (the boxed answer)."""
+    """The kind of each step of `expert_solution(problem, seed)`: intro, plan, single, folded,
+    reveal, check or answer (see `dart_hub.toy.styles`)."""
     from dart_hub.toy.styles import expert_layout
 
-    layout = expert_layout(problem, seed)
-    return ["single"] * layout.easy + ["folded"] * len(layout.folds) + ["answer"]
+    return expert_layout(problem, seed).kinds(len(problem.ops))
+
+
+def _means(groups: dict) -> dict:
+    return {k: round(sum(v) / len(v), 3) for k, v in sorted(groups.items(), key=lambda kv: str(kv[0]))}
 
 
 def report(path: str | Path | None = None, problems: int = 20, heldout: int = 100, seed: int = 0) -> dict:
@@ -171,17 +174,24 @@ def report(path: str | Path | None = None, problems: int = 20, heldout: int = 10
         first_fold = kinds.index("folded")
         for t, (kind, score) in enumerate(zip(kinds, scores, strict=True)):
             label = "first folded" if t == first_fold else ("later folded" if kind == "folded" else kind)
+            twist = "in order" if problem.in_order else "out of order"
+            by_kind.setdefault(f"{label} ({twist})", []).append(score)
             by_kind.setdefault(label, []).append(score)
-            by_offset.setdefault(t - first_fold, []).append(score)
+            if kind not in ("reveal", "check", "answer"):
+                by_offset.setdefault(t - first_fold, []).append(score)
+    in_order = [p for p in held if p.in_order]
+    scrambled = [p for p in held if not p.in_order]
     return {
         "heldout_accuracy_greedy": solve_accuracy(model, tokenizer, held, temperature=0.0),
         "heldout_accuracy_t0.1": solve_accuracy(model, tokenizer, held, temperature=0.1, seed=seed + 1),
+        "heldout_in_order_accuracy_greedy": solve_accuracy(model, tokenizer, in_order) if in_order else None,
+        "heldout_out_of_order_accuracy_greedy": solve_accuracy(model, tokenizer, scrambled) if scrambled else None,
         "expert_problems": len(rows),
         "f_mean_by_step": [round(x, 3) for x in curve.mean_by_step],
         "problems_by_step": curve.counts_by_step(),
-        "f_mean_by_kind": {k: round(sum(v) / len(v), 3) for k, v in by_kind.items()},
-        "steps_by_kind": {k: len(v) for k, v in by_kind.items()},
-        "f_mean_by_offset_from_first_folded": {k: round(sum(v) / len(v), 3) for k, v in sorted(by_offset.items())},
+        "f_mean_by_kind": _means(by_kind),
+        "steps_by_kind": {k: len(v) for k, v in sorted(by_kind.items())},
+        "f_mean_by_offset_from_first_folded": _means(by_offset),
         "steps_by_offset": {k: len(v) for k, v in sorted(by_offset.items())},
         "f_per_problem": curve.per_problem,
     }

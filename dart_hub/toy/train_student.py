@@ -63,10 +63,18 @@ from dart_hub.prompts import Prompts, default_prompts
 from dart_hub.steps import join_steps
 from dart_hub.toy.domain import ToyProblem, generate_problems, iter_problems
 from dart_hub.toy.styles import (
+    SEPARATOR,
+    check_step,
     easy_expert_prefix,
+    expert_intro,
+    expert_plan_step,
+    partial_plan,
+    reveal_step,
+    student_answer,
     student_continuation,
     student_solution,
     student_steps,
+    unfolded_expert_solution,
 )
 
 ENDOFTEXT, IM_START, IM_END = "<|endoftext|>", "<|im_start|>", "<|im_end|>"
@@ -101,33 +109,77 @@ class TrainConfig:
     heads: int = 2  # head dimension = hidden_size / heads = 64
     vocab_size: int = 1024
     tokenizer_examples: int = 3000
-    # training mix (the rest: expert-style single-operation prefixes)
-    share_solve: float = 0.3
-    share_own_prefix: float = 0.4
-    max_easy_expert_steps: int = 2
+    # training mix (the rest: `rewrite` examples); see make_example
+    share_solve: float = 0.25
+    share_own_prefix: float = 0.2
+    share_expert_prefix: float = 0.25
+    share_partial_plan: float = 0.1
+    share_restate: float = 0.08
+    max_easy_expert_steps: int = 3
     threads: int = 1  # faster than 2 on a busy 2-core machine; see the module docstring
+    init: str = ""  # start from this toy student's weights and tokenizer instead of from scratch
     eval_problems: int = 100
     eval_expert_problems: int = 20
 
 
 # -- data ------------------------------------------------------------------------------------
 
+PREFIX_TEMPLATES = ("simulation", "exploration")
+
+
+def _continue(name: str, problem: ToyProblem, prefix: list[str], prompts: Prompts, answer: str):
+    return name, prompts.messages(name, problem.question, join_steps(prefix)), answer
+
 
 def make_example(problem: ToyProblem, rng: random.Random, config: TrainConfig,
                  prompts: Prompts) -> tuple[str, list[dict[str, str]], str]:
     """(template name, chat messages, assistant answer) for one example (see module docstring)."""
-    draw = rng.random()
     n = len(problem.ops)
-    if draw < config.share_solve:
+    draw = rng.random()
+    name = rng.choice(PREFIX_TEMPLATES)
+    intro = [expert_intro(problem, rng.randrange(2))] if rng.random() < 0.5 else []
+    plan = [expert_plan_step(problem)]
+    edges = [config.share_solve, config.share_own_prefix, config.share_expert_prefix,
+             config.share_partial_plan, config.share_restate]
+    bounds = [sum(edges[: i + 1]) for i in range(len(edges))]
+    if draw < bounds[0]:
+        # solving from scratch: only problems listed in label order (never the twist)
+        if not problem.in_order:
+            problem = ToyProblem(problem.start, problem.ops)
         return "solve", prompts.messages("solve", problem.question), student_solution(problem)
-    name = rng.choice(("simulation", "exploration"))
-    if draw < config.share_solve + config.share_own_prefix:
-        done = rng.randint(1, n)
-        reasoning = join_steps(student_steps(problem)[:done])
-    else:
-        done = rng.randint(1, min(config.max_easy_expert_steps, n - 1))
-        reasoning = join_steps(easy_expert_prefix(problem, done, rng))
-    return name, prompts.messages(name, problem.question, reasoning), student_continuation(problem, done)
+    if draw < bounds[1]:
+        # its own first k steps (after the plan when the problem needs one)
+        if problem.in_order and rng.random() < 0.5:
+            done, head = rng.randint(1, n), []
+        else:
+            done, head = rng.randint(0, n), intro + plan
+        prefix = head + student_steps(problem)[:done]
+        return _continue(name, problem, prefix, prompts, student_continuation(problem, done))
+    if draw < bounds[2]:
+        # the expert's plan and first single-operation steps, in the expert's wording
+        done = rng.randint(0, min(config.max_easy_expert_steps, n - 1))
+        head = intro + plan if (not problem.in_order or rng.random() < 0.5) else intro
+        if not head and done == 0:
+            done = 1
+        prefix = head + easy_expert_prefix(problem, done, rng)
+        return _continue(name, problem, prefix, prompts, student_continuation(problem, done))
+    if draw < bounds[3]:
+        # a plan someone started: finish it, then solve (it never starts a plan itself)
+        given, rest = partial_plan(problem, rng.randint(1, n - 1))
+        answer = rest + SEPARATOR + student_solution(problem)
+        return _continue(name, problem, [*intro, given], prompts, answer)
+    if draw < bounds[4]:
+        # a prefix that already states the boxed answer: restate it
+        if rng.random() < 0.5:
+            prefix = student_steps(problem) + [student_answer(problem)]
+        else:
+            done = rng.randint(0, min(config.max_easy_expert_steps, n))
+            prefix = intro + plan + easy_expert_prefix(problem, done, rng) + [reveal_step(problem, rng.randrange(2))]
+            prefix += [check_step(problem, i) for i in range(rng.randint(0, n))]
+        return _continue(name, problem, prefix, prompts, student_answer(problem))
+    # rewrite a reference solution (expert wording, no folds) in its own steps
+    reference = unfolded_expert_solution(problem, rng)
+    return "rewrite", prompts.messages("rewrite", problem.question, reference), student_solution(problem)
 
 
 def example_stream(config: TrainConfig, prompts: Prompts, salt: str = "train"):
@@ -210,7 +262,7 @@ def shared_prefixes(tokenizer, prompts: Prompts) -> dict[str, list[int]]:
     template's fixed text up to the question). Training runs them once per batch and shares
     their keys/values across the batch: same loss and gradients, far less compute."""
     out = {}
-    for name in ("solve", "simulation", "exploration"):
+    for name in ("solve", "simulation", "exploration", "rewrite"):
         one = tokenizer.encode(render(prompts.messages(name, "Start with 2. Add 1.", "Step 1: 2 + 1 = 3")), add_special_tokens=False)
         two = tokenizer.encode(render(prompts.messages(name, "Start with 3. Add 2.", "Step 1: 3 + 2 = 5")), add_special_tokens=False)
         length = 0
@@ -314,8 +366,15 @@ def train(config: TrainConfig, output: Path, log=print) -> dict:
     torch.set_num_threads(config.threads)
     started = time.time()
     prompts = default_prompts()
-    tokenizer = build_tokenizer(config, prompts)
-    model = build_model(config, tokenizer)
+    if config.init:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(config.init)
+        model = AutoModelForCausalLM.from_pretrained(config.init, dtype=torch.float32)
+        torch.manual_seed(config.seed)
+    else:
+        tokenizer = build_tokenizer(config, prompts)
+        model = build_model(config, tokenizer)
     params = sum(p.numel() for p in model.parameters())
     log(f"tokenizer: {len(tokenizer)} tokens; model: {params:,} parameters")
 
