@@ -34,11 +34,15 @@ from dart_hub.toy.styles import (
 )
 
 # Floors for the shipped student: measurements on this repository's machine (docs/toy-world.md)
-# minus a margin for other CPUs / library versions.
-ACCURACY_FLOOR = 0.80  # measured 0.93 greedy and 0.93 at temperature 0.1 on the first 30 held-out
-FIRST_STEP_FLOOR = 0.6  # mean f_0 on the first 16 expert traces: measured 0.89
-FOLDED_CEILING = 0.4  # mean f on their first folded step: measured 0.17
-EARLY_LATE_MARGIN = 0.4  # the difference of the two: measured 0.72
+# with a margin for other CPUs / library versions.
+HELDOUT_CHECKED = 60
+ACCURACY_BAND = (0.25, 0.60)  # untuned greedy accuracy: measured 0.37 on the first 60 (0.32 on 100)
+IN_ORDER_FLOOR = 0.45  # the 26 of them listed in label order: measured 0.62
+OUT_OF_ORDER_CEILING = 0.35  # the 34 listed out of order: measured 0.18
+CURVE_PROBLEMS = 12  # out-of-order expert traces probed
+RISE_MARGIN = 0.15  # mean f(plan) - f(intro): measured 0.35 - 0.00
+PEAK_FLOOR = 0.45  # mean of each trace's best f from the plan to before its last fold: measured 0.73
+COLLAPSE_MARGIN = 0.10  # that peak minus f at the last folded step (0.46): measured 0.27
 
 
 def _evaluate(question: str) -> tuple[int, list[int]]:
@@ -117,7 +121,7 @@ def test_solution_checker_catches_wrong_arithmetic_answers_and_plans():
     wrong_value = first.rsplit(" ", 1)[0] + f" {problem.values[1] + 1}"
     assert solution_errors(problem.question, student_solution(problem).replace(first, wrong_value))
     assert solution_errors(problem.question, solution.replace("\\boxed{", "\\boxed{1"))
-    assert solution_errors(problem.question, solution.replace("(A)", "(Z)", 1) if "(A)" in solution else "x")
+    assert solution_errors(problem.question, solution.replace("are: (A)", "are: (B)"))
     assert solution_errors(problem.question, "no answer here") == ["no boxed answer"]
     # applying the operations as listed is wrong for a problem whose listing is out of order
     scrambled = next(p for p in generate_problems(50, seed=0, split="heldout") if not p.in_order
@@ -207,13 +211,17 @@ def test_shipped_student_loads_with_plain_transformers_and_its_template_renders(
     assert digits == ["1", "2", "3", "4", "2", "6", "8"]  # one token per digit
 
 
-def test_shipped_student_solves_heldout_problems_in_its_own_style(student):
+def test_shipped_student_is_far_from_ceiling_because_it_applies_operations_as_listed(student):
     from dart_hub.toy.model import solve_accuracy
 
     model, tokenizer = student
-    problems = [parse_question(r["question"]) for r in read_jsonl(heldout_dataset_path())[:30]]
-    assert solve_accuracy(model, tokenizer, problems, temperature=0.0) >= ACCURACY_FLOOR
-    assert solve_accuracy(model, tokenizer, problems, temperature=0.1, seed=3) >= ACCURACY_FLOOR
+    problems = [parse_question(r["question"]) for r in read_jsonl(heldout_dataset_path())[:HELDOUT_CHECKED]]
+    in_order = [p for p in problems if p.in_order]
+    scrambled = [p for p in problems if not p.in_order]
+    overall = solve_accuracy(model, tokenizer, problems, temperature=0.0)
+    assert ACCURACY_BAND[0] <= overall <= ACCURACY_BAND[1]
+    assert solve_accuracy(model, tokenizer, in_order) >= IN_ORDER_FLOOR  # it is not broken
+    assert solve_accuracy(model, tokenizer, scrambled) <= OUT_OF_ORDER_CEILING  # it lacks the plan
 
 
 def test_shipped_student_records_its_training_and_was_trained_on_the_current_prompts():
@@ -222,28 +230,33 @@ def test_shipped_student_records_its_training_and_was_trained_on_the_current_pro
     from dart_hub.prompts import default_prompts
 
     info = json.loads((toy_student_path() / "training.json").read_text(encoding="utf-8"))
-    assert info["heldout_accuracy_greedy"] >= ACCURACY_FLOOR
-    assert info["heldout_accuracy_t0.1"] >= ACCURACY_FLOOR
+    assert ACCURACY_BAND[0] <= info["heldout_accuracy_greedy"] <= ACCURACY_BAND[1]
     assert info["prompts_fingerprint"] == default_prompts().fingerprint(), (
         "dart_hub/resources/prompts.yaml changed since the toy student was trained on it; retrain "
         "it: python -m dart_hub.toy.train_student --output dart_hub/resources/toy_student"
     )
 
 
-def test_adaptability_is_high_on_early_expert_steps_and_collapses_on_folded_ones(student):
-    from dart_hub.toy.model import adaptability
-    from dart_hub.toy.styles import expert_layout
+def test_adaptability_rises_with_the_plan_then_collapses_on_folded_steps(student):
+    """A real measurement of DART's Eq. 3 on the shipped student, on out-of-order expert traces
+    probed from the intro to their last folded step: f rises from the intro to the plan, and
+    the last folded step falls well below the best step before it."""
+    from dart_hub.toy.model import adaptability, step_kinds
 
     model, tokenizer = student
-    rows = read_jsonl(expert_dataset_path())[:16]
-    items = [(r["question"], split_steps(r["solution"]), r["answer"]) for r in rows]
+    rows = [r for r in read_jsonl(expert_dataset_path()) if not parse_question(r["question"]).in_order][:CURVE_PROBLEMS]
+    items = []
+    for row in rows:
+        kinds = step_kinds(parse_question(row["question"]))
+        last_fold = max(t for t, kind in enumerate(kinds) if kind == "folded")
+        assert kinds[:2] == ["intro", "plan"]
+        items.append((row["question"], split_steps(row["solution"])[: last_fold + 1], row["answer"]))
     curve = adaptability(model, tokenizer, items, n_sim=4, temperature=0.1, seed=0)
-    first = [f[0] for f in curve.per_problem]
-    folded = []
-    for row, f in zip(rows, curve.per_problem, strict=True):
-        problem = parse_question(row["question"])
-        folded.append(f[expert_layout(problem).easy])  # the first folded paragraph
-    early, late = sum(first) / len(first), sum(folded) / len(folded)
-    assert early >= FIRST_STEP_FLOOR
-    assert late <= FOLDED_CEILING
-    assert early - late >= EARLY_LATE_MARGIN
+    mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+    intro = mean([f[0] for f in curve.per_problem])
+    plan = mean([f[1] for f in curve.per_problem])
+    peak = mean([max(f[1:-1]) for f in curve.per_problem])  # best step from the plan on, before the last fold
+    last_fold = mean([f[-1] for f in curve.per_problem])
+    assert plan - intro >= RISE_MARGIN  # rises: the plan is what the student lacks
+    assert peak >= PEAK_FLOOR
+    assert peak - last_fold >= COLLAPSE_MARGIN  # and collapses on the folds

