@@ -32,14 +32,15 @@ def test_demo_adapts_the_toy_expert_set(tmp_path):
     assert report["adapt"]["problems"] == 6
     assert report["adapt"]["kept"] + report["adapt"]["discarded"] == 6
     assert (out / "README.md").exists() and (out / "steps" / "train-00000-of-00001.parquet").exists()
-    # the toy student follows the expert's first step far better than its folded later steps
+    # the curve rises from the intro (no plan yet) and falls again by the last probed (folded) step
     from dart_hub.publish.folder import read_examples
 
     examples = read_examples(out)
     first = sum(e.scores[0] for e in examples) / len(examples)
+    peak = sum(max(f for f in e.scores if f is not None) for e in examples) / len(examples)
     later = sum([f for f in e.scores if f is not None][-1] for e in examples) / len(examples)  # last probed
     assert all(e.scores[-1] is None for e in examples)  # the boxed final step is not probed
-    assert first > later
+    assert peak > first and peak > later
 
     text = CliRunner().invoke(cli, args[:-1])  # resumes from the work dir, human-readable report
     assert text.exit_code == 0, text.output
@@ -98,11 +99,15 @@ def test_demo_train_rejects_more_heldout_problems_than_shipped(tmp_path):
 
 @pytest.mark.toy_train
 def test_demo_train_full_comparison(tmp_path):
-    """The full `dart-hub demo --train` (64 expert problems, 3 seeds, 300 held-out problems):
-    about TOY_TRAIN_MINUTES minutes on 2 cores. Floors: measured numbers in docs/toy-world.md."""
+    """The full `dart-hub demo --train` (64 expert problems, 5 arms, 3 seeds, 300 held-out
+    problems): 17.5 minutes on the shared, loaded 2-core development machine (docs/toy-world.md).
+    Measured: Static 1.6% far below every DART arm (17-20%), all below No-Tuning (33.0%); the
+    part of the ordering that holds is asserted with a margin."""
     out = tmp_path / "demo"
     result = CliRunner().invoke(cli, ["demo", "--output", str(out), "--work-dir", str(tmp_path / "w"), "--train", "--quiet", "--json"])
     assert result.exit_code == 0, result.output
     results = _check_results_file(out, seeds=3, problems=300)
-    mean = {a["arm"]: a for a in results["arms"]}
-    assert mean["full"]["mean"] > mean["static"]["mean"]
+    rows = {a["arm"]: a["train_rows"] for a in results["arms"]}
+    assert rows["static"] == 64 and all(1 <= rows[arm] <= 64 for arm in ("first", "gap", "full"))
+    arms = {a["arm"]: a for a in results["arms"]}
+    assert arms["full"]["ci_low"] > arms["static"]["ci_high"]  # measured 13.3% > 3.0%
