@@ -98,6 +98,7 @@ def test_demo_train_rejects_more_heldout_problems_than_shipped(tmp_path):
 
 
 @pytest.mark.toy_train
+@pytest.mark.timeout(3600)  # the suite's 300 s per test is far too short for this run
 def test_demo_train_full_comparison(tmp_path):
     """The full `dart-hub demo --train` (64 expert problems, 5 arms, 3 seeds, 300 held-out
     problems): 17.5 minutes on the shared, loaded 2-core development machine (docs/toy-world.md).
