@@ -100,7 +100,7 @@ def test_demo_train_rejects_more_heldout_problems_than_shipped(tmp_path):
 @pytest.mark.toy_train
 @pytest.mark.timeout(3600)  # the suite's 300 s per test is far too short for this run
 def test_demo_train_full_comparison(tmp_path):
-    """The full `dart-hub demo --train` (64 expert problems, 5 arms, 3 seeds, 300 held-out
+    """The full `dart-hub demo --train` (59 admitted expert problems, 5 arms, 3 seeds, 300 held-out
     problems): 17.5 minutes on the shared, loaded 2-core development machine (docs/toy-world.md).
     Measured: Static 1.6% far below every DART arm (17-20%), all below No-Tuning (33.0%); the
     part of the ordering that holds is asserted with a margin."""
@@ -109,6 +109,8 @@ def test_demo_train_full_comparison(tmp_path):
     assert result.exit_code == 0, result.output
     results = _check_results_file(out, seeds=3, problems=300)
     rows = {a["arm"]: a["train_rows"] for a in results["arms"]}
-    assert rows["static"] == 64 and all(1 <= rows[arm] <= 64 for arm in ("first", "gap", "full"))
+    # 59: 5 of the 64 expert problems do not fit the toy student's context with the generation
+    # budget and are skipped before generating (too_long, dart_hub/adapt/admission.py)
+    assert rows["static"] == 59 and all(1 <= rows[arm] <= 59 for arm in ("first", "gap", "full"))
     arms = {a["arm"]: a for a in results["arms"]}
     assert arms["full"]["ci_low"] > arms["static"]["ci_high"]  # measured 13.3% > 3.0%
