@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -45,6 +46,23 @@ class Prompts:
 
     def to_dict(self) -> dict[str, str]:
         return asdict(self)
+
+
+def load_method_templates(cls, resource: str, path: str | Path | None, keys: Sequence[str], label: str):
+    """A method's own templates (`cls`, a frozen dataclass of strings) from the packaged YAML
+    `resource`, with the keys present in the user's file at `path` replaced."""
+    text = resources.files("dart_hub").joinpath(resource).read_text(encoding="utf-8")
+    templates = cls(**yaml.safe_load(text))
+    if path is None:
+        return templates
+    path = Path(path)
+    if not path.is_file():
+        raise DartHubError(f"{label} prompts file {path} does not exist")
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    unknown = sorted(set(data) - set(keys)) if isinstance(data, dict) else ["(not a mapping)"]
+    if unknown:
+        raise DartHubError(f"{path}: unknown {label} prompt keys {unknown}; use {', '.join(keys)}")
+    return replace(templates, **{k: str(v) for k, v in data.items()})
 
 
 def default_prompts() -> Prompts:

@@ -159,12 +159,13 @@ def plan_recipe(recipe: Recipe, stages: list[str]) -> tuple[list[str], dict[str,
     return lines, totals
 
 
-def dail_plan(recipe: Recipe, params: dict[str, Any], source: dict[str, Any]) -> tuple[list[str], dict[str, int]]:
-    """DAIL: DAIL_SAMPLES privileged samples per problem, nothing else."""
+def per_problem_plan(recipe: Recipe, params: dict[str, Any], head: str, samples: int, max_tokens: int, unit: str) -> tuple[list[str], dict[str, int]]:
+    """Methods that make `samples` generations per problem and nothing else (DAIL, mapper):
+    adapt's own dry run when the data is local, else the preset's row count."""
     from dart_hub.commands import adapt
     from dart_hub.sources import PRESETS
 
-    head = f"student {recipe.section('student')['model']} on {source['dataset']} (method dail, {params['dail_samples']} samples per problem)"
+    source = recipe.section("source")
     if Path(str(source["dataset"])).expanduser().exists():
         cost = adapt.run(**params | {"as_json": False, "shard": None})
         rows, rollouts, tokens = cost["problems"], cost["rollouts"], cost["new_tokens_max"]
@@ -172,29 +173,23 @@ def dail_plan(recipe: Recipe, params: dict[str, Any], source: dict[str, Any]) ->
         preset = PRESETS.get(str(source.get("preset") or source["dataset"]))
         rows = source.get("limit") or (preset.rows if preset else None)
         if not rows:
-            return [head, f"{params['dail_samples']} rollouts per problem (<= {params['dail_max_tokens']:,} new tokens each)"], {}
-        rollouts, tokens = rows * params["dail_samples"], rows * params["dail_samples"] * params["dail_max_tokens"]
+            return [head, f"{samples} {unit} per problem (<= {max_tokens:,} new tokens each)"], {}
+        rollouts, tokens = rows * samples, rows * samples * max_tokens
     return [head, f"{rows:,} problems: rollouts {rollouts:,}, new tokens <= {tokens:,}"], {"generations": rollouts, "new_tokens": tokens}
+
+
+def dail_plan(recipe: Recipe, params: dict[str, Any], source: dict[str, Any]) -> tuple[list[str], dict[str, int]]:
+    """DAIL: DAIL_SAMPLES privileged samples per problem, nothing else."""
+    head = f"student {recipe.section('student')['model']} on {source['dataset']} (method dail, {params['dail_samples']} samples per problem)"
+    return per_problem_plan(recipe, params, head, params["dail_samples"], params["dail_max_tokens"], "rollouts")
 
 
 def mapper_plan(recipe: Recipe, params: dict[str, Any], source: dict[str, Any]) -> tuple[list[str], dict[str, int]]:
     """mapper: MAPPER_SAMPLES rewrites per problem by the mapper model, nothing else."""
-    from dart_hub.commands import adapt
-    from dart_hub.sources import PRESETS
-
     samples, max_tokens = params["mapper_samples"], params["mapper_max_tokens"]
     mapper = params.get("mapper_model") or "the student (no RL)"
     head = f"student {recipe.section('student')['model']} on {source['dataset']} (method mapper, mapper {mapper}, {samples} rewrites per problem)"
-    if Path(str(source["dataset"])).expanduser().exists():
-        cost = adapt.run(**params | {"as_json": False, "shard": None})
-        rows, rollouts, tokens = cost["problems"], cost["rollouts"], cost["new_tokens_max"]
-    else:
-        preset = PRESETS.get(str(source.get("preset") or source["dataset"]))
-        rows = source.get("limit") or (preset.rows if preset else None)
-        if not rows:
-            return [head, f"{samples} rewrites per problem (<= {max_tokens:,} new tokens each)"], {}
-        rollouts, tokens = rows * samples, rows * samples * max_tokens
-    return [head, f"{rows:,} problems: rollouts {rollouts:,}, new tokens <= {tokens:,}"], {"generations": rollouts, "new_tokens": tokens}
+    return per_problem_plan(recipe, params, head, samples, max_tokens, "rewrites")
 
 
 def adapt_plan(recipe: Recipe) -> tuple[list[str], dict[str, int]]:

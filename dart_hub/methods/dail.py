@@ -27,19 +27,17 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jinja2
-import yaml
 
 from dart_hub.adapt.explore import discard_reason, finished
 from dart_hub.adapt.judge import Checker, judge, request_seed
 from dart_hub.answers import normalize
 from dart_hub.engines.base import Completion, Engine, GenerationRequest
 from dart_hub.errors import DartHubError
-from dart_hub.prompts import Prompts
+from dart_hub.prompts import Prompts, load_method_templates
 from dart_hub.records import AdaptedExample, Problem
 from dart_hub.repetition import DEFAULT_MAX_REPETITION, DEFAULT_NGRAM
 from dart_hub.steps import split_steps
@@ -102,18 +100,7 @@ class DailPrompts:
 
 
 def load_dail_prompts(path: str | Path | None = None) -> DailPrompts:
-    text = resources.files("dart_hub").joinpath("resources/dail_prompts.yaml").read_text(encoding="utf-8")
-    prompts = DailPrompts(**yaml.safe_load(text))
-    if path is None:
-        return prompts
-    path = Path(path)
-    if not path.is_file():
-        raise DartHubError(f"--method-prompts file {path} does not exist")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    unknown = sorted(set(data) - set(TEMPLATE_KEYS)) if isinstance(data, dict) else ["(not a mapping)"]
-    if unknown:
-        raise DartHubError(f"{path}: unknown DAIL prompt keys {unknown}; use {', '.join(TEMPLATE_KEYS)}")
-    return replace(prompts, **{k: str(v) for k, v in data.items()})
+    return load_method_templates(DailPrompts, "resources/dail_prompts.yaml", path, TEMPLATE_KEYS, "DAIL")
 
 
 # Numbers, simple fractions and powers, as written in solutions ("3/4", "\frac{3}{4}", "2^{10}").

@@ -18,18 +18,17 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jinja2
-import yaml
 
 from dart_hub.adapt.explore import finished
 from dart_hub.adapt.judge import Checker, judge, request_seed
 from dart_hub.engines.base import Engine, GenerationRequest
 from dart_hub.errors import DartHubError
 from dart_hub.methods.mapper.rewards import MapperRewards, RewardConfig
+from dart_hub.prompts import load_method_templates
 from dart_hub.records import AdaptedExample, Problem
 from dart_hub.steps import split_steps
 
@@ -57,18 +56,7 @@ class MapperPrompts:
 
 
 def load_mapper_prompts(path: str | Path | None = None) -> MapperPrompts:
-    text = resources.files("dart_hub").joinpath("resources/mapper_prompts.yaml").read_text(encoding="utf-8")
-    prompts = MapperPrompts(**yaml.safe_load(text))
-    if path is None:
-        return prompts
-    path = Path(path)
-    if not path.is_file():
-        raise DartHubError(f"mapper prompts file {path} does not exist")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    unknown = sorted(set(data) - set(PROMPT_KEYS)) if isinstance(data, dict) else ["(not a mapping)"]
-    if unknown:
-        raise DartHubError(f"{path}: unknown mapper prompt keys {unknown}; use {', '.join(PROMPT_KEYS)}")
-    return replace(prompts, **{k: str(v) for k, v in data.items()})
+    return load_method_templates(MapperPrompts, "resources/mapper_prompts.yaml", path, PROMPT_KEYS, "mapper")
 
 
 @dataclass(frozen=True)
