@@ -53,6 +53,7 @@ __all__ = [
     "AnswerChecker",
     "default_checker",
     "extract_answer",
+    "final_boxed",
     "is_equivalent",
     "normalize",
 ]
@@ -117,6 +118,14 @@ _BOX_JOINER = re.compile(
     r"^(?:\s|[,;$&]|\\[()\[\]]|\\(?:quad|qquad)(?![A-Za-z])|\\text\s*\{\s*(?:and|or|,)?\s*\}|\b(?:and|or)\b)*$"
 )
 _BOX_AT = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])\s*")
+
+
+def final_boxed(text: str) -> str | None:
+    """The final boxed answer of `text` (the last box, joined with the boxes right before it
+    when only connectors separate them), or None: `extract_answer` without its text rules."""
+    if not isinstance(text, str) or not text:
+        return None
+    return _final_boxes(text) or None
 
 
 def _final_boxes(text: str) -> str | None:

@@ -54,9 +54,20 @@ KL(student || privileged) - lambda x KL(student || negative), the references bei
 weights) on an `adapt --method dail` output; with --lora the references are the adapter disabled.
 
 \b
+--objective grpo runs GRPO on the student itself (TRL GRPOTrainer) with an answer reward, the
+RL baseline of the mapper (docs/mapper.md): prompts are the rows' system + question turns, the
+reward is 1 when the final \\boxed{} answer is equivalent to the gold (math-verify), else 0.
+Defaults are `dart-hub mapper train`'s (the paper gives none; common GRPO practice): 8
+completions per prompt, temperature 1.0, 2048 new tokens, beta 0.01, learning rate 1e-6
+(2e-5 with --lora), 200 steps, a checkpoint every 50 steps with the optimizer state: the same
+command resumes from the last one. Each checkpoint is scored on the validation problems like an
+epoch. The summary records the reward curve and the GPU-hours (wall time x GPUs).
+
+\b
 Examples:
   dart-hub train --student Qwen/Qwen2.5-1.5B-Instruct --data out/limo-1.5b --output runs/limo-1.5b
   dart-hub train --student Qwen/Qwen2.5-1.5B-Instruct --data limo --static --output runs/static
+  dart-hub train --student Qwen/Qwen2.5-1.5B-Instruct --data limo --static --objective grpo --output runs/grpo
   dart-hub train --config recipes/train.yaml --epochs 3 --push-to-hub me/qwen-1.5b-dart \\
                  --compare-eval No-Tuning=evals/base --compare-eval Static=evals/static
 """
@@ -102,10 +113,18 @@ Examples:
 @click.option("--lora-dropout", type=click.FloatRange(0, 1, max_open=True), default=None, help="LoRA dropout. [default: 0.05; DAIL uses 0]")
 @click.option("--num-processes", type=click.IntRange(min=1), default=None, help="Training processes, one per GPU, started through accelerate launch. [default: the visible GPU count, 1 without GPUs]")
 @click.option("--accelerate-config", type=click.Path(dir_okay=False, path_type=Path), default=None, help="accelerate config file for the launch (DeepSpeed, FSDP, several nodes), e.g. configs/accelerate/deepspeed_zero3.yaml.")
-@click.option("--objective", type=click.Choice(["sft", "dail"]), default=None, help="Training objective: sft (cross-entropy on the assistant turn) or dail (DAIL's contrastive distillation from the privileged and negative prompts of an `adapt --method dail` output; see docs/training.md). [default: sft]")
+@click.option("--objective", type=click.Choice(["sft", "dail", "grpo"]), default=None, help="Training objective: sft (cross-entropy on the assistant turn), dail (DAIL's contrastive distillation from the privileged and negative prompts of an `adapt --method dail` output) or grpo (GRPO on the student with a 0/1 answer reward, the mapper's RL baseline); see docs/training.md. [default: sft]")
 @click.option("--dail-lambda", type=click.FloatRange(min=0), default=None, help="With --objective dail: weight of the negative term, KL(student || negative). [default: 0.1]")
 @click.option("--dail-kl", type=click.Choice(["reverse", "forward"]), default=None, help="With --objective dail: KL direction; reverse is KL(student || reference). [default: reverse]")
 @click.option("--dail-chunk-size", type=click.IntRange(min=1), default=None, help="With --objective dail: response positions per output-head/log-softmax chunk (bounds memory). [default: 1024]")
+@click.option("--grpo-num-generations", type=click.IntRange(min=2), default=None, help="With --objective grpo: completions per prompt (the group). [default: 8]")
+@click.option("--grpo-prompts-per-step", type=click.IntRange(min=1), default=None, help="With --objective grpo: prompts per device and step, each with the group's completions. [default: 1]")
+@click.option("--grpo-max-completion-tokens", type=click.IntRange(min=1), default=None, help="With --objective grpo: max new tokens per completion. [default: 2048]")
+@click.option("--grpo-temperature", type=click.FloatRange(min=0, min_open=True), default=None, help="With --objective grpo: sampling temperature. [default: 1.0]")
+@click.option("--grpo-top-p", type=click.FloatRange(0, 1, min_open=True), default=None, help="With --objective grpo: top-p of the completions. [default: 1.0]")
+@click.option("--grpo-beta", type=click.FloatRange(min=0), default=None, help="With --objective grpo: KL coefficient to the initial student (0: no reference model). [default: 0.01]")
+@click.option("--grpo-max-steps", type=click.IntRange(min=0), default=None, help="With --objective grpo: optimizer steps (0: --epochs passes over the prompts). [default: 200, or --epochs when only that is given]")
+@click.option("--grpo-save-steps", type=click.IntRange(min=1), default=None, help="With --objective grpo: a checkpoint (resume point, scored for selection) every N steps, and at the end. [default: 50]")
 @click.option("--dry-run", is_flag=True, help="Load the data, resolve the settings and the loss masking, print them, and exit (no model loaded).")
 @click.option("--quiet", "-q", is_flag=True, help="Less output.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
@@ -174,8 +193,9 @@ def run(sft: dict[str, Any] | None = None, **o: Any) -> dict[str, Any] | None:
     settings.update(yaml_train)
     settings.update({k: o[k] for k in TRAIN_KEYS if o.get(k) is not None})
 
-    if settings["objective"] not in ("sft", "dail"):
-        raise DartHubError(f"unknown objective '{settings['objective']}' in --config: sft or dail")
+    if settings["objective"] not in ("sft", "dail", "grpo"):
+        raise DartHubError(f"unknown objective '{settings['objective']}' in --config: sft, dail or grpo")
+    _check_objective_options(settings["objective"], o, yaml_sft, yaml_train)
     ValidationSource.parse(settings["validation_source"])  # a bad name fails before anything loads
     output = o.get("output") or yaml_sft.get("output_dir")
     if not output:
@@ -190,7 +210,7 @@ def run(sft: dict[str, Any] | None = None, **o: Any) -> dict[str, Any] | None:
     for key in ("student", "data"):
         if not settings.get(key):
             raise DartHubError(f"--{key} is required (or `{key}:` in --config)")
-    if not o.get("dry_run"):
+    if not o.get("dry_run") and settings["objective"] != "grpo":
         _check_fresh_output(output, yaml_sft)
 
     from dart_hub.training.launch import (
@@ -209,8 +229,18 @@ def run(sft: dict[str, Any] | None = None, **o: Any) -> dict[str, Any] | None:
         summary = launch(o, sft, output, num_processes, echo=echo)
     else:
         cli_sft = {field: o.get(flag) for flag, field in SFT_FLAGS.items()}
-        sft_kwargs, notes = resolve_sft_kwargs(yaml_sft, cli_sft, output)
-        if settings.get("lora") and "learning_rate" not in yaml_sft and cli_sft.get("learning_rate") is None:
+        if settings["objective"] == "grpo":
+            from dart_hub.training.grpo import GRPO_FLAGS, resolve_grpo_kwargs
+
+            cli_grpo = {**cli_sft, **{field: o.get(flag) for flag, field in GRPO_FLAGS.items()}}
+            sft_kwargs, notes = resolve_grpo_kwargs(
+                yaml_sft, cli_grpo, output, lora=bool(settings.get("lora")), prompts_per_step=o.get("grpo_prompts_per_step")
+            )
+            if not o.get("dry_run"):
+                notes += _grpo_resume(output, sft_kwargs)
+        else:
+            sft_kwargs, notes = resolve_sft_kwargs(yaml_sft, cli_sft, output)
+        if settings["objective"] != "grpo" and settings.get("lora") and "learning_rate" not in yaml_sft and cli_sft.get("learning_rate") is None:
             from dart_hub.training.config import LORA_LEARNING_RATE
 
             sft_kwargs["learning_rate"] = LORA_LEARNING_RATE
@@ -251,6 +281,49 @@ def run(sft: dict[str, Any] | None = None, **o: Any) -> dict[str, Any] | None:
     return summary
 
 
+# Options that only one objective takes (CLI flag -> the setting's name in `settings` / `o`).
+DAIL_OPTIONS = ("dail_lambda", "dail_kl", "dail_chunk_size")
+GRPO_OPTIONS = (
+    "grpo_num_generations", "grpo_prompts_per_step", "grpo_max_completion_tokens", "grpo_temperature",
+    "grpo_top_p", "grpo_beta", "grpo_max_steps", "grpo_save_steps",
+)  # fmt: skip
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _check_objective_options(objective: str, o: dict[str, Any], yaml_sft: dict[str, Any], yaml_train: dict[str, Any]) -> None:
+    """One-line errors for options the objective does not take."""
+    from dart_hub.training.config import check_objective_keys
+
+    given_grpo = [_flag(k) for k in GRPO_OPTIONS if o.get(k) is not None]
+    if given_grpo and objective != "grpo":
+        raise DartHubError(f"{', '.join(given_grpo)} only apply to --objective grpo (this run trains with --objective {objective})")
+    if objective == "grpo":
+        given_dail = [_flag(k) for k in DAIL_OPTIONS if o.get(k) is not None or k in yaml_train]
+        if given_dail:
+            raise DartHubError(f"{', '.join(given_dail)} only apply to --objective dail, not grpo")
+        if o.get("max_length") is not None:
+            raise DartHubError("--max-length is SFT's sequence length; with --objective grpo set --grpo-max-completion-tokens (prompts are not cut)")
+        if o.get("batch_size") is not None:
+            raise DartHubError("--batch-size does not apply to --objective grpo: set --grpo-prompts-per-step (each prompt gets --grpo-num-generations completions)")
+    check_objective_keys(yaml_sft, objective)
+
+
+def _grpo_resume(output: Path, kwargs: dict[str, Any]) -> list[str]:
+    """GRPO resumes from the last checkpoint of OUTPUT by itself (as `mapper train` does)."""
+    if kwargs.get("resume_from_checkpoint") or not output.is_dir():
+        return []
+    from transformers.trainer_utils import get_last_checkpoint
+
+    last = get_last_checkpoint(str(output))
+    if last is None:
+        return []
+    kwargs["resume_from_checkpoint"] = last
+    return [f"resuming GRPO from {Path(last).name}"]
+
+
 def _check_fresh_output(output: Path, yaml_sft: dict[str, Any]) -> None:
     if yaml_sft.get("resume_from_checkpoint"):
         return
@@ -284,14 +357,31 @@ def _print(summary: dict[str, Any], as_json: bool, quiet: bool) -> None:
         click.echo(json.dumps(summary, sort_keys=True))
         return
     selection = summary["selection"]
+    grpo = summary.get("objective", {}).get("name") == "grpo"
+    unit = "step" if grpo else "epoch"
+    chosen = next((e for e in summary["epochs"] if e["checkpoint"] == summary["chosen_checkpoint"]), {})
+    label = chosen.get("step") if grpo else summary["chosen_epoch"]
     if selection["enabled"]:
-        click.echo(f"best epoch: {selection['best_epoch']} ({selection['best_checkpoint']})")
+        click.echo(f"best {unit}: {label} ({selection['best_checkpoint']})")
     else:
-        click.echo(f"kept the last epoch: {summary['chosen_epoch']} ({summary['chosen_checkpoint']})")
+        click.echo(f"kept the last {unit}: {label} ({summary['chosen_checkpoint']})")
     if not quiet:
         for epoch in summary["epochs"]:
             v = epoch.get("validation")
             score = f"validation {v['correct']}/{v['total']}" if v else "not scored"
             loss = f", train loss {epoch['train_loss']:.4f}" if "train_loss" in epoch else ""
-            click.echo(f"  epoch {epoch['epoch']} {epoch['checkpoint']}: {score}{loss}")
+            label = epoch["step"] if grpo else epoch["epoch"]
+            click.echo(f"  {unit} {label} {epoch['checkpoint']}: {score}{loss}")
+        rewards = summary.get("rewards")
+        if rewards:
+            click.echo(f"  mean reward: first step {rewards['first']}, last step {rewards['last']}")
+        if "device_hours" in summary:
+            click.echo(f"  compute: {_compute_text(summary)}")
     click.echo(f"model: {Path(summary['request']['output']) / summary['model_dir']}")
+
+
+def _compute_text(summary: dict[str, Any]) -> str:
+    seconds = sum(s["seconds"] for s in summary.get("sessions", []))
+    if summary.get("device") == "cuda":
+        return f"{summary['gpu_hours']:.3f} GPU-hours ({seconds:.0f} s wall)"
+    return f"{seconds:.0f} s wall on CPU (0 GPU-hours)"

@@ -103,13 +103,41 @@ def sft_fields() -> dict[str, Any]:
     return {f.name: hints.get(f.name, Any) for f in dataclasses.fields(SFTConfig) if f.init}
 
 
+@functools.cache
+def grpo_fields() -> dict[str, Any]:
+    """GRPOConfig's init fields -> their resolved type hints (`--objective grpo`)."""
+    require_trl()
+    from trl import GRPOConfig
+
+    hints = typing.get_type_hints(GRPOConfig)
+    return {f.name: hints.get(f.name, Any) for f in dataclasses.fields(GRPOConfig) if f.init}
+
+
+def config_fields() -> dict[str, Any]:
+    """Keys a recipe may set: SFTConfig's and GRPOConfig's (which one applies depends on the
+    objective: `check_objective_keys`)."""
+    return {**grpo_fields(), **sft_fields()}
+
+
+def check_objective_keys(keys, objective: str) -> None:
+    """A one-line error for a config key the objective's trainer config does not have."""
+    if objective == "grpo":
+        wrong = sorted(k for k in keys if k not in grpo_fields())
+        if wrong:
+            raise DartHubError(f"{', '.join(wrong)}: SFTConfig setting(s) that --objective grpo does not take (GRPOConfig has no such field)")
+        return
+    wrong = sorted(k for k in keys if k not in sft_fields())
+    if wrong:
+        raise DartHubError(f"{', '.join(wrong)}: GRPOConfig setting(s), only for --objective grpo")
+
+
 def _unknown_key(key: str, where: str) -> DartHubError:
-    choices = [*sft_fields(), *TRAIN_KEYS]
+    choices = [*config_fields(), *TRAIN_KEYS]
     close = difflib.get_close_matches(key, choices, n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     return DartHubError(
-        f"unknown key '{key}' in {where}{hint}: keys are trl.SFTConfig fields or dart-hub train "
-        f"settings ({', '.join(TRAIN_KEYS)})"
+        f"unknown key '{key}' in {where}{hint}: keys are trl.SFTConfig (or, for --objective grpo, "
+        f"GRPOConfig) fields or dart-hub train settings ({', '.join(TRAIN_KEYS)})"
     )
 
 
@@ -126,7 +154,7 @@ def load_recipe_yaml(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
         raise DartHubError(f"training config {path} must be a flat mapping of SFTConfig keys to values")
     sft: dict[str, Any] = {}
     train: dict[str, Any] = {}
-    fields = sft_fields()
+    fields = config_fields()
     for key, value in data.items():
         key = str(key)
         if key in TRAIN_KEYS:
@@ -139,8 +167,8 @@ def load_recipe_yaml(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def check_sft_keys(values: dict[str, Any], where: str) -> dict[str, Any]:
-    """Validate and coerce a mapping of SFTConfig keys given from code (e.g. a recipe section)."""
-    fields = sft_fields()
+    """Validate and coerce a mapping of SFTConfig (or GRPOConfig) keys given from code (e.g. a recipe section)."""
+    fields = config_fields()
     out = {}
     for key, value in values.items():
         if key not in fields:
@@ -165,7 +193,7 @@ def coerce(key: str, value: Any) -> Any:
     """YAML strings -> numbers/booleans for numeric/boolean fields (`5e-6` is a string in YAML 1.1)."""
     if not isinstance(value, str):
         return value
-    allowed = _allowed_types(sft_fields().get(key, Any))
+    allowed = _allowed_types(config_fields().get(key, Any))
     if not allowed or str in allowed or any(issubclass(t, str) for t in allowed):
         return value
     text = value.strip()

@@ -13,6 +13,7 @@ checkpoints and writes the summary (the others return as soon as training is don
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import gc
 import json
@@ -25,6 +26,7 @@ from typing import Any
 from dart_hub import __version__
 from dart_hub.errors import DartHubError
 from dart_hub.store import write_atomic
+from dart_hub.training.compute import compute_record, device_kind
 
 SUMMARY_FILE = "training_summary.json"
 SECRET_KEYS = frozenset({"hub_token", "push_to_hub_token"})
@@ -45,6 +47,24 @@ CARD_HYPERPARAMETERS = (
     "seed",
     "assistant_only_loss",
     "completion_only_loss",
+)
+# ... and for --objective grpo (GRPOConfig has no max_length / loss-masking fields).
+GRPO_CARD_HYPERPARAMETERS = (
+    "max_steps",
+    "num_train_epochs",
+    "learning_rate",
+    "lr_scheduler_type",
+    "warmup_steps",
+    "num_generations",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "max_completion_length",
+    "temperature",
+    "top_p",
+    "beta",
+    "loss_type",
+    "bf16",
+    "seed",
 )
 
 
@@ -74,7 +94,7 @@ class TrainRequest:
     lora_rank: int = 16
     lora_alpha: int | None = None  # None: 2 x rank
     lora_dropout: float = 0.05
-    objective: str = "sft"  # or "dail": dart_hub.training.dail
+    objective: str = "sft"  # or "dail": dart_hub.training.dail, "grpo": dart_hub.training.grpo
     dail_lambda: float = 0.1
     dail_kl: str = "reverse"
     dail_chunk_size: int = 1024
@@ -106,16 +126,29 @@ def run_training(
         raise DartHubError("no training rows left after holding out the validation slice")
     notes += _objective_notes(data, request)
 
-    trainer, plan, config = _build_trainer(request, train_rows, validation_rows, sft_kwargs)
-    echo(
-        f"training {request.student} on {len(train_rows)} rows ({len(validation_rows)} held out), "
-        f"{config.num_train_epochs:g} epochs, loss: {plan.mode}"
-        + (f", LoRA rank {request.lora_rank}" if request.lora else "")
-    )
-    resume = config.resume_from_checkpoint
-    trainer.train(resume_from_checkpoint=resume)
-    trained = time.monotonic()
+    with contextlib.ExitStack() as stack:
+        checker = None
+        if request.objective == "grpo":  # the reward's answer checker lives as long as training
+            from dart_hub.answers import AnswerChecker
+
+            checker = stack.enter_context(AnswerChecker(timeout=request.answer_timeout))
+        trainer, plan, config = _build_trainer(request, train_rows, validation_rows, sft_kwargs, checker)
+        length = f"{config.max_steps} steps" if config.max_steps > 0 else f"{config.num_train_epochs:g} epochs"
+        echo(
+            f"training {request.student} on {len(train_rows)} rows ({len(validation_rows)} held out), "
+            f"{length}, loss: {plan.mode}"
+            + (f", LoRA rank {request.lora_rank}" if request.lora else "")
+        )
+        resume = config.resume_from_checkpoint
+        previous = (load_summary(output) or {}) if resume else {}
+        session_started = time.monotonic()
+        trainer.train(resume_from_checkpoint=resume)
+        trained = time.monotonic()
     is_main = trainer.accelerator.is_main_process
+    compute = compute_record(
+        previous.get("sessions") or [], trained - session_started, *device_kind(trainer.accelerator.num_processes),
+        _resumed_from(resume, output),
+    )  # fmt: skip
     log_history = list(trainer.state.log_history)
     # Free the training model (and its optimizer) before loading checkpoints to score them.
     del trainer
@@ -142,7 +175,8 @@ def run_training(
             for epoch in epochs:
                 epoch["validation"] = _score(output / epoch["checkpoint"], validation_items, checker, request)
                 v = epoch["validation"]
-                echo(f"epoch {epoch['epoch']}: validation {v['correct']}/{v['total']} ({v['accuracy']:.1%})")
+                where = f"step {epoch['step']}" if request.objective == "grpo" else f"epoch {epoch['epoch']}"
+                echo(f"{where}: validation {v['correct']}/{v['total']} ({v['accuracy']:.1%})")
         best = choose_best(epochs)
     chosen = best or epochs[-1]
     model_dir = "best" if best is not None else "final"
@@ -162,9 +196,9 @@ def run_training(
         },
         "validation_ids": [item.id for items in validation_items.values() for item in items],
         "loss": plan.to_dict(),
-        "objective": objective_record(request),
+        "objective": objective_record(request, config),
         "notes": notes,
-        "hyperparameters": {k: _jsonable(getattr(config, k, None)) for k in CARD_HYPERPARAMETERS},
+        "hyperparameters": _hyperparameters(config, request.objective),
         "sft_config": _jsonable(config.to_dict()),
         "epochs": epochs,
         "selection": {
@@ -183,13 +217,39 @@ def run_training(
             "training": round(trained - started, 1),
             "selection": round(time.monotonic() - trained, 1),
         },
+        # this training's compute, summed over resumed sessions: sessions, device, device_hours,
+        # gpu_hours (the same fields as `mapper train`'s run record)
+        **compute,
     }
+    if request.objective == "grpo":
+        from dart_hub.training.grpo import reward_stats
+
+        summary["rewards"] = reward_stats(log_history)
     write_atomic(output / SUMMARY_FILE, json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return summary
 
 
-def objective_record(request: TrainRequest) -> dict[str, Any]:
+def _resumed_from(resume: Any, output: Path) -> str | None:
+    if isinstance(resume, str) and resume:
+        return resume
+    if resume is True:
+        from transformers.trainer_utils import get_last_checkpoint
+
+        return get_last_checkpoint(str(output))
+    return None
+
+
+def _hyperparameters(config, objective: str) -> dict[str, Any]:
+    keys = GRPO_CARD_HYPERPARAMETERS if objective == "grpo" else CARD_HYPERPARAMETERS
+    return {k: _jsonable(getattr(config, k, None)) for k in keys}
+
+
+def objective_record(request: TrainRequest, config=None) -> dict[str, Any]:
     """The training objective and its parameters (summary, card)."""
+    if request.objective == "grpo":
+        from dart_hub.training.grpo import objective_record as grpo_record
+
+        return grpo_record(config) if config is not None else {"name": "grpo"}
     if request.objective == "dail":
         from dart_hub.training.dail import objective_record as dail_record
 
@@ -205,8 +265,14 @@ def _objective_notes(data, request: TrainRequest) -> list[str]:
     return [f"the data names the training objective '{named}' (its dart_config.json); training with --objective {request.objective}"]
 
 
-def _build_trainer(request: TrainRequest, train_rows, validation_rows, sft_kwargs):
+def _build_trainer(request: TrainRequest, train_rows, validation_rows, sft_kwargs, checker=None):
     """(trainer, LossPlan, config) for the request's objective."""
+    if request.objective == "grpo":
+        from dart_hub.training.grpo import build_grpo_trainer
+        from dart_hub.training.trainer import lora_config
+
+        peft_config = lora_config(request.lora_rank, request.lora_alpha, request.lora_dropout) if request.lora else None
+        return build_grpo_trainer(request.student, train_rows, sft_kwargs, checker, request.student_revision, peft_config=peft_config)
     if request.objective == "dail":
         from dart_hub.training.dail import build_dail_trainer
 
@@ -220,7 +286,7 @@ def _build_trainer(request: TrainRequest, train_rows, validation_rows, sft_kwarg
             peft_config=peft_config, lam=request.dail_lambda, kl=request.dail_kl, chunk_size=request.dail_chunk_size,
         )  # fmt: skip
     if request.objective != "sft":
-        raise DartHubError(f"unknown training objective '{request.objective}': sft or dail")
+        raise DartHubError(f"unknown training objective '{request.objective}': sft, dail or grpo")
     from dart_hub.training.trainer import build_trainer
 
     return build_trainer(
@@ -241,7 +307,19 @@ def plan_training(request: TrainRequest, sft_kwargs: dict[str, Any], notes: list
     notes = [*(notes or []), *_objective_notes(data, request)]
     train_rows, validation_rows, items, validation = select_validation(request, data.rows, int(sft_kwargs.get("seed", 42)))
     tokenizer = load_tokenizer(request.student, request.student_revision, bool(sft_kwargs.get("trust_remote_code")))
-    if request.objective == "dail":
+    example = train_rows[0]["messages"] if train_rows else None
+    if request.objective == "grpo":
+        from dart_hub.training.grpo import OBJECTIVE, grpo_rows, make_grpo_config
+        from dart_hub.training.trainer import LossPlan
+
+        config = make_grpo_config(sft_kwargs)
+        prompts, skipped = grpo_rows(train_rows)
+        if not prompts:
+            raise DartHubError(f"no GRPO prompt is usable ({skipped}): GRPO needs a gold answer per problem (--answer-column)")
+        example = prompts[0]["prompt"]
+        record = objective_record(request, config)
+        plan = LossPlan(OBJECTIVE, {}, f"GRPO on {len(prompts)} prompts, {record['reward']}" + (f"; rows skipped: {skipped}" if skipped else ""))
+    elif request.objective == "dail":
         from dart_hub.training.dail import OBJECTIVE, check_columns, featurize_rows
         from dart_hub.training.trainer import LossPlan
 
@@ -259,11 +337,11 @@ def plan_training(request: TrainRequest, sft_kwargs: dict[str, Any], notes: list
         "rows": {"train": len(train_rows), "validation": len(validation_rows), "skipped": data.skipped},
         "validation_ids": [item.id for group in items.values() for item in group],
         "validation": validation,
-        "example": train_rows[0]["messages"] if train_rows else None,
+        "example": example,
         "loss": plan.to_dict(),
-        "objective": objective_record(request),
+        "objective": objective_record(request, config),
         "notes": list(notes or []),
-        "hyperparameters": {k: _jsonable(getattr(config, k, None)) for k in CARD_HYPERPARAMETERS},
+        "hyperparameters": _hyperparameters(config, request.objective),
         "sft_config": _jsonable(config.to_dict()),
     }
 

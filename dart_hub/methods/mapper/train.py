@@ -22,6 +22,7 @@ from typing import Any
 from dart_hub.errors import DartHubError
 from dart_hub.methods.mapper.method import MapperPrompts
 from dart_hub.methods.mapper.rewards import MapperRewards, RewardConfig
+from dart_hub.training.grpo import reward_curve
 
 RUN_FILE = "mapper_run.json"
 
@@ -73,24 +74,18 @@ def grpo_dataset(problems, prompts: MapperPrompts):
     ])  # fmt: skip
 
 
-def _devices() -> tuple[str, int]:
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda", torch.cuda.device_count()
-    return "cpu", 1
-
-
 def train_mapper(*, mapper: str, student: str, problems, prompts: MapperPrompts, output: Path, config: MapperTrainConfig,
                  checker, scorer, progress: bool = True, source: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
     """Run (or resume) GRPO on the mapper; returns the run record written to OUTPUT/mapper_run.json."""
     from transformers.trainer_utils import get_last_checkpoint
     from trl import GRPOConfig, GRPOTrainer
 
+    from dart_hub.training.compute import compute_record, device_kind
+
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     rewards = MapperRewards(config.rewards, checker, scorer)
-    kind, devices = _devices()
+    kind, devices = device_kind()
     bf16 = config.bf16 if config.bf16 is not None else kind == "cuda" and _bf16_ok()
     args = GRPOConfig(
         output_dir=str(output),
@@ -123,8 +118,7 @@ def train_mapper(*, mapper: str, student: str, problems, prompts: MapperPrompts,
     final = output / "final"
     trainer.save_model(str(final))
     trainer.processing_class.save_pretrained(str(final))
-    sessions = [*previous.get("sessions", []), {"seconds": round(seconds, 1), "devices": devices, "device": kind, "resumed_from": last}]
-    device_hours = sum(s["seconds"] * s["devices"] for s in sessions) / 3600
+    compute = compute_record(previous.get("sessions", []), seconds, kind, devices, last)
     record = {
         "mapper": mapper,
         "student": student,
@@ -136,26 +130,11 @@ def train_mapper(*, mapper: str, student: str, problems, prompts: MapperPrompts,
         "steps": trainer.state.global_step,
         "reward_curve": reward_curve(trainer.state.log_history),
         "log_history": trainer.state.log_history,
-        "sessions": sessions,
-        "device": kind,
-        "device_hours": round(device_hours, 6),
-        "gpu_hours": round(device_hours, 6) if kind == "cuda" else 0.0,
+        **compute,  # sessions, device, device_hours, gpu_hours (dart_hub.training.compute)
         "final": str(final),
     }
     (output / RUN_FILE).write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
     return record
-
-
-def reward_curve(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per logged step: the mean weighted reward and each reward's mean."""
-    curve = []
-    for entry in log_history:
-        if "reward" not in entry:
-            continue
-        point = {"step": entry.get("step"), "reward": entry["reward"]}
-        point.update({k.split("/")[1]: v for k, v in entry.items() if k.startswith("rewards/") and k.endswith("/mean")})
-        curve.append(point)
-    return curve
 
 
 def _read_run(output: Path) -> dict[str, Any]:
