@@ -135,6 +135,9 @@ def test_train_two_epochs_from_the_hub_scores_each_epoch_and_keeps_the_best(hub,
     assert summary["rows"] == {"train": 4, "validation": 2, "skipped": {}}
     assert len(set(summary["validation_ids"])) == 2
     assert summary["loss"]["mode"] == "completion_only"  # the tiny template has no generation markers
+    # Compute, as `mapper train` and `--objective grpo` record it: wall time x devices.
+    assert summary["device"] == "cpu" and summary["gpu_hours"] == 0.0 and len(summary["sessions"]) == 1
+    assert summary["sessions"][0]["resumed_from"] is None and summary["sessions"][0]["seconds"] <= summary["seconds"]["training"]
 
 
 def test_output_with_checkpoints_is_not_overwritten(student, tmp_path):

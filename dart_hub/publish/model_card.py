@@ -208,7 +208,7 @@ def _epochs(summary: dict[str, Any]) -> list[dict[str, Any]]:
         v = epoch.get("validation")
         rows.append(
             {
-                "epoch": epoch.get("epoch"),
+                "epoch": epoch.get("step") if _is_grpo(summary) else epoch.get("epoch"),
                 "chosen": epoch.get("checkpoint") == summary.get("chosen_checkpoint"),
                 "accuracy": f"{100 * v['accuracy']:.1f}% ({v['correct']}/{v['total']})" if v else "-",
                 "train_loss": f"{epoch['train_loss']:.4f}" if "train_loss" in epoch else "-",
@@ -233,8 +233,30 @@ def _validation_sentence(summary: dict[str, Any]) -> str:
     return describe_validation(record)
 
 
+def _is_grpo(summary: dict[str, Any]) -> bool:
+    return (summary.get("objective") or {}).get("name") == "grpo"
+
+
+def _compute_text(summary: dict[str, Any]) -> str | None:
+    """Training compute (wall time x devices, resumed sessions summed), when recorded."""
+    sessions = summary.get("sessions")
+    if not sessions:
+        return None
+    seconds = sum(s.get("seconds", 0) for s in sessions)
+    if summary.get("device") == "cuda":
+        devices = max(s.get("devices", 1) for s in sessions)
+        return f"{summary.get('gpu_hours', 0):.3f} GPU-hours of training (wall time x GPUs; {seconds / 3600:.2f} h on up to {devices} GPU(s))"
+    return f"{seconds:.0f} s of training on CPU (0 GPU-hours)"
+
+
 def _loss_text(summary: dict[str, Any]) -> str:
     objective = summary.get("objective") or {}
+    if objective.get("name") == "grpo":
+        return (
+            f"GRPO (TRL `GRPOTrainer`), reward {objective.get('reward')}; {objective.get('num_generations')} "
+            f"completions per prompt at temperature {objective.get('temperature')}, KL coefficient beta "
+            f"{objective.get('beta')}, loss type {objective.get('loss_type')}"
+        )
     if objective.get("name") == "dail":
         return (
             f"DAIL contrastive distillation: {objective.get('formula')}, lambda = {objective.get('lambda')}, "
@@ -294,12 +316,22 @@ def _reproduce(summary: dict[str, Any], base_model: str | None, datasets: list[s
     if request.get("static"):
         parts.append("--static")
     objective = summary.get("objective") or {}
+    if objective.get("name") == "grpo":
+        parts += [
+            "--objective", "grpo", "--grpo-num-generations", str(objective.get("num_generations")),
+            "--grpo-max-completion-tokens", str(objective.get("max_completion_length")),
+            "--grpo-temperature", str(objective.get("temperature")), "--grpo-beta", str(objective.get("beta")),
+        ]  # fmt: skip
+        if (objective.get("max_steps") or 0) > 0:
+            parts += ["--grpo-max-steps", str(objective["max_steps"])]
     if objective.get("name") == "dail":
         parts += ["--objective", "dail", "--dail-lambda", str(objective.get("lambda")), "--dail-kl", str(objective.get("kl"))]
     if request.get("lora"):
         parts += ["--lora", "--lora-rank", str(request.get("lora_rank"))]
     hp = summary.get("hyperparameters") or {}
     for flag, key in (("--epochs", "num_train_epochs"), ("--learning-rate", "learning_rate"), ("--max-length", "max_length"), ("--seed", "seed")):
+        if key == "num_train_epochs" and (objective.get("max_steps") or 0) > 0:
+            continue  # GRPO ran a number of steps
         if hp.get(key) is not None:
             parts += [flag, str(hp[key])]
     if request.get("validation_source") not in (None, "heldout"):
@@ -384,6 +416,7 @@ def render_model_card(
         "rows": summary.get("rows"),
         "loss_text": _loss_text(summary),
         "objective": (summary.get("objective") or {}).get("name", "sft"),
+        "compute": _compute_text(summary),
         "precision_note": notes[0] if notes else None,
         "hyperparameters": _hyperparameters(summary),
         "epochs": _epochs(summary),

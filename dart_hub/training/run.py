@@ -260,8 +260,8 @@ def objective_record(request: TrainRequest, config=None) -> dict[str, Any]:
 def _objective_notes(data, request: TrainRequest) -> list[str]:
     """A note when the adapted data was made for another objective (its dart_config.json)."""
     named = (data.source.get("adapt") or {}).get("objective") or "sft"
-    if named == request.objective:
-        return []
+    if named == request.objective or request.objective == "grpo":
+        return []  # GRPO takes only the prompts and gold answers: any objective's data will do
     return [f"the data names the training objective '{named}' (its dart_config.json); training with --objective {request.objective}"]
 
 
