@@ -119,7 +119,12 @@ def test_train_grpo_runs_records_rewards_and_compute_and_resumes(tmp_path):
     model = out / summary["model_dir"]
     assert (model / "model.safetensors").is_file() and not (model / "optimizer.pt").exists()
 
-    # The same command with more steps resumes from the last checkpoint and adds its session.
+    compute = json.loads((out / "compute.json").read_text())  # rewritten at every checkpoint
+    assert compute == {k: summary[k] for k in ("sessions", "device", "device_hours", "gpu_hours")}
+
+    # The same command with more steps resumes from the last checkpoint and adds its session,
+    # also when the first session never wrote its summary (interrupted after its last checkpoint).
+    (out / "training_summary.json").unlink()
     result = invoke(*grpo_args(out, "--grpo-max-steps", "4"))
     assert result.exit_code == 0, result.output
     assert "compute:" in result.stdout and "0 GPU-hours" in result.stdout and "mean reward:" in result.stdout

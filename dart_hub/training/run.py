@@ -26,7 +26,8 @@ from typing import Any
 from dart_hub import __version__
 from dart_hub.errors import DartHubError
 from dart_hub.store import write_atomic
-from dart_hub.training.compute import compute_record, device_kind
+from dart_hub.training.compute import compute_log as make_compute_log
+from dart_hub.training.compute import device_kind, previous_sessions
 
 SUMMARY_FILE = "training_summary.json"
 SECRET_KEYS = frozenset({"hub_token", "push_to_hub_token"})
@@ -140,15 +141,15 @@ def run_training(
             + (f", LoRA rank {request.lora_rank}" if request.lora else "")
         )
         resume = config.resume_from_checkpoint
-        previous = (load_summary(output) or {}) if resume else {}
-        session_started = time.monotonic()
+        previous = previous_sessions(output, load_summary(output)) if resume else []
+        compute_log = make_compute_log(
+            output, previous, *device_kind(trainer.accelerator.num_processes), _resumed_from(resume, output)
+        )
+        trainer.add_callback(compute_log)
         trainer.train(resume_from_checkpoint=resume)
         trained = time.monotonic()
     is_main = trainer.accelerator.is_main_process
-    compute = compute_record(
-        previous.get("sessions") or [], trained - session_started, *device_kind(trainer.accelerator.num_processes),
-        _resumed_from(resume, output),
-    )  # fmt: skip
+    compute = compute_log.record()
     log_history = list(trainer.state.log_history)
     # Free the training model (and its optimizer) before loading checkpoints to score them.
     del trainer

@@ -14,7 +14,6 @@ the "cheaper than RL on the student" comparison needs).
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,7 +79,8 @@ def train_mapper(*, mapper: str, student: str, problems, prompts: MapperPrompts,
     from transformers.trainer_utils import get_last_checkpoint
     from trl import GRPOConfig, GRPOTrainer
 
-    from dart_hub.training.compute import compute_record, device_kind
+    from dart_hub.training.compute import compute_log as make_compute_log
+    from dart_hub.training.compute import device_kind, previous_sessions
 
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
@@ -110,15 +110,15 @@ def train_mapper(*, mapper: str, student: str, problems, prompts: MapperPrompts,
         save_only_model=False,
     )  # fmt: skip
     trainer = GRPOTrainer(model=mapper, reward_funcs=rewards.functions(), args=args, train_dataset=grpo_dataset(problems, prompts))
-    previous = _read_run(output)
     last = get_last_checkpoint(str(output)) if output.exists() else None
-    started = time.monotonic()
+    previous = previous_sessions(output, _read_run(output)) if last else []
+    compute_log = make_compute_log(output, previous, kind, devices, last)
+    trainer.add_callback(compute_log)
     trainer.train(resume_from_checkpoint=last)
-    seconds = time.monotonic() - started
     final = output / "final"
     trainer.save_model(str(final))
     trainer.processing_class.save_pretrained(str(final))
-    compute = compute_record(previous.get("sessions", []), seconds, kind, devices, last)
+    compute = compute_log.record()
     record = {
         "mapper": mapper,
         "student": student,
