@@ -134,6 +134,11 @@ def test_train_grpo_runs_records_rewards_and_compute_and_resumes(tmp_path):
     assert len(summary["rewards"]["curve"]) == 4 and summary["rewards"]["curve"][:3] == [{"step": i + 1, "reward": v, "answer_correct": v} for i, v in enumerate(logged)]
     assert summary["device_hours"] == pytest.approx(sum(s["seconds"] for s in summary["sessions"]) / 3600, abs=1e-5)
 
+    # An SFT run's folder is not resumed with GRPO.
+    summary["objective"] = {"name": "sft"}
+    (out / "training_summary.json").write_text(json.dumps(summary))
+    one_line_error(invoke(*grpo_args(out, "--grpo-max-steps", "5")), "earlier --objective sft run")
+
 
 def test_lora_grpo_on_the_tiny_model_through_the_cli(tiny_model_dir, tmp_path):
     """--lora works with GRPO: the adapter is trained and best/ is the merged model."""

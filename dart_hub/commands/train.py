@@ -320,6 +320,11 @@ def _grpo_resume(output: Path, kwargs: dict[str, Any]) -> list[str]:
     last = get_last_checkpoint(str(output))
     if last is None:
         return []
+    from dart_hub.training.run import load_summary
+
+    earlier = ((load_summary(output) or {}).get("objective") or {}).get("name", "grpo")
+    if earlier != "grpo":
+        raise DartHubError(f"{output} holds checkpoints of an earlier --objective {earlier} run; pass a new --output for GRPO")
     kwargs["resume_from_checkpoint"] = last
     return [f"resuming GRPO from {Path(last).name}"]
 
