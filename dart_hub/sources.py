@@ -121,6 +121,9 @@ class SourceSpec:
     question_column / solution_column / answer_column: None = the preset's, else LIMO's names.
         answer_column="" means "no answer column: the gold answer is the solution's last box".
     limit: keep the first `limit` valid problems (None = all); later rows are not read.
+    solution_optional: problems may come without a solution (the prompts of `train --objective
+        grpo`): the solution column may be absent or empty; the gold answer then has to come
+        from the answer column.
     """
 
     dataset: str
@@ -132,6 +135,7 @@ class SourceSpec:
     answer_column: str | None = None
     limit: int | None = None
     preset: str | None = None
+    solution_optional: bool = False
 
 
 @dataclass
@@ -277,7 +281,10 @@ def _resolve_columns(
         preset.solution_column if preset else DEFAULT_SOLUTION_COLUMN
     )
     _require_column(question, present, where, "--question-column", "question")
-    _require_column(solution, present, where, "--solution-column", "solution")
+    if spec.solution_optional and solution not in present:
+        solution = ""  # no solutions: prompts and gold answers only
+    else:
+        _require_column(solution, present, where, "--solution-column", "solution")
     if spec.answer_column == "":
         answer = None
     elif spec.answer_column is not None:
@@ -764,7 +771,7 @@ def _build(
             split=spec.split,
             row_index=index,
         )
-        result = _row_to_problem(row, index, provenance, question_col, solution_col, answer_col)
+        result = _row_to_problem(row, index, provenance, question_col, solution_col, answer_col, spec.solution_optional)
         if isinstance(result, SkippedRow):
             loaded.skipped.append(result)
             continue
@@ -805,6 +812,7 @@ def _row_to_problem(
     question_col: str,
     solution_col: str,
     answer_col: str | None,
+    solution_optional: bool = False,
 ) -> Problem | SkippedRow:
     question = _text(row.get(question_col))
     if question is None:
@@ -812,11 +820,11 @@ def _row_to_problem(
         return SkippedRow(index, NON_TEXT_QUESTION, f"column '{question_col}' holds a {kind}")
     if not question.strip():
         return SkippedRow(index, EMPTY_QUESTION)
-    solution = _text(row.get(solution_col))
+    solution = _text(row.get(solution_col)) if solution_col else ""
     if solution is None:
         kind = type(row.get(solution_col)).__name__
         return SkippedRow(index, NON_TEXT_SOLUTION, f"column '{solution_col}' holds a {kind}")
-    if not solution.strip():
+    if not solution.strip() and not solution_optional:
         return SkippedRow(index, EMPTY_SOLUTION)
     answer = ""
     if answer_col is not None:

@@ -66,6 +66,26 @@ def test_grpo_rows_are_the_sft_prompt_and_gold_one_per_problem():
     assert out[0]["gold"] == "42"
 
 
+def test_question_and_answer_files_without_solutions_are_grpo_prompts(tiny_model_dir, tmp_path):
+    """--static with --objective grpo takes problems without a solution (question + answer),
+    which SFT still refuses; held-out ones are asked with their question."""
+    pytest.importorskip("trl")
+    from dart_hub.training.data import load_train_data
+    from dart_hub.training.select import heldout_items
+
+    data = tmp_path / "qa.jsonl"
+    data.write_text(jsonl([{"question": q, "answer": a} for q, _, a in [("What is 2+2?", "", "4"), ("What is 3+3?", "", "6"), ("Name it.", "", "")]]))
+    base = ["--student", str(tiny_model_dir), "--data", str(data), "--static", "--output", str(tmp_path / "o"), "--dry-run", "--json"]
+    result = invoke(*base, "--objective", "grpo", "--validation-size", "0")
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    assert plan["rows"] == {"train": 2, "validation": 0, "skipped": {"no_gold_answer": 1}}
+    assert plan["example"] == [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "What is 2+2?"}]
+    one_line_error(invoke(*base), "column 'solution' not found")  # SFT needs solutions
+    rows = load_train_data(str(data), static=True, prompts_only=True).rows
+    assert [(item.question, item.gold) for item in heldout_items(rows[:1])[SYSTEM]] == [("What is 2+2?", "4")]
+
+
 # -- a real run through the CLI -----------------------------------------------------------------
 
 

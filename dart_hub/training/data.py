@@ -55,10 +55,13 @@ def load_train_data(
     solution_column: str | None = None,
     answer_column: str | None = None,
     system_prompt: str | None = None,
+    prompts_only: bool = False,
 ) -> TrainData:
+    """`prompts_only` (`--objective grpo`): with `static`, problems without a solution are
+    kept (question + gold answer: their `messages` end with the user turn)."""
     if static:
         return _static_rows(
-            data, split, revision, preset, question_column, solution_column, answer_column, system_prompt
+            data, split, revision, preset, question_column, solution_column, answer_column, system_prompt, prompts_only
         )
     if preset is not None or question_column or solution_column:
         raise DartHubError(
@@ -86,6 +89,7 @@ def _static_rows(
     solution_column: str | None,
     answer_column: str | None,
     system_prompt: str | None,
+    prompts_only: bool = False,
 ) -> TrainData:
     from dart_hub.commands.adapt import source_record
     from dart_hub.prompts import default_prompts
@@ -101,6 +105,7 @@ def _static_rows(
             question_column=question_column,
             solution_column=solution_column,
             answer_column=answer_column,
+            solution_optional=prompts_only,
         )
     )
     if not source.problems:
@@ -109,11 +114,18 @@ def _static_rows(
             f"`dart-hub inspect {data}` to see why"
         )
     rows = [
-        {"id": p.id, "messages": messages_for(p.question, p.solution, system), "gold": p.answer}
+        {"id": p.id, "messages": messages_for(p.question, p.solution, system) if p.solution.strip() else _prompt(p.question, system), "gold": p.answer}
         for p in source.problems
     ]
     record = {**source_record(source), "method": "static", "system_prompt": system}
     return TrainData(rows=rows, source=record, skipped=source.skipped_by_reason())
+
+
+def _prompt(question: str, system: str) -> list[dict[str, str]]:
+    """The conversation of a problem without a solution (GRPO prompts): system?, user."""
+    from dart_hub.publish.folder import messages_for
+
+    return messages_for(question, "", system)[:-1]
 
 
 # -- adapted data: `messages` rows --------------------------------------------------------------

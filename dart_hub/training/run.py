@@ -411,4 +411,5 @@ def _load_data(request):
         solution_column=request.solution_column,
         answer_column=request.answer_column,
         system_prompt=request.system_prompt,
+        prompts_only=request.objective == "grpo",
     )

@@ -122,7 +122,10 @@ def score_checkpoint(
 
 
 def _question(row: dict[str, Any]) -> str:
-    users = [m["content"] for m in row["messages"][:-1] if m["role"] == "user"]
+    messages = row["messages"]
+    if messages and messages[-1]["role"] == "assistant":  # (GRPO prompt rows have no assistant turn)
+        messages = messages[:-1]
+    users = [m["content"] for m in messages if m["role"] == "user"]
     return users[-1] if users else ""
 
 
