@@ -126,6 +126,8 @@ def test_train_grpo_runs_records_rewards_and_compute_and_resumes(tmp_path):
     assert [p["answer_correct"] for p in rewards["curve"]] == logged  # the only reward function
     assert max(logged) > 0  # the toy student boxes correct answers about half the time
     assert rewards["first"] == logged[0] and rewards["last"] == logged[-1]
+    zero_std = [e["frac_reward_zero_std"] for e in state["log_history"] if "reward" in e]
+    assert rewards["zero_std_share"] == pytest.approx(sum(zero_std) / 3) and 0 < rewards["mean_completion_tokens"] <= 128
 
     # Compute: one CPU session, 0 GPU-hours, its wall time recorded.
     assert summary["device"] == "cpu" and summary["gpu_hours"] == 0.0

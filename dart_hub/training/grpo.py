@@ -175,14 +175,19 @@ def reward_curve(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def reward_stats(log_history: list[dict[str, Any]]) -> dict[str, Any]:
-    """The summary's `rewards`: the curve and the mean reward of its first and last quarter."""
+    """The summary's `rewards`: the curve, the mean reward of its first and last quarter, the
+    share of groups without reward variance and the mean completion length (TRL's logs)."""
     curve = reward_curve(log_history)
     values = [p["reward"] for p in curve]
     quarter = max(1, len(values) // 4)
     mean = lambda xs: round(sum(xs) / len(xs), 6) if xs else None  # noqa: E731
+    logged = [e for e in log_history if "reward" in e]
     return {
         "function": REWARD_NAME,
         "steps_logged": len(values),
+        # groups whose completions all got the same reward give GRPO nothing to learn from
+        "zero_std_share": mean([e["frac_reward_zero_std"] for e in logged if "frac_reward_zero_std" in e]),
+        "mean_completion_tokens": mean([e["completions/mean_length"] for e in logged if "completions/mean_length" in e]),
         "first": values[0] if values else None,
         "last": values[-1] if values else None,
         "mean_first_quarter": mean(values[:quarter]),
