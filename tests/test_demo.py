@@ -64,9 +64,9 @@ def test_bootstrap_interval_and_table():
     assert "Adaptation-Full" in lines[-1] and "+41.7" in lines[-1] and "25.0%" in lines[-2]
 
 
-def _check_results_file(folder, seeds: int, problems: int) -> dict:
+def _check_results_file(folder, seeds: int, problems: int, extra: tuple[str, ...] = ()) -> dict:
     results = json.loads((folder / "demo-results.json").read_text())
-    assert [a["arm"] for a in results["arms"]] == ["no-tuning", "static", "first", "gap", "full"]
+    assert [a["arm"] for a in results["arms"]] == ["no-tuning", "static", "first", "gap", "full", *extra]
     for arm in results["arms"]:
         assert 0.0 <= arm["ci_low"] <= arm["mean"] <= arm["ci_high"] <= 1.0
         assert arm["problems"] == problems
@@ -88,6 +88,35 @@ def test_demo_train_prints_the_five_arm_table_and_writes_the_results(tmp_path):
     static = next(a for a in results["arms"] if a["arm"] == "static")
     assert static["train_rows"] == 4  # every expert trace, unchanged
     assert report["adapt_gap"]["problems"] == report["adapt_first"]["problems"] == 4
+
+
+@pytest.mark.slow
+def test_demo_methods_add_their_folders_and_arms(tmp_path):
+    """--method dail / mapper adapt the toy set with the toy prompts and add their arms."""
+    out = tmp_path / "demo"
+    args = ["demo", "--output", str(out), "--work-dir", str(tmp_path / "w"), "--limit", "3", "--n-sim", "1",
+            "--method", "dail", "--method", "mapper", "--train", "--seeds", "1", "--heldout", "4", "--quiet", "--json"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    for method in ("dail", "mapper"):
+        summary = report[f"adapt_{method}"]
+        assert summary["method"] == method and summary["problems"] == 3
+        config = json.loads((tmp_path / f"demo-{method}" / "dart_config.json").read_text())
+        assert config["method"] == method
+    # the DAIL samples and the mapper rewrites: 8 and 4 per problem
+    assert report["adapt_dail"]["candidates"] == 3 * 8 and report["adapt_mapper"]["candidates"] == 3 * 4
+    arms = [a["arm"] for a in report["comparison"]["arms"]]
+    kept = {m: report[f"adapt_{m}"]["kept"] for m in ("dail", "mapper")}
+    # an arm whose method kept nothing is skipped (and said so), never trained on nothing
+    assert arms[:2] == ["no-tuning", "static"] and arms[-2:] != ["mapper", "dail"]
+    assert all((method in arms) == bool(kept[method]) for method in ("dail", "mapper"))
+    marker = tmp_path / "demo-training" / "static-seed0" / "demo-train.json"
+    trained = marker.stat().st_mtime_ns
+    text = CliRunner().invoke(cli, args[:-1])  # resumes every method from the work dir, reuses the models
+    assert text.exit_code == 0, text.output
+    assert marker.stat().st_mtime_ns == trained
+    assert "--method dail: 3 toy problems" in text.output and "--method mapper: 3 toy problems" in text.output
 
 
 def test_demo_train_rejects_more_heldout_problems_than_shipped(tmp_path):

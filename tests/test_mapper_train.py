@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from dart_hub.cli import cli
-from dart_hub.toy import expert_dataset_path, toy_student_path
+from dart_hub.toy import expert_dataset_path, method_prompts_path, toy_student_path
 
-PROMPTS = Path(__file__).parent / "data" / "toy_mapper_prompts.yaml"
+PROMPTS = method_prompts_path("mapper")
 
 
 def train_args(output: Path, *extra: str) -> list[str]:

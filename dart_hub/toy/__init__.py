@@ -36,4 +36,10 @@ def heldout_dataset_path() -> Path:
     return _resource("toy/heldout.jsonl")
 
 
-__all__ = ["expert_dataset_path", "heldout_dataset_path", "toy_student_path"]
+def method_prompts_path(method: str) -> Path:
+    """Prompt file (`--method-prompts`) that gives a method the toy student's own `rewrite`
+    wording: `dail` or `mapper`."""
+    return _resource(f"toy/{method}_prompts.yaml")
+
+
+__all__ = ["expert_dataset_path", "heldout_dataset_path", "method_prompts_path", "toy_student_path"]

@@ -8,7 +8,9 @@ what the student learned, not prompt formats. Every trained arm uses the same to
 5e-6 x 15) and the same seeds; only the training rows differ:
 
 - static: the expert traces unchanged (every expert problem);
-- first / gap / full: the trajectories `dart-hub adapt --strategy first|gap|full` kept.
+- first / gap / full: the trajectories `dart-hub adapt --strategy first|gap|full` kept;
+- dail / mapper (`dart-hub demo --method ...`): the rows `dart-hub adapt --method dail|mapper`
+  kept, trained with the same SFT settings (DAIL's contrastive objective is not used here).
 
 The interval of an arm is a 95% percentile bootstrap over held-out problems and training seeds
 (both resampled), so it covers the spread between seeds as well as the sampling of problems.
@@ -25,14 +27,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-ARMS = ("no-tuning", "static", "first", "gap", "full")
-ADAPTED_ARMS = ("first", "gap", "full")
+ARMS = ("no-tuning", "static", "first", "gap", "full", "dail", "mapper")
+ADAPTED_ARMS = ("first", "gap", "full", "dail", "mapper")
 LABELS = {
     "no-tuning": "No-Tuning",
     "static": "Static",
     "first": "Adaptation-First",
     "gap": "Adaptation-Gap",
     "full": "Adaptation-Full",
+    "dail": "DAIL (SFT)",
+    "mapper": "Mapper",
 }
 TOY_TRAIN = {"epochs": 3.0, "learning_rate": 1e-4, "max_length": 1024, "batch_size": 8}
 HELDOUT_ITEMS = 300
@@ -55,7 +59,8 @@ def _conversation(question: str, solution: str, gold: str) -> dict[str, Any]:
 
 def write_training_files(adapted: dict[str, Path], work: Path) -> dict[str, Path]:
     """One jsonl of chat rows per trained arm: static from the expert traces of the `full`
-    folder, first / gap / full from the trajectories their adapt run kept."""
+    folder, every other arm (first / gap / full, dail, mapper) from the trajectories its adapt
+    run kept."""
     from dart_hub.publish.folder import read_examples
 
     work.mkdir(parents=True, exist_ok=True)
@@ -94,10 +99,24 @@ def heldout_items(limit: int = HELDOUT_ITEMS):
 
 
 def train_arm(data: Path, output: Path, seed: int) -> str:
+    """Fine-tune the toy student on `data`; a model this function already trained on the same
+    rows with the same settings is reused (a rerun of `demo --train` retrains nothing), and
+    anything else left in `output` (an interrupted run, other rows) is replaced."""
+    import hashlib
+    import shutil
+
     from dart_hub.commands import train
     from dart_hub.commands.options import cli_defaults
     from dart_hub.toy import toy_student_path
 
+    marker = output / "demo-train.json"
+    key = {"data_sha256": hashlib.sha256(data.read_bytes()).hexdigest(), "seed": seed, "settings": TOY_TRAIN}
+    if marker.exists():
+        done = json.loads(marker.read_text())
+        if done.get("key") == key and Path(done["model_path"]).exists():
+            return done["model_path"]
+    if output.exists():
+        shutil.rmtree(output)
     options = cli_defaults(train.command)
     options.update(
         student=str(toy_student_path()), data=str(data), output=output, seed=seed,
@@ -105,6 +124,7 @@ def train_arm(data: Path, output: Path, seed: int) -> str:
     )  # fmt: skip
     with contextlib.redirect_stdout(io.StringIO()):
         summary = train.run(**options) or {}
+    marker.write_text(json.dumps({"key": key, "model_path": summary["model_path"]}, indent=2) + "\n")
     return summary["model_path"]
 
 
@@ -223,7 +243,8 @@ def write_results(results: dict[str, Any], folder: Path) -> tuple[Path, Path]:
     errors = [[m - a["ci_low"] * 100 for m, a in zip(means, arms, strict=True)],
               [a["ci_high"] * 100 - m for m, a in zip(means, arms, strict=True)]]
     figure, axes = plt.subplots(figsize=(6.4, 3.6), dpi=120)
-    colors = ["#9e9e9e" if a["arm"] == "no-tuning" else "#d98c5f" if a["arm"] == "static" else "#4c78a8" for a in arms]
+    palette = {"no-tuning": "#9e9e9e", "static": "#d98c5f", "dail": "#59a14f", "mapper": "#b07aa1"}
+    colors = [palette.get(a["arm"], "#4c78a8") for a in arms]  # DART's arms blue
     axes.bar([LABELS[a["arm"]] for a in arms], means, yerr=errors, capsize=4, color=colors)
     axes.set_ylabel("held-out accuracy (%)")
     axes.set_ylim(0, 100)
