@@ -99,7 +99,9 @@ class ProbeStore:
     def __init__(self, root: str | Path, probe_key: str, inputs: dict[str, Any]):
         self.path = Path(root) / probe_key
         self.path.mkdir(parents=True, exist_ok=True)
-        self.reused = 0  # chunks whose simulation results came from the cache
+        self.reused = 0  # chunks whose simulation results all came from the cache
+        self.reused_problems = 0  # problems whose simulation results came from the cache
+        self._by_id: dict[str, dict[str, Any]] | None = None
         meta = self.path / "probe.json"
         if not meta.exists():
             write_atomic(meta, json.dumps({"probe_key": probe_key, **inputs}, indent=2, sort_keys=True, default=str))
@@ -108,18 +110,44 @@ class ProbeStore:
         return self.path / f"probes-{_ids_hash(ids)}.jsonl.gz"
 
     def load(self, ids: Sequence[str]) -> list[dict[str, Any]] | None:
-        path = self.chunk_path(ids)
+        """Every problem's simulation results, or None when any is missing (see `lookup`)."""
+        found = self.lookup(ids)
+        return [found[i] for i in ids] if len(found) == len(ids) else None
+
+    def lookup(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The stored simulation results of those of `ids` that have them. Results are per problem
+        (rollout seeds depend on the problem, not on its chunk), so a run whose chunks differ from
+        the one that filled the cache (another strategy admitting other problems, another
+        --chunk-size or --limit) still reuses them; then only the missing problems are probed."""
+        records = self._read(self.chunk_path(ids))
+        found = {r["id"]: r["probe"] for r in records or [] if "id" in r and "probe" in r}
+        if not set(ids) <= set(found):
+            found = {**self._index(), **found}
+        found = {i: found[i] for i in ids if i in found}
+        if len(found) == len(ids):
+            self.reused += 1
+        self.reused_problems += len(found)
+        return found
+
+    def _index(self) -> dict[str, dict[str, Any]]:
+        """Problem id -> simulation results, from every chunk file (read once per run)."""
+        if self._by_id is None:
+            self._by_id = {}
+            for path in sorted(self.path.glob("probes-*.jsonl.gz")):
+                for record in self._read(path) or []:
+                    if "id" in record and "probe" in record:
+                        self._by_id.setdefault(record["id"], record["probe"])
+        return self._by_id
+
+    @staticmethod
+    def _read(path: Path) -> list[dict[str, Any]] | None:
         if not path.exists():
             return None
         try:
             lines = gzip.decompress(path.read_bytes()).decode("utf-8").splitlines()
-            records = [json.loads(line) for line in lines if line]
+            return [json.loads(line) for line in lines if line]
         except (OSError, EOFError, ValueError):
             return None  # damaged cache entry: probe again rather than trust it
-        if [r.get("id") for r in records] != list(ids):
-            return None
-        self.reused += 1
-        return [r["probe"] for r in records]
 
     def save(self, ids: Sequence[str], probes: Sequence[dict[str, Any]]) -> Path:
         path = self.chunk_path(ids)

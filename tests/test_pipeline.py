@@ -13,7 +13,7 @@ from dart_hub.config import AdaptConfig
 from dart_hub.prompts import default_prompts
 from dart_hub.records import Problem, Provenance
 from dart_hub.store import WorkDir, fingerprint
-from tests.scripted_engine import ScriptedEngine, kind_of, reasoning_of, steps_in_prompt
+from tests.scripted_engine import ScriptedEngine, kind_of, reasoning_of, steps_in_prompt, user_text
 
 PROMPTS = default_prompts()
 
@@ -380,6 +380,36 @@ def test_probe_cache_is_shared_by_strategies(tmp_path):
     assert [e.to_dict() for e in gap] == [e.to_dict() for e in fresh_gap]
     assert gap_engine.calls == [] and [e.scores for e in gap] == [e.scores for e in full]
     assert full[0].scores == [1.0, 0.5, 0.0, None]  # the boxed last step is not probed
+
+
+def test_probe_cache_is_reused_per_problem_when_the_chunks_differ(tmp_path):
+    """Another strategy may admit other problems (the exploration budget counts only for full),
+    so its chunks differ: cached problems are reused, only the new ones are probed."""
+    from dart_hub.store import ProbeStore
+
+    problems = [make_problem(str(k), 4, boxed=True) for k in range(4)]
+    script = student({str(k): [4, 2, 0, 0] for k in range(4)}, {str(k): ["fine \\boxed{42}"] for k in range(4)})
+
+    def run(strategy, engine, chunk, subset, where):
+        cfg = config(strategy=strategy, chunk_size=chunk)
+        inputs = {"config": cfg.to_dict()}
+        store = ProbeStore(tmp_path / "probes", "key", {"x": 1})
+        out = run_adapt(engine, subset, cfg, PROMPTS, EqualityChecker(), WorkDir(tmp_path / where, fingerprint(inputs), inputs), probe_store=store)
+        return out, store
+
+    full, _ = run("full", ScriptedEngine(script), 2, [problems[0], problems[2], problems[3]], "full")
+    engine = ScriptedEngine(script)
+    gap, store = run("gap", engine, 3, problems, "gap")  # chunks {0, 1, 2}, {3}: 1 was never probed
+    sims = [user_text(r) for call in engine.calls for r in call if kind_of(r) == "simulation"]
+    probed = {k for k in "0123" if any(f"Problem {k}:" in text for text in sims)}
+    assert store.reused_problems == 3 and store.reused == 1  # chunk {3} entirely from the cache
+    assert probed == {"1"}
+    fresh, _ = run("gap", ScriptedEngine(script), 3, problems, "fresh")
+    assert [e.to_dict() for e in gap] == [e.to_dict() for e in fresh]
+    # the cache now has all four: a third run generates no simulation at all
+    silent = ScriptedEngine(lambda r, i: pytest.fail("everything is cached"))
+    again, store = run("first", silent, 4, problems, "first")
+    assert silent.calls == [] and store.reused == 1 and store.reused_problems == 4
 
 
 # -- adaptive probing (--probe adaptive) ----------------------------------------------------

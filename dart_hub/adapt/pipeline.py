@@ -105,17 +105,20 @@ def _probe_chunk(
     reporter: Reporter,
     probe_store: ProbeStore | None,
 ) -> list[ProbeResult]:
-    """The chunk's simulation results: from the probe cache, or probed (and cached)."""
+    """The chunk's simulation results: from the probe cache where it has them, the other
+    problems probed (and the whole chunk cached)."""
     ids = [problem.id for problem, _ in items]
-    if probe_store is not None:
-        stored = probe_store.load(ids)
-        if stored is not None:
-            return [ProbeResult.from_dict(r) for r in stored]
-    reveals = reveal_steps(items, checker)
-    results = probe(engine, items, config, prompts, checker, progress=reporter.sequences_done, reveals=reveals)
-    if probe_store is not None:
-        probe_store.save(ids, [r.to_dict() for r in results])
-    return results
+    stored = probe_store.lookup(ids) if probe_store is not None else {}
+    missing = [item for item in items if item[0].id not in stored]
+    fresh: dict[str, ProbeResult] = {}
+    if missing:
+        reveals = reveal_steps(missing, checker)
+        results = probe(engine, missing, config, prompts, checker, progress=reporter.sequences_done, reveals=reveals)
+        fresh = {problem.id: result for (problem, _), result in zip(missing, results, strict=True)}
+    out = [fresh[i] if i in fresh else ProbeResult.from_dict(stored[i]) for i in ids]
+    if probe_store is not None and missing:
+        probe_store.save(ids, [r.to_dict() for r in out])
+    return out
 
 
 def _build_example(

@@ -331,6 +331,7 @@ def _run(**o) -> dict:
     summary["skipped_rows"] = len(source.skipped)
     if probe_store is not None:
         summary["probe_chunks_reused"] = probe_store.reused
+        summary["probe_problems_reused"] = probe_store.reused_problems
     summary["skipped_before_generation"] = admitted.counts()
     summary["seconds"] = round(time.monotonic() - started, 1)
     summary["work_dir"] = str(work_dir.path)
