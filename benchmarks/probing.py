@@ -3,6 +3,7 @@
     python benchmarks/probing.py --probe-cache ~/.cache/dart-hub/probes    # stored full scans
     python benchmarks/probing.py --synthetic                               # curves of 8..128 steps
     python benchmarks/probing.py --synthetic --plot docs/figures/probing-savings.png --json
+    python benchmarks/probing.py --toy-long 6 --toy-check 3 --toy-work /tmp/toy-long  # the toy world
 
 Rollout j of prefix t has the same seed in both modes (`GenerationRequest.sample_offset`), so an
 adaptive run draws a subset of a full scan's rollouts. Replaying the adaptive search against a
@@ -18,6 +19,14 @@ shorter), capped at --sim-max-tokens. It reports, per trace length, the savings 
 cuts identical to the scan's and within one step of it, and also the share within one step of
 the latent cliff (the scan itself misses the cliff when an unlucky prefix before it looks like
 a drop).
+
+--toy-long N builds N long toy traces (16 to 64 paragraphs before the answer,
+`dart_hub.toy.long`), scans them with the shipped toy student through `dart-hub adapt`'s
+library path (transformers on the CPU, float32, 256-token budgets, --min-step-chars 5; reused
+from TOY_WORK/probes when that scan is already there) and replays the stored scans.
+--toy-check K also runs `adapt --probe adaptive` for real on K of those problems (spread over
+the lengths) and checks that every prefix got the rollouts the replay says, with the same
+outcomes and token counts, and that the cuts are the same: the exactness claim, on real runs.
 """
 
 from __future__ import annotations
@@ -90,6 +99,109 @@ def stored_scans(root: Path):
                 yield [[c["correct"] for c in g] for g in groups], [[c["completion_tokens"] for c in g] for g in groups]
 
 
+def length_bucket(steps: int, edges: list[int]) -> str:
+    """'16-31' for steps=20 with edges [8, 16, 32, ...]; the last bucket is open ('65+')."""
+    low = 1
+    for edge in edges:
+        if steps < edge:
+            return f"{low}-{edge - 1}"
+        low = edge
+    return f"{low}+"
+
+
+def length_table(rows: list[dict], edges: list[int]) -> dict:
+    buckets: dict[str, list[dict]] = {}
+    for row in sorted(rows, key=lambda r: r["steps"]):
+        buckets.setdefault(length_bucket(row["steps"], edges), []).append(row)
+    return {"all": summarize(rows), **{key: summarize(value) for key, value in buckets.items()}}
+
+
+# -- the toy world's long traces -----------------------------------------------------------------
+
+
+def toy_adapt(data: Path, work: Path, probe: str, args) -> dict:
+    """`dart-hub adapt` (the library path of the command) with the toy student on `data`."""
+    import contextlib
+    import io
+
+    from dart_hub.commands import adapt
+    from dart_hub.commands.options import cli_defaults
+    from dart_hub.toy import toy_student_path
+    from dart_hub.toy.long import MIN_STEP_CHARS
+
+    options = cli_defaults(adapt.command)
+    options.update(
+        student=str(toy_student_path()), dataset=str(data), engine="transformers", dtype="float32", device="cpu",
+        strategy="first" if args.strategy == "first" else "gap",  # the cut of full and gap is the same; gap skips exploration
+        n_sim=args.n_sim, sim_max_tokens=args.toy_max_tokens, explore_max_tokens=args.toy_max_tokens,
+        min_step_chars=MIN_STEP_CHARS, probe=probe, probe_coarse=args.coarse, probe_round=args.first_round,
+        epsilon=args.epsilon, min_follow=args.min_follow, seed=0,
+        output=work / f"out-{data.stem}-{probe}", work_dir=work / f"work-{data.stem}-{probe}", probe_cache=work / "probes",
+        quiet=True, as_json=True,
+    )  # fmt: skip
+    with contextlib.redirect_stdout(io.StringIO()):
+        return adapt.run(**options)
+
+
+def stored_probes(root: Path, probe: str) -> dict[str, dict]:
+    """problem id -> stored probe result, for the runs in a probe cache made with `--probe probe`."""
+    out = {}
+    for path in sorted(root.rglob("probes-*.jsonl.gz")):
+        meta = json.loads((path.parent / "probe.json").read_text())
+        if (meta.get("simulation") or {}).get("probe", "scan") == probe:
+            for line in gzip.decompress(path.read_bytes()).decode().splitlines():
+                record = json.loads(line)
+                out[record["id"]] = record["probe"]
+    return out
+
+
+def check_exact(scans: dict[str, dict], adaptive: dict[str, dict], args) -> list[dict]:
+    """For each problem probed by a real adaptive run: does it match the replay of the scan?"""
+    common = dict(epsilon=args.epsilon, min_follow=args.min_follow, target="first" if args.strategy == "first" else "gap")
+    rows = []
+    for problem_id, real in sorted(adaptive.items()):
+        scan = scans[problem_id]
+        groups = [g for g in scan["rollouts"] if g]
+        outcomes = [[c["correct"] for c in g] for g in groups]
+        scores, samples, _ = replay(outcomes, "adaptive", coarse=args.coarse, first_round=args.first_round, **common)
+        drawn = real["samples"][: len(groups)]
+        same_rollouts = drawn == samples and all(
+            [(c["correct"], c["completion_tokens"]) for c in real["rollouts"][t]] == [(c["correct"], c["completion_tokens"]) for c in groups[t][:m]]
+            for t, m in enumerate(samples)
+        )
+        a, b = decide_cut(args.strategy, scores), decide_cut(args.strategy, real["scores"])
+        rows.append({
+            "id": problem_id, "steps": len(groups), "rollouts_real": sum(drawn), "rollouts_replay": sum(samples),
+            "same_rollouts": same_rollouts, "cut_real": [b.reason, b.keep_steps], "cut_replay": [a.reason, a.keep_steps],
+            "same_cut": (a.reason, a.keep_steps) == (b.reason, b.keep_steps),
+        })  # fmt: skip
+    return rows
+
+
+def toy_long(args) -> tuple[Path, list[dict]]:
+    """Build the long toy set, scan it (or reuse its stored scan), optionally check a real
+    adaptive run against the replay. Everything of one set lives in its own folder of
+    --toy-work, so scans of other sets never mix in. Returns (probe cache, exactness rows)."""
+    from dart_hub.toy.datasets import write_jsonl
+    from dart_hub.toy.long import long_expert_rows
+
+    work = args.toy_work / f"long-{args.toy_long}-seed{args.seed}-{args.min_steps}-{args.max_steps}"
+    rows = long_expert_rows(args.toy_long, args.seed, args.min_steps, args.max_steps)
+    write_jsonl(rows, work / "long.jsonl")
+    summary = toy_adapt(work / "long.jsonl", work, "scan", args)
+    skipped = summary.get("skipped_before_generation") or {}
+    print(f"toy-long scan: {summary['problems']} problems, {summary['rollouts']} rollouts, {summary['seconds']} s, skipped {skipped}", file=sys.stderr)
+    checks: list[dict] = []
+    if args.toy_check:
+        k = min(args.toy_check, len(rows))
+        picked = sorted({round(i * (len(rows) - 1) / max(1, k - 1)) for i in range(k)})
+        write_jsonl([rows[i] for i in picked], work / "check.jsonl")
+        summary = toy_adapt(work / "check.jsonl", work, "adaptive", args)
+        print(f"toy-long adaptive check: {summary['problems']} problems, {summary['rollouts']} rollouts, {summary['seconds']} s", file=sys.stderr)
+        checks = check_exact(stored_probes(work / "probes", "scan"), stored_probes(work / "probes", "adaptive"), args)
+    return work / "probes", checks
+
+
 def synthetic_problem(rng: random.Random, steps: int, n_sim: int, max_tokens: int, tokens_per_step: int):
     kind = rng.random()
     if kind < 0.15:  # the student follows the whole trace
@@ -130,6 +242,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--probe-cache", type=Path, help="replay the full scans stored in this probe cache")
     parser.add_argument("--synthetic", action="store_true", help="replay synthetic DART-shaped curves")
+    parser.add_argument("--toy-long", type=int, metavar="N", help="build N long toy traces, scan them with the toy student and replay (minutes: about 1.5 rollouts/s on 2 cores)")
+    parser.add_argument("--toy-check", type=int, default=0, metavar="K", help="with --toy-long: also run --probe adaptive for real on K of the problems and check it equals the replay")
+    parser.add_argument("--toy-work", type=Path, default=Path("probing-toy-long"), help="with --toy-long: folder for the data, probe cache and adapt outputs (reruns reuse the scan)")
+    parser.add_argument("--toy-max-tokens", type=int, default=256, help="with --toy-long: --sim-max-tokens of the toy runs")
+    parser.add_argument("--min-steps", type=int, default=16, help="with --toy-long: shortest trace (paragraphs before the answer)")
+    parser.add_argument("--max-steps", type=int, default=64, help="with --toy-long: longest trace")
+    parser.add_argument("--bucket-edges", default="8,16,32,48,65", help="stored scans: trace-length buckets (probed prefixes) for the per-length rows")
     parser.add_argument("--lengths", default="8,16,32,64,100,128")
     parser.add_argument("--problems", type=int, default=400, help="synthetic problems per length")
     parser.add_argument("--n-sim", type=int, default=4)
@@ -144,17 +263,18 @@ def main() -> None:
     parser.add_argument("--plot", type=Path)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    if not args.probe_cache and not args.synthetic:
-        parser.error("give --probe-cache DIR and/or --synthetic")
+    if not args.probe_cache and not args.synthetic and not args.toy_long:
+        parser.error("give --probe-cache DIR, --synthetic and/or --toy-long N")
 
-    report: dict = {"settings": {k: v for k, v in vars(args).items() if k not in ("plot", "json", "probe_cache")}}
+    report: dict = {"settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k not in ("plot", "json")}}
+    edges = [int(x) for x in args.bucket_edges.split(",")]
     if args.probe_cache:
-        rows = [compare(o, t, args) for o, t in stored_scans(args.probe_cache)]
-        buckets: dict[str, list[dict]] = {}
-        for row in rows:
-            key = "1-7" if row["steps"] < 8 else "8-15" if row["steps"] < 16 else "16-64" if row["steps"] <= 64 else "65+"
-            buckets.setdefault(key, []).append(row)
-        report["stored"] = {"all": summarize(rows), **{k: summarize(v) for k, v in sorted(buckets.items())}}
+        report["stored"] = length_table([compare(o, t, args) for o, t in stored_scans(args.probe_cache)], edges)
+    if args.toy_long:
+        cache, checks = toy_long(args)
+        report["toy_long"] = length_table([compare(o, t, args) for o, t in stored_scans(cache)], edges)
+        if checks:
+            report["toy_long_check"] = checks
     if args.synthetic:
         rng = random.Random(args.seed)
         by_length = {}
@@ -170,9 +290,11 @@ def main() -> None:
     if args.json:
         print(json.dumps(report, indent=2))
         return
-    for section in ("stored", "synthetic"):
+    for section in ("stored", "toy_long", "synthetic"):
         for key, value in (report.get(section) or {}).items():
             print(f"{section:9} {str(key):>6}: {value}")
+    for check in report.get("toy_long_check") or []:
+        print(f"exactness {check['steps']:>3} steps: rollouts real {check['rollouts_real']} / replay {check['rollouts_replay']}, same rollouts {check['same_rollouts']}, cut real {check['cut_real']} / replay {check['cut_replay']}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@
 - `train_student`: the script that trains the shipped toy student from scratch
   (`python -m dart_hub.toy.train_student --output DIR`).
 - `datasets`: writes the shipped expert and held-out jsonl files.
+- `long`: long expert traces (16 to 64 paragraphs) for the probing benchmark
+  (`python -m dart_hub.toy.long --output FILE`).
 - `model`: load the student, generate, accuracy and adaptability (f_t) curves.
 
 See docs/toy-world.md.
