@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import json
 import random
 import sys
@@ -75,6 +76,8 @@ def summarize(rows: list[dict]) -> dict:
         "mean_steps": round(sum(r["steps"] for r in rows) / len(rows), 1),
         "rollout_saving": round(sum(r["scan_rollouts"] for r in rows) / max(1, sum(r["adaptive_rollouts"] for r in rows)), 2),
         "token_saving": round(sum(r["scan_tokens"] for r in rows) / max(1, sum(r["adaptive_tokens"] for r in rows)), 2),
+        "rollouts": [sum(r["scan_rollouts"] for r in rows), sum(r["adaptive_rollouts"] for r in rows)],  # scan, adaptive
+        "tokens": [sum(r["scan_tokens"] for r in rows), sum(r["adaptive_tokens"] for r in rows)],
         "identical_cut": round(sum(r["identical"] for r in rows) / len(rows), 3),
         "cut_within_one_step": round(sum(r["within_one"] for r in rows) / len(rows), 3),
         "mean_rounds": round(sum(r["rounds"] for r in rows) / len(rows), 1),
@@ -129,6 +132,9 @@ def toy_adapt(data: Path, work: Path, probe: str, args) -> dict:
     from dart_hub.toy import toy_student_path
     from dart_hub.toy.long import MIN_STEP_CHARS
 
+    # one work dir per data file and settings: adapt refuses to resume another run's work dir
+    chosen = (args.n_sim, args.toy_max_tokens, args.coarse, args.first_round, args.epsilon, args.min_follow, args.strategy)
+    settings = hashlib.sha256(repr(chosen).encode()).hexdigest()[:8]
     options = cli_defaults(adapt.command)
     options.update(
         student=str(toy_student_path()), dataset=str(data), engine="transformers", dtype="float32", device="cpu",
@@ -136,7 +142,7 @@ def toy_adapt(data: Path, work: Path, probe: str, args) -> dict:
         n_sim=args.n_sim, sim_max_tokens=args.toy_max_tokens, explore_max_tokens=args.toy_max_tokens,
         min_step_chars=MIN_STEP_CHARS, probe=probe, probe_coarse=args.coarse, probe_round=args.first_round,
         epsilon=args.epsilon, min_follow=args.min_follow, seed=0,
-        output=work / f"out-{data.stem}-{probe}", work_dir=work / f"work-{data.stem}-{probe}", probe_cache=work / "probes",
+        output=work / f"out-{data.stem}-{probe}-{settings}", work_dir=work / f"work-{data.stem}-{probe}-{settings}", probe_cache=work / "probes",
         quiet=True, as_json=True,
     )  # fmt: skip
     with contextlib.redirect_stdout(io.StringIO()):
@@ -155,6 +161,11 @@ def stored_probes(root: Path, probe: str) -> dict[str, dict]:
     return out
 
 
+def _rollout_key(rollout: dict) -> tuple:
+    """What must be equal between a scan's rollout and an adaptive run's (same seed)."""
+    return rollout["correct"], rollout["completion_tokens"], rollout.get("text")
+
+
 def check_exact(scans: dict[str, dict], adaptive: dict[str, dict], args) -> list[dict]:
     """For each problem probed by a real adaptive run: does it match the replay of the scan?"""
     common = dict(epsilon=args.epsilon, min_follow=args.min_follow, target="first" if args.strategy == "first" else "gap")
@@ -166,8 +177,7 @@ def check_exact(scans: dict[str, dict], adaptive: dict[str, dict], args) -> list
         scores, samples, _ = replay(outcomes, "adaptive", coarse=args.coarse, first_round=args.first_round, **common)
         drawn = real["samples"][: len(groups)]
         same_rollouts = drawn == samples and all(
-            [(c["correct"], c["completion_tokens"]) for c in real["rollouts"][t]] == [(c["correct"], c["completion_tokens"]) for c in groups[t][:m]]
-            for t, m in enumerate(samples)
+            [_rollout_key(c) for c in real["rollouts"][t]] == [_rollout_key(c) for c in groups[t][:m]] for t, m in enumerate(samples)
         )
         a, b = decide_cut(args.strategy, scores), decide_cut(args.strategy, real["scores"])
         rows.append({
@@ -195,8 +205,8 @@ def toy_long(args) -> tuple[Path, list[dict]]:
     if args.toy_check:
         k = min(args.toy_check, len(rows))
         picked = sorted({round(i * (len(rows) - 1) / max(1, k - 1)) for i in range(k)})
-        write_jsonl([rows[i] for i in picked], work / "check.jsonl")
-        summary = toy_adapt(work / "check.jsonl", work, "adaptive", args)
+        write_jsonl([rows[i] for i in picked], work / f"check-{k}.jsonl")
+        summary = toy_adapt(work / f"check-{k}.jsonl", work, "adaptive", args)
         print(f"toy-long adaptive check: {summary['problems']} problems, {summary['rollouts']} rollouts, {summary['seconds']} s", file=sys.stderr)
         checks = check_exact(stored_probes(work / "probes", "scan"), stored_probes(work / "probes", "adaptive"), args)
     return work / "probes", checks

@@ -127,6 +127,8 @@ def test_benchmark_buckets_stored_scans_by_length():
     table = bench.length_table(rows, edges)
     assert list(table) == ["all", "16-31", "32-47", "48-64"]
     assert table["all"]["problems"] == 3 and table["all"]["identical_cut"] == 1.0
+    assert table["all"]["rollouts"][0] == 4 * (20 + 40 + 60) and table["all"]["tokens"][0] == 10 * 4 * 120
+    assert table["all"]["rollouts"][1] == sum(r["adaptive_rollouts"] for r in rows) < 4 * 120
     assert table["48-64"]["rollout_saving"] > table["16-31"]["rollout_saving"] > 1
 
 
