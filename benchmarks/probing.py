@@ -3,7 +3,7 @@
     python benchmarks/probing.py --probe-cache ~/.cache/dart-hub/probes    # stored full scans
     python benchmarks/probing.py --synthetic                               # curves of 8..128 steps
     python benchmarks/probing.py --synthetic --plot docs/figures/probing-savings.png --json
-    python benchmarks/probing.py --toy-long 6 --toy-check 3 --toy-work /tmp/toy-long  # the toy world
+    python benchmarks/probing.py --toy-long 6 --toy-check 6 --toy-work /tmp/toy-long  # the toy world
 
 Rollout j of prefix t has the same seed in both modes (`GenerationRequest.sample_offset`), so an
 adaptive run draws a subset of a full scan's rollouts. Replaying the adaptive search against a
