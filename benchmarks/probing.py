@@ -200,7 +200,8 @@ def toy_long(args) -> tuple[Path, list[dict]]:
     write_jsonl(rows, work / "long.jsonl")
     summary = toy_adapt(work / "long.jsonl", work, "scan", args)
     skipped = summary.get("skipped_before_generation") or {}
-    print(f"toy-long scan: {summary['problems']} problems, {summary['rollouts']} rollouts, {summary['seconds']} s, skipped {skipped}", file=sys.stderr)
+    reused = summary.get("probe_chunks_reused", 0)
+    print(f"toy-long scan: {summary['problems']} problems, {summary['rollouts']} rollouts, {summary['seconds']} s, {reused} chunks reused, skipped {skipped}", file=sys.stderr)
     checks: list[dict] = []
     if args.toy_check:
         k = min(args.toy_check, len(rows))

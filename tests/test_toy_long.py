@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import shutil
+import subprocess
 import sys
 from argparse import Namespace
 from pathlib import Path
@@ -157,3 +160,29 @@ def test_benchmark_exactness_check_compares_a_real_adaptive_run_with_the_replay(
     more["samples"][unprobed] = 2  # a prefix the replay never asks for
     more["rollouts"][unprobed] = scan["rollouts"][unprobed][:2]
     assert not bench.check_exact({"p": scan}, {"p": more}, args)[0]["same_rollouts"]
+
+
+@pytest.mark.slow
+def test_benchmark_toy_long_scans_checks_and_replays_as_typed(tmp_path):
+    """`python benchmarks/probing.py --toy-long ... --toy-check ...` end to end with the toy
+    student (tiny budgets): a real scan, a real adaptive run equal to its replay, the per-length
+    table; a rerun reuses the stored scan and gives the same table."""
+    command = [sys.executable, str(ROOT / "benchmarks" / "probing.py"), "--toy-long", "1", "--min-steps", "16", "--max-steps", "16",
+               "--n-sim", "2", "--toy-max-tokens", "24", "--toy-check", "1", "--toy-work", str(tmp_path), "--json"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    first = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    report = json.loads(first.stdout)
+    table = report["toy_long"]
+    assert list(table) == ["all", "16-31"] and table["all"]["problems"] == 1
+    assert table["all"]["rollouts"][0] == 2 * 16  # the scan: every prefix but the answer, 2 rollouts each
+    [check] = report["toy_long_check"]
+    assert check["steps"] == 16 and check["same_rollouts"] and check["same_cut"]
+    assert check["rollouts_real"] == table["all"]["rollouts"][1] < 2 * 16
+    assert "toy-long scan: 1 problems, 32 rollouts" in first.stderr
+    for finished in tmp_path.glob("long-*/work-*"):  # keep only the probe cache: the scan must come from there
+        shutil.rmtree(finished)
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["toy_long"] == table
+    assert "0 chunks reused" in first.stderr and "1 chunks reused" in again.stderr  # the scan is not generated again
