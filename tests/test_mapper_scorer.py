@@ -7,7 +7,8 @@ them in an environment with vLLM (docs/vllm.md):
 
     VLLM_CPU_KVCACHE_SPACE=1 PYTHONPATH=$PWD /work/vllm-venv/bin/python -m pytest -m vllm tests/test_mapper_scorer.py
 
-They cost two vLLM start-ups on the CPU (the module's scorer, the `dart-hub adapt` subprocess).
+They cost three vLLM start-ups on the CPU (the module's scorer, the `dart-hub adapt` and
+`dart-hub mapper train` subprocesses; the last needs trl, `.[train]`, and is skipped without it).
 """
 
 from __future__ import annotations
@@ -281,3 +282,25 @@ def test_dart_hub_adapt_method_mapper_with_the_vllm_scorer(tmp_path):
     for row in datasets.load_dataset(str(tmp_path / "out"), "steps", split="train"):
         rewards = json.loads(row["method_data"])["rewards"]
         assert all(config["mapper"]["rewards"]["align_floor"] <= r["alignment"] <= 0 for r in rewards)
+
+
+@pytest.mark.vllm
+@pytest.mark.skipif(not HAS_VLLM, reason="vllm is not installed (docs/vllm.md)")
+@pytest.mark.skipif(importlib.util.find_spec("trl") is None, reason="mapper train needs trl (pip install -e '.[train]')")
+@pytest.mark.timeout(900)
+def test_dart_hub_mapper_train_with_the_vllm_scorer(tmp_path):
+    """Two GRPO steps on the toy mapper (TRL in this process, the scorer's vLLM engine in its
+    own); the gate is off so the alignment reward shows the scorer's values."""
+    script = Path(sys.executable).parent / "dart-hub"
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "dart_hub.cli"]
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1")}
+    args = train_args(tmp_path, "--scorer", "vllm", "--scorer-dtype", "float32", "--mapper-prompts", str(method_prompts_path("mapper")),
+                      "--num-generations", "2", "--max-completion-length", "32", "--beta", "0", "--max-steps", "2",
+                      "--reward-settings", "gate=false")  # fmt: skip
+    result = subprocess.run([*cmd, *args], env=env, capture_output=True, text=True, timeout=850)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1])["scorer"] == "vllm"
+    record = json.loads((tmp_path / "run" / "mapper_run.json").read_text())
+    assert record["scorer"]["scorer"] == "vllm" and record["scorer"]["dtype"] == "float32" and record["scorer"]["vllm"]
+    alignment = [point["alignment"] for point in record["reward_curve"]]
+    assert len(alignment) == 2 and all(-10.0 < value < 0 for value in alignment)
