@@ -58,7 +58,7 @@ ADAPT_SECTIONS: dict[str, dict[str, str]] = {
         "mapper": "mapper_model", "mapper_samples": "mapper_samples", "mapper_temperature": "mapper_temperature",
         "mapper_top_p": "mapper_top_p", "mapper_max_tokens": "mapper_max_tokens", "mapper_fallback": "mapper_fallback",
         "mapper_rewards": "mapper_rewards", "mapper_reward_settings": "mapper_reward_settings",
-        "scorer_device": "scorer_device",
+        "scorer": "scorer", "scorer_device": "scorer_device", "scorer_gpu_memory_utilization": "scorer_gpu_memory_utilization",
     },
 }  # fmt: skip
 PUBLISH_KEYS = {"push_to_hub": str, "private": bool, "hub_branch": str, "create_pr": bool, "commit_message": str}

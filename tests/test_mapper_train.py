@@ -41,6 +41,7 @@ def test_mapper_train_runs_grpo_records_compute_and_resumes(tmp_path):
     assert record["reward_weights"] == [1.0, 1.0, 1.0, 1.0, 0.5, 1.0]
     assert [p["step"] for p in record["reward_curve"]] == [1, 2] and all("alignment" in p for p in record["reward_curve"])
     assert record["device"] == "cpu" and record["gpu_hours"] == 0.0 and record["device_hours"] > 0
+    assert summary["scorer"] == record["scorer"]["scorer"] == "transformers" and record["scorer"]["device"] == "cpu"
     assert (out / "final" / "model.safetensors").is_file() and (out / "final" / "tokenizer.json").is_file()
     # the same command with more steps resumes from checkpoint-2 and adds its session's time
     resumed = invoke(train_args(out, *common, "--max-steps", "3"))

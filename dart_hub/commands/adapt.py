@@ -210,7 +210,9 @@ class ProgressReporter:
 @click.option("--mapper-fallback", type=click.Choice(["drop", "original"]), default="drop", show_default=True, help="mapper: when no rewrite qualifies, drop the problem or keep the original solution (reason recorded either way).")
 @click.option("--mapper-rewards", default=None, metavar="NAME=W,...", help="mapper: reward weights (correctness, alignment, too_short, answer_first, copy, repetition; 0 switches one off) [default: all 1].")
 @click.option("--mapper-reward-settings", default=None, metavar="KEY=VALUE,...", help="mapper: reward parameters, e.g. relative=true,align_floor=-10,min_length_ratio=0.5,max_copy=0.6 (docs/mapper.md).")
-@click.option("--scorer-device", default=None, help="mapper: device of the student's likelihood scorer (transformers) [default: cuda when available, else cpu].")
+@click.option("--scorer", type=click.Choice(["transformers", "vllm"]), default="transformers", show_default=True, help="mapper: what computes the student's likelihood: transformers (a forward pass on --scorer-device, dtype --dtype) or vllm (vLLM prompt log-probabilities; needs vLLM; docs/mapper.md).")
+@click.option("--scorer-device", default=None, help="mapper: device of the scorer. transformers: any torch device [default: cuda when available, else cpu]. vllm: vLLM picks its platform; cuda:N starts its engine on GPU N.")
+@click.option("--scorer-gpu-memory-utilization", type=click.FloatRange(0, 1, min_open=True), default=None, help="mapper, --scorer vllm: share of its GPU the scorer's vLLM may take [default: 0.9]; lower it (and --gpu-memory-utilization) when it shares a GPU with a vLLM mapper engine.")
 @engine_options
 @click.option("--student-revision", default=None, help="Hub revision of the student model.")
 @click.option("--answer-timeout", type=float, default=5.0, show_default=True, help="Seconds before an answer comparison is killed and counted as not equal.")
@@ -325,6 +327,8 @@ def _run(**o) -> dict:
             engine_info = engine.describe()  # before close: vLLM reports its prefix-cache hit rate here
         finally:
             engine.close()
+            if hasattr(method, "close"):
+                method.close()  # the mapper's scorer (a vLLM scorer runs an engine process)
     summary = {"method": method.name, **summarize(examples, config)}
     if engine_info.get("prefix_cache_hit_rate") is not None:
         summary["prefix_cache_hit_rate"] = engine_info["prefix_cache_hit_rate"]
@@ -417,19 +421,21 @@ def _admit(problems, config, prompts, o, source):
 def build_mapper(o: dict, prompts):
     """The mapper method; its scorer (the student's likelihood) is loaded on first use."""
     from dart_hub.methods.mapper import Mapper, MapperConfig, RewardConfig, load_mapper_prompts
-    from dart_hub.methods.mapper.scorer import TransformersScorer
+    from dart_hub.methods.mapper.scorer import make_scorer, require_scorer
 
     rewards = RewardConfig(max_repetition=o["max_repetition"], repetition_ngram=o["repetition_ngram"])
     rewards = rewards.with_weights(o.get("mapper_rewards")).with_settings(o.get("mapper_reward_settings"))
     config = MapperConfig(
         mapper=o.get("mapper_model"), samples=o["mapper_samples"], temperature=o["mapper_temperature"],
         top_p=o["mapper_top_p"], max_tokens=o["mapper_max_tokens"], fallback=o["mapper_fallback"],
-        rewards=rewards, chunk_size=o["chunk_size"], seed=o["seed"],
+        rewards=rewards, chunk_size=o["chunk_size"], seed=o["seed"], scorer=o.get("scorer") or "transformers",
     )  # fmt: skip
-    device = o.get("scorer_device")
+    if rewards.weights.get("alignment", 0.0):
+        require_scorer(config.scorer)  # vLLM missing: say so now, not after the first chunk's generation
 
     def scorer():
-        return TransformersScorer(o["student"], device=device, dtype=o["dtype"], system=prompts.sft_system, revision=o["student_revision"])
+        return make_scorer(config.scorer, o["student"], device=o.get("scorer_device"), dtype=o["dtype"], system=prompts.sft_system,
+                           revision=o["student_revision"], gpu_memory_utilization=o.get("scorer_gpu_memory_utilization"))  # fmt: skip
 
     return Mapper(config, prompts, load_mapper_prompts(o.get("method_prompts")), scorer)
 

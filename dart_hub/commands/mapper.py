@@ -63,9 +63,11 @@ def command() -> None:
 @click.option("--repetition-ngram", type=click.IntRange(min=1), default=DEFAULT_NGRAM, show_default=True, help="n of the word n-grams of the repetition ratio.")
 @click.option("--mapper-prompts", type=click.Path(dir_okay=False, path_type=Path), default=None, help="YAML replacing the mapper prompt (keys: rewrite, system).")
 @click.option("--prompts", "prompts_file", type=click.Path(dir_okay=False, path_type=Path), default=None, help="dart-hub prompts YAML; its sft_system is the system turn the student's likelihood is computed under (as SFT shows the question).")
-@click.option("--scorer-device", default=None, help="Device of the student's likelihood scorer [default: cuda when available, else cpu].")
-@click.option("--scorer-batch-size", type=click.IntRange(min=1), default=8, show_default=True, help="Rewrites per scorer forward pass.")
-@click.option("--scorer-dtype", default="auto", show_default=True, help="Scorer dtype: auto, float32, bfloat16, float16.")
+@click.option("--scorer", type=click.Choice(["transformers", "vllm"]), default="transformers", show_default=True, help="What computes the student's likelihood: transformers (a forward pass, on --scorer-device) or vllm (vLLM prompt log-probabilities; needs vLLM, docs/mapper.md).")
+@click.option("--scorer-device", default=None, help="Device of the scorer. transformers: any torch device [default: cuda when available, else cpu]. vllm: vLLM picks its platform; cuda:N starts its engine on GPU N (CUDA_VISIBLE_DEVICES narrowed).")
+@click.option("--scorer-batch-size", type=click.IntRange(min=1), default=None, help="Rewrites per scorer call: per forward pass (transformers) [default: 8] or per vLLM generate call (vllm, scheduled by vLLM) [default: 256].")
+@click.option("--scorer-dtype", default="auto", show_default=True, help="Scorer dtype: auto, float32, bfloat16, float16 (auto: the model's for transformers; float16 on GPU / float32 on CPU for vllm).")
+@click.option("--scorer-gpu-memory-utilization", type=click.FloatRange(0, 1, min_open=True), default=None, help="vllm scorer: share of its GPU vLLM may take [default: 0.9]; lower it when the scorer shares a GPU with the mapper.")
 @click.option("--answer-timeout", type=float, default=5.0, show_default=True, help="Seconds before an answer comparison is killed and counted as not equal.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run record's summary as JSON on stdout.")
@@ -76,7 +78,7 @@ def train(**o) -> None:
         click.echo(json.dumps(summary, sort_keys=True))
         return
     click.echo(f"mapper trained: {summary['final']}")
-    for key in ("steps", "first_reward", "last_reward", "device", "device_hours", "gpu_hours"):
+    for key in ("steps", "first_reward", "last_reward", "scorer", "device", "device_hours", "gpu_hours"):
         click.echo(f"  {key}: {summary[key]}")
 
 
@@ -85,7 +87,7 @@ def run_train(**o) -> dict:
     from dart_hub.commands.adapt import source_record
     from dart_hub.methods.mapper.method import load_mapper_prompts
     from dart_hub.methods.mapper.rewards import RewardConfig
-    from dart_hub.methods.mapper.scorer import TransformersScorer
+    from dart_hub.methods.mapper.scorer import make_scorer
     from dart_hub.methods.mapper.train import MapperTrainConfig, train_mapper
     from dart_hub.prompts import load_prompts
     from dart_hub.sources import load_source
@@ -106,20 +108,25 @@ def run_train(**o) -> dict:
         raise DartHubError(f"no usable problems in {o['dataset']} ({len(source.skipped)} rows skipped); run `dart-hub inspect {o['dataset']}` to see why")
     scorer = None
     if rewards.weights.get("alignment", 0.0):
-        scorer = TransformersScorer(o["student"], device=o["scorer_device"], dtype=o["scorer_dtype"],
-                                    batch_size=o["scorer_batch_size"], system=prompts.sft_system)  # fmt: skip
-    with AnswerChecker(timeout=o["answer_timeout"]) as checker:
-        record = train_mapper(
-            mapper=o["mapper_model"] or o["student"], student=o["student"], problems=source.problems,
-            prompts=mapper_prompts, output=o["output"], config=config, checker=checker, scorer=scorer,
-            progress=not o["quiet"] and not o["as_json"], source=source_record(source),
-        )  # fmt: skip
+        scorer = make_scorer(o["scorer"], o["student"], device=o["scorer_device"], dtype=o["scorer_dtype"], batch_size=o["scorer_batch_size"],
+                             system=prompts.sft_system, gpu_memory_utilization=o["scorer_gpu_memory_utilization"])  # fmt: skip
+    try:
+        with AnswerChecker(timeout=o["answer_timeout"]) as checker:
+            record = train_mapper(
+                mapper=o["mapper_model"] or o["student"], student=o["student"], problems=source.problems,
+                prompts=mapper_prompts, output=o["output"], config=config, checker=checker, scorer=scorer,
+                progress=not o["quiet"] and not o["as_json"], source=source_record(source),
+            )  # fmt: skip
+    finally:
+        if scorer is not None:
+            scorer.close()  # a vLLM scorer's engine process
     curve = record["reward_curve"]
     return {
         "final": record["final"],
         "steps": record["steps"],
         "first_reward": curve[0]["reward"] if curve else None,
         "last_reward": curve[-1]["reward"] if curve else None,
+        "scorer": (record.get("scorer") or {}).get("scorer"),
         "device": record["device"],
         "device_hours": record["device_hours"],
         "gpu_hours": record["gpu_hours"],

@@ -109,6 +109,7 @@ MAPPER_PARAMETERS: dict[str, tuple[str | None, str]] = {
     "top_p": ("--mapper-top-p", "top-p"),
     "max_tokens": ("--mapper-max-tokens", "max new tokens per rewrite"),
     "fallback": ("--mapper-fallback", "when no rewrite qualifies: drop the problem or keep the original"),
+    "scorer": ("--scorer", "what computed the student's likelihood (alignment reward): transformers forward pass or vLLM prompt log-probabilities"),
     "chunk_size": ("--chunk-size", "problems per engine call and per stored chunk"),
     "seed": ("--seed", "base seed; every request's seed derives from it and the request"),
 }

@@ -3,7 +3,8 @@ the student. Our design after METHOD-MAPPER.md section 6, not a reproduction of 
 ("Learning to Adapt SFT Data for Better Reasoning Generalization"), whose formulas are unknown.
 
 - `rewards`: the weighted TRL reward functions (correctness gate, alignment, detectors).
-- `scorer`: the student's likelihood of a rewrite (transformers, on its own device).
+- `scorer`: the student's likelihood of a rewrite (transformers on its own device, or vLLM
+  prompt log-probabilities).
 - `method`: `dart-hub adapt --method mapper` (synthesis: n rewrites, keep the best verified one).
 - `train`: `dart-hub mapper train` (TRL GRPOTrainer on the mapper).
 """

@@ -28,6 +28,7 @@ from dart_hub.adapt.judge import Checker, judge, request_seed
 from dart_hub.engines.base import Engine, GenerationRequest
 from dart_hub.errors import DartHubError
 from dart_hub.methods.mapper.rewards import MapperRewards, RewardConfig
+from dart_hub.methods.mapper.scorer import SCORERS
 from dart_hub.prompts import load_method_templates
 from dart_hub.records import AdaptedExample, Problem
 from dart_hub.steps import split_steps
@@ -72,9 +73,11 @@ class MapperConfig:
     rewards: RewardConfig = field(default_factory=RewardConfig)
     chunk_size: int = 16
     seed: int = 0
+    scorer: str = "transformers"  # what computes the student's likelihood (scorer.SCORERS)
 
     def __post_init__(self) -> None:
         checks = [
+            (self.scorer in SCORERS, f"--scorer must be one of {', '.join(SCORERS)}"),
             (self.samples >= 1, "--mapper-samples must be at least 1"),
             (self.temperature >= 0, "--mapper-temperature must be >= 0"),
             (0 < self.top_p <= 1, "--mapper-top-p must be in (0, 1]"),
@@ -128,6 +131,12 @@ class Mapper:
                 self._scorer = self.scorer_factory()
             self._rewards = {id(checker): MapperRewards(self.config.rewards, checker, self._scorer)}
         return self._rewards[id(checker)]
+
+    def close(self) -> None:
+        """Free the scorer (loaded on first use); a later chunk would load it again."""
+        scorer, self._scorer, self._rewards = self._scorer, None, {}
+        if scorer is not None and hasattr(scorer, "close"):
+            scorer.close()
 
     def request(self, problem: Problem) -> GenerationRequest:
         c = self.config

@@ -2,11 +2,11 @@
 `GRPOTrainer`). Our design after METHOD-MAPPER.md section 6 (the paper's RL settings are
 unknown): group size 8, temperature 1.0, a small KL (beta 0.01) to the initial mapper.
 
-The frozen student scores rewrites through its own `TransformersScorer` (--scorer-device), so
-the mapper can train on one device while the student runs on another. Checkpoints go to
-OUTPUT/checkpoint-*; the same command resumes from the last one. The final mapper is saved to
-OUTPUT/final (what `dart-hub adapt --method mapper --mapper OUTPUT/final` takes), and
-OUTPUT/mapper_run.json records the settings, the reward curve (TRL's log history) and the
+The frozen student scores rewrites through its own scorer (`--scorer transformers|vllm`,
+--scorer-device), so the mapper can train on one device while the student runs on another.
+Checkpoints go to OUTPUT/checkpoint-*; the same command resumes from the last one. The final
+mapper is saved to OUTPUT/final (what `dart-hub adapt --method mapper --mapper OUTPUT/final`
+takes), and OUTPUT/mapper_run.json records the settings, the scorer, the reward curve (TRL's log history) and the
 compute: wall time x devices, summed over resumed sessions, as GPU-hours on GPUs (the number
 the "cheaper than RL on the student" comparison needs).
 """
@@ -127,6 +127,7 @@ def train_mapper(*, mapper: str, student: str, problems, prompts: MapperPrompts,
         "prompts": asdict(prompts),
         "reward_functions": [f.__name__ for f in rewards.functions()],
         "reward_weights": rewards.weights(),
+        "scorer": scorer.describe() if hasattr(scorer, "describe") else None,  # which scorer computed the alignment reward
         "steps": trainer.state.global_step,
         "reward_curve": reward_curve(trainer.state.log_history),
         "log_history": trainer.state.log_history,
