@@ -62,6 +62,9 @@ def test_bootstrap_interval_and_table():
     }
     lines = table_lines({"arms": [summarize_arm("no-tuning", [[1, 0, 0, 0]], None), arm]})
     assert "Adaptation-Full" in lines[-1] and "+41.7" in lines[-1] and "25.0%" in lines[-2]
+    empty = {"arm": "mapper", "train_rows": 0, "reason": "adapt kept no example"}
+    lines = table_lines({"arms": [summarize_arm("no-tuning", [[1, 0, 0, 0]], None)], "skipped_arms": [empty]})
+    assert lines[-1].split() == ["Mapper", "0", "-", "not", "trained:", "adapt", "kept", "no", "example"]
 
 
 def _check_results_file(folder, seeds: int, problems: int, extra: tuple[str, ...] = ()) -> dict:
@@ -111,6 +114,8 @@ def test_demo_methods_add_their_folders_and_arms(tmp_path):
     # an arm whose method kept nothing is skipped (and said so), never trained on nothing
     assert arms[:2] == ["no-tuning", "static"] and arms[-2:] != ["mapper", "dail"]
     assert all((method in arms) == bool(kept[method]) for method in ("dail", "mapper"))
+    skipped = {a["arm"]: a for a in report["comparison"]["skipped_arms"]}
+    assert all((method in skipped) == (not kept[method]) for method in ("dail", "mapper"))
     marker = tmp_path / "demo-training" / "static-seed0" / "demo-train.json"
     trained = marker.stat().st_mtime_ns
     text = CliRunner().invoke(cli, args[:-1])  # resumes every method from the work dir, reuses the models

@@ -188,6 +188,7 @@ def compare_training(
     counts = {arm: sum(1 for line in path.read_text().splitlines() if line.strip()) for arm, path in files.items()}
     items = heldout_items(heldout)
     grids: dict[str, list[list[int]]] = {}
+    skipped: list[dict[str, Any]] = []  # arms with no training rows: in the table, not trained
     with AnswerChecker() as checker:
         grids["no-tuning"] = [correctness(str(toy_student_path()), items, checker)]  # greedy: no seed to vary
         log(f"no-tuning: {sum(grids['no-tuning'][0]) / len(items):.3f}")
@@ -196,6 +197,7 @@ def compare_training(
                 continue
             if counts[arm] == 0:
                 log(f"{arm}: adapt kept no example; arm skipped")
+                skipped.append({"arm": arm, "train_rows": 0, "reason": "adapt kept no example"})
                 continue
             grids[arm] = []
             for index in range(seeds):
@@ -206,6 +208,7 @@ def compare_training(
     arms = [summarize_arm(arm, grid, counts.get(arm)) for arm, grid in grids.items()]
     return {
         "arms": arms,
+        "skipped_arms": skipped,
         "settings": TOY_TRAIN | {"eval_max_tokens": EVAL_MAX_TOKENS, "prompt": "solve", "decoding": "greedy"},
         "seconds": round(time.monotonic() - started, 1),
     }
@@ -225,6 +228,8 @@ def table_lines(results: dict[str, Any]) -> list[str]:
         rows = "" if arm["train_rows"] is None else str(arm["train_rows"])
         interval = f"{arm['ci_low'] * 100:.1f} - {arm['ci_high'] * 100:.1f}"
         lines.append(f"  {LABELS[arm['arm']]:<18} {rows:>5} {arm['mean'] * 100:8.1f}%   {interval:<15} {delta:>12}")
+    for arm in results.get("skipped_arms", []):
+        lines.append(f"  {LABELS[arm['arm']]:<18} {arm['train_rows']:>5}         -   not trained: {arm['reason']}")
     return lines
 
 
