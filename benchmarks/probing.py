@@ -42,14 +42,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dart_hub.adapt.cut import DEFAULT_EPSILON, DEFAULT_MIN_FOLLOW, decide_cut  # noqa: E402
-from dart_hub.adapt.search import DEFAULT_COARSE, DEFAULT_FIRST_ROUND, replay  # noqa: E402
+from dart_hub.adapt.search import DEFAULT_COARSE, DEFAULT_FIRST_ROUND, DEFAULT_HEAD, replay  # noqa: E402
 
 
 def compare(outcomes, tokens, args, cliff=None) -> dict:
     """Replay both searches on one problem's rollouts; outcomes[t][j], tokens[t][j]."""
     common = dict(epsilon=args.epsilon, min_follow=args.min_follow, target="first" if args.strategy == "first" else "gap")
     full, full_samples, _ = replay(outcomes, "scan", **common)
-    fast, fast_samples, rounds = replay(outcomes, "adaptive", coarse=args.coarse, first_round=args.first_round, **common)
+    fast, fast_samples, rounds = replay(outcomes, "adaptive", coarse=args.coarse, first_round=args.first_round, head=args.head, **common)
     a, b = decide_cut(args.strategy, full), decide_cut(args.strategy, fast)
     same_reason = a.reason == b.reason
     row = {
@@ -133,14 +133,14 @@ def toy_adapt(data: Path, work: Path, probe: str, args) -> dict:
     from dart_hub.toy.long import MIN_STEP_CHARS
 
     # one work dir per data file and settings: adapt refuses to resume another run's work dir
-    chosen = (args.n_sim, args.toy_max_tokens, args.coarse, args.first_round, args.epsilon, args.min_follow, args.strategy)
+    chosen = (args.n_sim, args.toy_max_tokens, args.coarse, args.first_round, args.head, args.epsilon, args.min_follow, args.strategy)
     settings = hashlib.sha256(repr(chosen).encode()).hexdigest()[:8]
     options = cli_defaults(adapt.command)
     options.update(
         student=str(toy_student_path()), dataset=str(data), engine="transformers", dtype="float32", device="cpu",
         strategy="first" if args.strategy == "first" else "gap",  # the cut of full and gap is the same; gap skips exploration
         n_sim=args.n_sim, sim_max_tokens=args.toy_max_tokens, explore_max_tokens=args.toy_max_tokens,
-        min_step_chars=MIN_STEP_CHARS, probe=probe, probe_coarse=args.coarse, probe_round=args.first_round,
+        min_step_chars=MIN_STEP_CHARS, probe=probe, probe_coarse=args.coarse, probe_round=args.first_round, probe_head=args.head,
         epsilon=args.epsilon, min_follow=args.min_follow, seed=0,
         output=work / f"out-{data.stem}-{probe}-{settings}", work_dir=work / f"work-{data.stem}-{probe}-{settings}", probe_cache=work / "probes",
         quiet=True, as_json=True,
@@ -174,7 +174,7 @@ def check_exact(scans: dict[str, dict], adaptive: dict[str, dict], args) -> list
         scan = scans[problem_id]
         groups = [g for g in scan["rollouts"] if g]
         outcomes = [[c["correct"] for c in g] for g in groups]
-        scores, samples, _ = replay(outcomes, "adaptive", coarse=args.coarse, first_round=args.first_round, **common)
+        scores, samples, _ = replay(outcomes, "adaptive", coarse=args.coarse, first_round=args.first_round, head=args.head, **common)
         drawn = real["samples"][: len(groups)]
         same_rollouts = drawn == samples and all(
             [_rollout_key(c) for c in real["rollouts"][t]] == [_rollout_key(c) for c in groups[t][:m]] for t, m in enumerate(samples)
@@ -268,6 +268,7 @@ def main() -> None:
     parser.add_argument("--epsilon", type=float, default=DEFAULT_EPSILON)
     parser.add_argument("--min-follow", type=float, default=DEFAULT_MIN_FOLLOW)
     parser.add_argument("--coarse", type=int, default=DEFAULT_COARSE)
+    parser.add_argument("--head", type=int, default=DEFAULT_HEAD, help="adaptive: the first prefixes 0..HEAD are probed in the coarse round (--probe-head)")
     parser.add_argument("--first-round", type=int, default=DEFAULT_FIRST_ROUND)
     parser.add_argument("--strategy", default="full", choices=["full", "gap", "first"])
     parser.add_argument("--seed", type=int, default=0)

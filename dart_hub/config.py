@@ -12,7 +12,7 @@ from dart_hub.adapt.cut import (
     PEAK_RULES,
     STRATEGIES,
 )
-from dart_hub.adapt.search import DEFAULT_COARSE, DEFAULT_FIRST_ROUND, SEARCHES
+from dart_hub.adapt.search import DEFAULT_COARSE, DEFAULT_FIRST_ROUND, DEFAULT_HEAD, SEARCHES
 from dart_hub.errors import DartHubError
 from dart_hub.repetition import DEFAULT_MAX_REPETITION, DEFAULT_NGRAM
 
@@ -34,6 +34,7 @@ class AdaptConfig:
     probe: str = "scan"  # which prefixes are probed: dart_hub.adapt.search
     probe_coarse: int = DEFAULT_COARSE
     probe_round: int = DEFAULT_FIRST_ROUND
+    probe_head: int = DEFAULT_HEAD
     epsilon: float = DEFAULT_EPSILON
     peak: str = DEFAULT_PEAK
     min_follow: float = DEFAULT_MIN_FOLLOW  # "no drop" keeps the expert trace only if f_last >= this
@@ -63,6 +64,7 @@ class AdaptConfig:
             (self.probe == "scan" or self.peak == "local", "--probe adaptive follows the local peak rule; use --peak local or --probe scan"),
             (self.probe_coarse >= 2, "--probe-coarse must be at least 2 (the first and the last prefix)"),
             (self.probe_round >= 1, "--probe-round must be at least 1"),
+            (self.probe_head >= 0, "--probe-head must be at least 0"),
             (0 <= self.min_follow <= 1, "--min-follow must be between 0 and 1"),
             (self.n_sim >= 1, "--n-sim must be at least 1"),
             (self.n_explore >= 1, "--n-explore must be at least 1"),
@@ -85,7 +87,7 @@ class AdaptConfig:
         settings = {key: getattr(self, key) for key in keys}
         if self.probe == "adaptive":  # what the adaptive search probes depends on the cut rule
             settings.update(
-                probe_coarse=self.probe_coarse, probe_round=self.probe_round, epsilon=self.epsilon,
+                probe_coarse=self.probe_coarse, probe_round=self.probe_round, probe_head=self.probe_head, epsilon=self.epsilon,
                 min_follow=self.min_follow, peak=self.peak, target="first" if self.strategy == "first" else "gap",
             )  # fmt: skip
         return settings
@@ -99,7 +101,10 @@ class AdaptConfig:
         return self.strategy == "full"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        if self.probe == "scan":  # the head only matters to adaptive: scan fingerprints stay as they were
+            data.pop("probe_head")
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> AdaptConfig:

@@ -51,7 +51,7 @@ ADAPT_SECTIONS: dict[str, dict[str, str]] = {
         "min_follow": "min_follow", "cleaning": "cleaning",
         "min_step_chars": "min_step_chars", "chunk_size": "chunk_size", "seed": "seed",
         "prompts": "prompts_file", "answer_timeout": "answer_timeout", "work_dir": "work_dir",
-        "probe_cache": "probe_cache", "probe": "probe", "probe_coarse": "probe_coarse", "probe_round": "probe_round",
+        "probe_cache": "probe_cache", "probe": "probe", "probe_coarse": "probe_coarse", "probe_head": "probe_head", "probe_round": "probe_round",
         "method": "method", "dail_samples": "dail_samples", "dail_temperature": "dail_temperature",
         "dail_top_p": "dail_top_p", "dail_max_tokens": "dail_max_tokens", "dail_tau": "dail_tau", "dail_proposer": "dail_proposer",
         "dail_max_hints": "dail_max_hints", "method_prompts": "method_prompts",

@@ -81,21 +81,25 @@ def test_first_strategy_binary_searches_the_first_success():
 
 
 def test_budget_on_a_64_step_trace_counts_requests():
-    assert coarse_points(64, 4) == [0, 21, 42, 63]
-    assert adaptive_budget(64, 4) == 4 * (4 + 5)  # widest interval 21 -> 5 midpoints at most
+    assert coarse_points(64, 4, head=0) == [0, 21, 42, 63]
+    assert coarse_points(64, 4) == [0, 1, 2, 21, 42, 63]  # the head t = 0..2 (--probe-head 2)
+    assert coarse_points(2, 4) == [0, 1] and coarse_points(1, 4) == [0]
+    assert adaptive_budget(64, 4, head=0) == 4 * (4 + 5)  # widest interval 21 -> 5 midpoints at most
+    assert adaptive_budget(64, 4) == 4 * (6 + 5)
     rng = random.Random(0)
     for _ in range(200):
         gap = rng.randrange(1, 64)
         successes = [rng.choice([3, 4])] * gap + [rng.choice([0, 1])] * (64 - gap)
         scan, adaptive, samples, _ = cuts(successes)
-        assert sum(samples) <= adaptive_budget(64, 4) < 64 * 4 / 6
+        assert sum(samples) <= adaptive_budget(64, 4) < 64 * 4 / 5
         assert same(scan, adaptive)
 
 
 def test_on_noisy_cliffs_adaptive_is_nearer_the_true_cliff_than_the_scan():
     """Student succeeds with p = 0.9 before a cliff and 0.1 after it. The scan cuts at the first
     unlucky prefix (2 of 4 rollouts fail somewhere long before the cliff); adaptive, which looks
-    at fewer prefixes, lands on the cliff more often. Measured 0.51 vs 0.88 (seed 1)."""
+    at fewer prefixes, lands on the cliff more often. Measured 0.51 vs 0.84 (seed 1; 0.88 with
+    --probe-head 0: the head sees the same early unlucky prefixes the scan sees)."""
     rng = random.Random(1)
     scan_near = adaptive_near = drawn_scan = drawn_adaptive = 0
     trials = 300
@@ -109,5 +113,5 @@ def test_on_noisy_cliffs_adaptive_is_nearer_the_true_cliff_than_the_scan():
         adaptive_near += abs(decide_cut("full", fast).keep_steps - cliff) <= 1
         drawn_scan += sum(full_samples)
         drawn_adaptive += sum(fast_samples)
-    assert adaptive_near / trials >= 0.85 and scan_near < adaptive_near
-    assert drawn_scan / drawn_adaptive > 5
+    assert adaptive_near / trials >= 0.8 and scan_near < adaptive_near
+    assert drawn_scan / drawn_adaptive > 4  # measured 4.7x on these 8-64-step traces (over 5x with --probe-head 0)

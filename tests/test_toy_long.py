@@ -124,7 +124,7 @@ def test_benchmark_buckets_stored_scans_by_length():
     bench = _benchmark()
     edges = [8, 16, 32, 48, 65]
     assert [bench.length_bucket(n, edges) for n in (5, 8, 16, 31, 32, 64, 65, 100)] == ["1-7", "8-15", "16-31", "16-31", "32-47", "48-64", "65+", "65+"]
-    args = Namespace(epsilon=0.3, min_follow=0.5, strategy="full", coarse=4, first_round=2)
+    args = Namespace(epsilon=0.3, min_follow=0.5, strategy="full", coarse=4, first_round=2, head=2)
     # a clean cliff: high then zero, as long as the bucket's traces
     rows = [bench.compare([[True] * 4] * cliff + [[False] * 4] * (n - cliff), [[10] * 4] * n, args) for n, cliff in ((20, 7), (40, 30), (60, 12))]
     table = bench.length_table(rows, edges)
@@ -139,7 +139,7 @@ def test_benchmark_exactness_check_compares_a_real_adaptive_run_with_the_replay(
     """check_exact on hand-made probe records: the adaptive record that draws what the replay
     draws passes; one rollout more or a changed outcome fails."""
     bench = _benchmark()
-    args = Namespace(epsilon=0.3, min_follow=0.5, strategy="full", coarse=4, first_round=2)
+    args = Namespace(epsilon=0.3, min_follow=0.5, strategy="full", coarse=4, first_round=2, head=2)
     outcomes = [[True] * 4] * 9 + [[False] * 4] * 11
     rollout = lambda ok, n: {"correct": ok, "completion_tokens": n}  # noqa: E731
     scan = {"rollouts": [[rollout(ok, 50 + t) for ok in row] for t, row in enumerate(outcomes)] + [[]]}

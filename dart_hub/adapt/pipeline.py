@@ -265,7 +265,7 @@ def plan(problems: Sequence[Problem], config: AdaptConfig, reveals: Sequence[int
     reveals = list(reveals) if reveals is not None else [None] * len(problems)
     probed = [n if r is None else min(n, r) for n, r in zip(counts, reveals, strict=True)]
     scan = sum(probed) * config.n_sim if config.probes else 0
-    adaptive = sum(adaptive_budget(r, config.n_sim, config.probe_coarse) for r in probed) if config.probes else 0
+    adaptive = sum(adaptive_budget(r, config.n_sim, config.probe_coarse, config.probe_head) for r in probed) if config.probes else 0
     sim = adaptive if config.probe == "adaptive" else scan
     explore = len(problems) * config.n_explore if config.explores else 0
     return Plan(

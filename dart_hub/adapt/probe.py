@@ -83,6 +83,7 @@ def next_asks(config: AdaptConfig, limit: int, tallies: dict[int, tuple[int, int
         target="first" if config.strategy == "first" else "gap",
         coarse=config.probe_coarse,
         first_round=config.probe_round,
+        head=config.probe_head,
     )
 
 

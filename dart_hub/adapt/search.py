@@ -15,7 +15,10 @@ ones excluded) gets all N_sim rollouts in one round.
 (``--peak local``) or, for ``--strategy first``, on the first prefix with a success. So:
 
 1. *Coarse*: probe K evenly spaced prefixes (``--probe-coarse``, default 4), always including
-   the first (t = 0) and the last probed one (t = R - 1).
+   the first (t = 0) and the last probed one (t = R - 1), and the first H + 1 prefixes
+   t = 0..H (``--probe-head``, default 2). The head is there because the feasible start of a
+   trace, and so the peak the cut is measured from, is often only one or two paragraphs long
+   (a plan, a restatement): between evenly spaced points the search would never see it.
 2. *Refine*: between the last probed prefix still near the running maximum and the first one
    clearly below it, probe the midpoint; repeat until the two are adjacent (binary search). The
    same for the first success under ``first``.
@@ -24,8 +27,9 @@ ones excluded) gets all N_sim rollouts in one round.
    (running maximum - epsilon, the ``--min-follow`` bar at the last prefix, or zero for
    ``first``) it is on. A stopped prefix's score is its share so far (k of m drawn).
 
-Budget (what the tests check): at most N_sim x (K + ceil(log2(ceil((R - 1) / (K - 1))))) rollouts
-per problem, against N_sim x R for the scan.
+Budget (what the tests check): at most N_sim x (|coarse and head points| + ceil(log2(widest
+interval between them))) rollouts per problem (`adaptive_budget`), against N_sim x R for the
+scan.
 
 Guarantee: the decision on every probed prefix (below the threshold or not, success or not) is
 the one the full N_sim rollouts would give, so when f is monotone on each side of the cut
@@ -42,24 +46,27 @@ from collections.abc import Mapping
 
 SEARCHES = ("scan", "adaptive")
 DEFAULT_COARSE = 4
+DEFAULT_HEAD = 2
 DEFAULT_FIRST_ROUND = 2
 
 Tallies = Mapping[int, tuple[int, int]]  # prefix t -> (successes, rollouts drawn)
 Ask = tuple[int, int, int]  # (prefix t, sample_offset, count)
 
 
-def coarse_points(limit: int, coarse: int) -> list[int]:
-    """K evenly spaced prefixes in 0..limit-1, first and last included."""
+def coarse_points(limit: int, coarse: int, head: int = DEFAULT_HEAD) -> list[int]:
+    """K evenly spaced prefixes in 0..limit-1, first and last included, and the head 0..H."""
     if limit <= 0:
         return []
     if coarse <= 1 or limit == 1:
-        return [0] if limit == 1 else [0, limit - 1]
-    return sorted({round(i * (limit - 1) / (coarse - 1)) for i in range(coarse)})
+        even = {0} if limit == 1 else {0, limit - 1}
+    else:
+        even = {round(i * (limit - 1) / (coarse - 1)) for i in range(coarse)}
+    return sorted(even | set(range(min(head + 1, limit))))
 
 
-def adaptive_budget(limit: int, n_sim: int, coarse: int = DEFAULT_COARSE) -> int:
+def adaptive_budget(limit: int, n_sim: int, coarse: int = DEFAULT_COARSE, head: int = DEFAULT_HEAD) -> int:
     """The most rollouts `adaptive` draws for a problem with `limit` probed prefixes."""
-    points = coarse_points(limit, coarse)
+    points = coarse_points(limit, coarse, head)
     widest = max((b - a for a, b in zip(points, points[1:], strict=False)), default=1)
     refine = math.ceil(math.log2(widest)) if widest > 1 else 0
     return n_sim * min(limit, len(points) + refine)
@@ -79,6 +86,7 @@ def adaptive_requests(
     target: str = "gap",
     coarse: int = DEFAULT_COARSE,
     first_round: int = DEFAULT_FIRST_ROUND,
+    head: int = DEFAULT_HEAD,
 ) -> list[Ask]:
     """The next rollouts to draw (empty: the cut is decided). `target`: "gap" (full / gap
     strategies, local peak rule) or "first" (first feasible prefix)."""
@@ -86,7 +94,7 @@ def adaptive_requests(
         return []
     first_round = max(1, min(first_round, n_sim))
     if not tallies:
-        return [(t, 0, first_round) for t in coarse_points(limit, coarse)]
+        return [(t, 0, first_round) for t in coarse_points(limit, coarse, head)]
     view = _View(tallies, n_sim, first_round)
     if target == "first":
         return view.asks_for_first(limit)
@@ -176,13 +184,15 @@ def search_requests(
     target: str,
     coarse: int = DEFAULT_COARSE,
     first_round: int = DEFAULT_FIRST_ROUND,
+    head: int = DEFAULT_HEAD,
 ) -> list[Ask]:
     if search == "scan":
         return scan_requests(limit, n_sim, tallies)
     if search == "adaptive":
         return adaptive_requests(
-            limit, n_sim, tallies, epsilon=epsilon, min_follow=min_follow, target=target, coarse=coarse, first_round=first_round
-        )
+            limit, n_sim, tallies, epsilon=epsilon, min_follow=min_follow, target=target, coarse=coarse,
+            first_round=first_round, head=head,
+        )  # fmt: skip
     raise ValueError(f"unknown probe search {search!r}; choose one of {SEARCHES}")
 
 
@@ -195,6 +205,7 @@ def replay(
     target: str = "gap",
     coarse: int = DEFAULT_COARSE,
     first_round: int = DEFAULT_FIRST_ROUND,
+    head: int = DEFAULT_HEAD,
 ) -> tuple[list[float | None], list[int], int]:
     """Run a search against known rollout outcomes (outcomes[t][j]: rollout j of prefix t
     reached the answer; all prefixes probed-able, n = len(outcomes[t])) without generating.
@@ -208,8 +219,9 @@ def replay(
     while True:
         tallies = {t: (sum(outcomes[t][:m]), m) for t, m in drawn.items()}
         asks = search_requests(
-            search, limit, n_sim, tallies, epsilon=epsilon, min_follow=min_follow, target=target, coarse=coarse, first_round=first_round
-        )
+            search, limit, n_sim, tallies, epsilon=epsilon, min_follow=min_follow, target=target, coarse=coarse,
+            first_round=first_round, head=head,
+        )  # fmt: skip
         if not asks:
             break
         rounds += 1

@@ -18,7 +18,7 @@ from dart_hub.adapt.cut import (
     PEAK_RULES,
     STRATEGIES,
 )
-from dart_hub.adapt.search import DEFAULT_COARSE, DEFAULT_FIRST_ROUND, SEARCHES
+from dart_hub.adapt.search import DEFAULT_COARSE, DEFAULT_FIRST_ROUND, DEFAULT_HEAD, SEARCHES
 from dart_hub.commands.options import (
     engine_for,
     engine_options,
@@ -87,7 +87,9 @@ the last prefix still near the running maximum and the first one clearly below i
 cannot change which side of the threshold it is on. Rollout j of prefix t has the same seed in
 both modes, so adaptive draws a subset of the scan's rollouts; when f is monotone on each side
 of the cut it finds the scan's cut exactly (docs/performance.md measures how often otherwise).
-At most N_SIM x (PROBE_COARSE + ceil(log2(widest coarse interval))) rollouts per problem.
+The coarse round also probes the first prefixes t = 0..PROBE_HEAD, where a trace's feasible
+start (and so the peak) usually is. At most N_SIM x (coarse and head points + ceil(log2(widest
+interval between them))) rollouts per problem.
 
 \b
 --method dail (DAIL, Mendes et al. 2026): the student is shown each expert solution as
@@ -179,6 +181,7 @@ class ProgressReporter:
 @click.option("--sim-max-tokens", type=click.IntRange(min=1), default=4000, show_default=True, help="Max new tokens of a simulation rollout.")
 @click.option("--probe", type=click.Choice(SEARCHES), default="scan", show_default=True, help="Which prefixes get simulation rollouts: scan = every prefix, N_SIM each (the paper); adaptive = coarse prefixes, then binary search towards the cut, with sequential stopping (see above).")
 @click.option("--probe-coarse", type=click.IntRange(min=2), default=DEFAULT_COARSE, show_default=True, help="adaptive: evenly spaced prefixes probed first (first and last included).")
+@click.option("--probe-head", type=click.IntRange(min=0), default=DEFAULT_HEAD, show_default=True, help="adaptive: the first prefixes t = 0..PROBE_HEAD are always probed in the coarse round (a short feasible start would fall between evenly spaced points).")
 @click.option("--probe-round", type=click.IntRange(min=1), default=DEFAULT_FIRST_ROUND, show_default=True, help="adaptive: rollouts a prefix gets first; the rest of N_SIM only while they could change its side of the threshold.")
 @click.option("--epsilon", type=float, default=DEFAULT_EPSILON, show_default=True, help="Significant drop of f below the peak that marks the gap.")
 @click.option("--peak", type=click.Choice([*PEAK_RULES, *PEAK_ALIASES]), default=DEFAULT_PEAK, show_default=True, help="Which maximum of f is the peak (see above; 'first' is the old name of 'local').")
@@ -253,6 +256,7 @@ def _run(**o) -> dict:
         probe=o["probe"],
         probe_coarse=o["probe_coarse"],
         probe_round=o["probe_round"],
+        probe_head=o["probe_head"],
         epsilon=o["epsilon"],
         peak=o["peak"],
         min_follow=o["min_follow"],

@@ -58,6 +58,7 @@ PARAMETERS: dict[str, tuple[str | None, str]] = {
     "sim_max_tokens": ("--sim-max-tokens", "max new tokens of a simulation rollout"),
     "probe": ("--probe", "which prefixes get simulation rollouts: scan (every prefix, N_sim each) or adaptive (coarse prefixes, binary search towards the cut, sequential stopping)"),
     "probe_coarse": ("--probe-coarse", "adaptive probing: evenly spaced prefixes probed first"),
+    "probe_head": ("--probe-head", "adaptive probing: the first prefixes t = 0..H are probed first as well"),
     "probe_round": ("--probe-round", "adaptive probing: rollouts a prefix gets first; the rest only while they could change its side of the threshold"),
     "epsilon": ("--epsilon", "significant drop of f below the peak that marks the imitation gap"),
     "peak": ("--peak", "which maximum of f is the peak: local (first local maximum followed by a significant drop) or global (highest, earliest on ties)"),
