@@ -245,12 +245,18 @@ def resolve_sft_kwargs(
     return kwargs, notes
 
 
-def make_sft_config(kwargs: dict[str, Any]):
-    """`SFTConfig(**kwargs)`; its own validation errors become one-line DartHubErrors."""
+def make_trl_config(name: str, kwargs: dict[str, Any], what: str):
+    """`trl.<name>(**kwargs)` (SFTConfig, GRPOConfig); its own validation errors become one-line
+    DartHubErrors naming `what`."""
     require_trl()
-    from trl import SFTConfig
+    import trl
 
     try:
-        return SFTConfig(**kwargs)
+        return getattr(trl, name)(**kwargs)
     except (ValueError, TypeError) as error:
-        raise DartHubError(f"invalid training settings: {' '.join(str(error).split())}") from error
+        raise DartHubError(f"invalid {what}: {' '.join(str(error).split())}") from error
+
+
+def make_sft_config(kwargs: dict[str, Any]):
+    """`SFTConfig(**kwargs)`; its own validation errors become one-line DartHubErrors."""
+    return make_trl_config("SFTConfig", kwargs, "training settings")

@@ -131,15 +131,9 @@ def resolve_grpo_kwargs(
 
 def make_grpo_config(kwargs: dict[str, Any]):
     """`GRPOConfig(**kwargs)`; its validation errors become one-line DartHubErrors."""
-    from dart_hub.training.config import require_trl
+    from dart_hub.training.config import make_trl_config
 
-    require_trl()
-    from trl import GRPOConfig
-
-    try:
-        return GRPOConfig(**kwargs)
-    except (ValueError, TypeError) as error:
-        raise DartHubError(f"invalid GRPO settings: {' '.join(str(error).split())}") from error
+    return make_trl_config("GRPOConfig", kwargs, "GRPO settings")
 
 
 def objective_record(config) -> dict[str, Any]:
