@@ -260,3 +260,38 @@ def test_adaptability_rises_with_the_plan_then_collapses_on_folded_steps(student
     assert plan - intro >= RISE_MARGIN  # rises: the plan is what the student lacks
     assert peak >= PEAK_FLOOR
     assert peak - last_fold >= COLLAPSE_MARGIN  # and collapses on the folds
+
+
+def test_planned_solve_answers_copy_the_list_and_leave_the_earlier_stream_unchanged():
+    """The mix knob that teaches the student to *start* a plan: some `solve` answers (problems
+    listed in label order) open with the intro and a plan that copies the list. At 0 the
+    stream is the earlier stages' one, example for example, so their commands still reproduce."""
+    from dataclasses import replace
+    from itertools import islice
+
+    from dart_hub.prompts import default_prompts
+    from dart_hub.toy.styles import PLAN_HEAD
+    from dart_hub.toy.train_student import TrainConfig, example_stream
+
+    prompts = default_prompts()
+    base = TrainConfig(seed=3)
+    zero = list(islice(example_stream(base, prompts), 300))
+    explicit = list(islice(example_stream(replace(base, share_solve_planned=0.0), prompts), 300))
+    assert zero == explicit
+    assert not any(a.startswith(("The operations", "Here the list")) for n, _, a in zero if n == "solve")
+
+    planned = [(m, a) for n, m, a in islice(example_stream(replace(base, share_solve_planned=0.5), prompts), 600)
+               if n == "solve"]
+    opened = [(m, a) for m, a in planned if PLAN_HEAD in a]
+    assert 0.3 <= len(opened) / len(planned) <= 0.7
+    for messages, answer in opened:
+        intro, plan, first = answer.split("\n\n")[:3]
+        assert intro.startswith(("The operations are already listed", "Here the list is already"))
+        assert plan.startswith(PLAN_HEAD) and first.startswith("Step 1: ")
+        assert not solution_errors(_question_of(messages), answer)
+
+
+def _question_of(messages) -> str:
+    import re
+
+    return re.search(r"Start with \d+\..*?What is the result\?", messages[-1]["content"], re.S).group(0)

@@ -115,6 +115,10 @@ class TrainConfig:
     share_expert_prefix: float = 0.25
     share_partial_plan: float = 0.1
     share_restate: float = 0.08
+    # of the `solve` answers (problems listed in label order), the share that first write the
+    # intro and the plan, which then merely copies the list: the student knows how to start a
+    # plan, never how to sort one. 0 keeps the stream of the earlier stages bit for bit.
+    share_solve_planned: float = 0.0
     max_easy_expert_steps: int = 3
     threads: int = 1  # faster than 2 on a busy 2-core machine; see the module docstring
     init: str = ""  # start from this toy student's weights and tokenizer instead of from scratch
@@ -146,7 +150,10 @@ def make_example(problem: ToyProblem, rng: random.Random, config: TrainConfig,
         # solving from scratch: only problems listed in label order (never the twist)
         if not problem.in_order:
             problem = ToyProblem(problem.start, problem.ops)
-        return "solve", prompts.messages("solve", problem.question), student_solution(problem)
+        answer = student_solution(problem)
+        if config.share_solve_planned and rng.random() < config.share_solve_planned:
+            answer = SEPARATOR.join([expert_intro(problem, rng.randrange(2)), expert_plan_step(problem), answer])
+        return "solve", prompts.messages("solve", problem.question), answer
     if draw < bounds[1]:
         # its own first k steps (after the plan when the problem needs one)
         if problem.in_order and rng.random() < 0.5:
