@@ -18,7 +18,7 @@ from dart_hub.boxed import last_boxed
 from dart_hub.prompts import Prompts, default_prompts
 from dart_hub.steps import join_steps, split_steps
 from dart_hub.toy.domain import ToyProblem
-from dart_hub.toy.styles import expert_solution
+from dart_hub.toy.styles import PLAN_HEAD, expert_plan_step, expert_solution
 
 
 def load_student(path: str | Path | None = None):
@@ -86,6 +86,34 @@ def solve_accuracy(model, tokenizer, problems: Sequence[ToyProblem], *, temperat
     conversations = [prompts.messages("solve", p.question) for p in problems]
     texts = generate(model, tokenizer, conversations, temperature=temperature, seed=seed)
     return sum(is_correct(t, p.answer) for t, p in zip(texts, problems, strict=True)) / len(problems)
+
+
+def plan_usage(model, tokenizer, problems: Sequence[ToyProblem], prompts: Prompts | None = None) -> dict:
+    """Greedy `solve` answers: the share that write a plan ("Sorted by label, ...") and the
+    share whose plan lists every operation in label order (what the expert's first steps teach)."""
+    prompts = prompts or default_prompts()
+    texts = generate(model, tokenizer, [prompts.messages("solve", p.question) for p in problems])
+    planned = [PLAN_HEAD in t for t in texts]
+    sorted_plan = [expert_plan_step(p) in t for t, p in zip(texts, problems, strict=True)]
+    return {"writes_plan": sum(planned) / len(problems), "plan_sorted": sum(sorted_plan) / len(problems)}
+
+
+def plan_completion(model, tokenizer, problems: Sequence[ToyProblem], given: int = 1,
+                    prompts: Prompts | None = None) -> float:
+    """Share of `problems` where the student, shown the intro and a plan cut after `given`
+    operations (the `simulation` prompt, as in its training mix), writes the rest of the plan
+    exactly (greedy): whether it can finish a plan, the skill the toy design relies on."""
+    from dart_hub.toy.styles import expert_intro, partial_plan
+
+    prompts = prompts or default_prompts()
+    conversations, wanted = [], []
+    for problem in problems:
+        head, rest = partial_plan(problem, min(given, len(problem.ops) - 1))
+        conversations.append(prompts.messages("simulation", problem.question,
+                                              join_steps([expert_intro(problem, 0), head])))
+        wanted.append(rest)
+    texts = generate(model, tokenizer, conversations, max_new_tokens=80)
+    return sum(t.split("\n\n")[0].strip() == w for t, w in zip(texts, wanted, strict=True)) / len(problems)
 
 
 @dataclass(frozen=True)
@@ -186,6 +214,8 @@ def report(path: str | Path | None = None, problems: int = 20, heldout: int = 10
         "heldout_accuracy_t0.1": solve_accuracy(model, tokenizer, held, temperature=0.1, seed=seed + 1),
         "heldout_in_order_accuracy_greedy": solve_accuracy(model, tokenizer, in_order) if in_order else None,
         "heldout_out_of_order_accuracy_greedy": solve_accuracy(model, tokenizer, scrambled) if scrambled else None,
+        "heldout_out_of_order_plans": plan_usage(model, tokenizer, scrambled) if scrambled else None,
+        "heldout_plan_completion_after_one_item": plan_completion(model, tokenizer, held, given=1),
         "expert_problems": len(rows),
         "f_mean_by_step": [round(x, 3) for x in curve.mean_by_step],
         "problems_by_step": curve.counts_by_step(),

@@ -18,13 +18,15 @@ What it builds:
   chat-formatted with dart-hub's own default prompts (`dart_hub.prompts.default_prompts`), the
   loss on the assistant turn only. The mix (`make_example`):
     * `solve` -> its own full solution, only for problems listed in label order (it never
-      learns to sort operations itself);
+      learns to sort operations itself); with --share-solve-planned, some of them open with the
+      intro and a plan that copies the list;
     * `simulation` / `exploration` with its own first k steps (after the expert's plan when the
       problem is out of order) -> the rest, numbering continued, and the boxed answer;
     * the same prompts with the expert's intro, plan and first single-operation steps in the
       expert's wording -> the rest in its own style (it follows plans it is shown);
     * the same prompts with a plan cut after some operations -> the rest of the plan, then the
-      solution (it can finish a plan, never start one);
+      solution (meant to teach it to finish a plan, never to start one; it learned neither:
+      benchmarks/toy_plan_skill.py);
     * a prefix that already states the boxed answer -> that answer restated;
     * `rewrite` with an expert-worded reference without folds -> its own solution.
   It never sees the expert's folded paragraphs, so it cannot continue from them.
@@ -481,8 +483,8 @@ def write_card(output: Path, info: dict) -> None:
 A {info['parameters'] / 1e6:.2f}M-parameter Qwen2-architecture causal LM (4 layers, hidden 128,
 2 heads of dimension 64, a byte-level BPE vocabulary of {info['vocabulary']} tokens), trained on CPU
 by `dart_hub.toy.train_student` on labelled multi-step arithmetic written one operation per step
-({'continued from ' + config['init'] if config['init'] else 'from scratch'}). It follows and finishes plans that sort the
-operations by label, but never starts one itself, so it applies operations as the question lists
+({'continuing an earlier toy student' if config['init'] else 'from scratch'}). It follows a plan that sorts the operations by
+label when shown one, but cannot write one itself, so it applies operations as the question lists
 them. It exists to run DART for real on a laptop; it knows nothing else. See docs/toy-world.md
 in the dart-hub repository.
 
