@@ -266,6 +266,8 @@ def test_planned_solve_answers_copy_the_list_and_leave_the_earlier_stream_unchan
     """The mix knob that teaches the student to *start* a plan: some `solve` answers (problems
     listed in label order) open with the intro and a plan that copies the list. At 0 the
     stream is the earlier stages' one, example for example, so their commands still reproduce."""
+    import hashlib
+    import json
     from dataclasses import replace
     from itertools import islice
 
@@ -276,8 +278,8 @@ def test_planned_solve_answers_copy_the_list_and_leave_the_earlier_stream_unchan
     prompts = default_prompts()
     base = TrainConfig(seed=3)
     zero = list(islice(example_stream(base, prompts), 300))
-    explicit = list(islice(example_stream(replace(base, share_solve_planned=0.0), prompts), 300))
-    assert zero == explicit
+    # the digest of the same 300 examples drawn by the code before the knob existed (e30d363)
+    assert hashlib.sha256(json.dumps(zero).encode()).hexdigest()[:16] == "a2dad3c4ddb69763"
     assert not any(a.startswith(("The operations", "Here the list")) for n, _, a in zero if n == "solve")
 
     planned = [(m, a) for n, m, a in islice(example_stream(replace(base, share_solve_planned=0.5), prompts), 600)

@@ -18,7 +18,13 @@ from dart_hub.boxed import last_boxed
 from dart_hub.prompts import Prompts, default_prompts
 from dart_hub.steps import join_steps, split_steps
 from dart_hub.toy.domain import ToyProblem
-from dart_hub.toy.styles import PLAN_HEAD, expert_plan_step, expert_solution
+from dart_hub.toy.styles import (
+    PLAN_HEAD,
+    expert_intro,
+    expert_plan_step,
+    expert_solution,
+    partial_plan,
+)
 
 
 def load_student(path: str | Path | None = None):
@@ -103,8 +109,6 @@ def plan_completion(model, tokenizer, problems: Sequence[ToyProblem], given: int
     """Share of `problems` where the student, shown the intro and a plan cut after `given`
     operations (the `simulation` prompt, as in its training mix), writes the rest of the plan
     exactly (greedy): whether it can finish a plan, the skill the toy design relies on."""
-    from dart_hub.toy.styles import expert_intro, partial_plan
-
     prompts = prompts or default_prompts()
     conversations, wanted = [], []
     for problem in problems:
