@@ -7,9 +7,9 @@ on a validation set that is neither the expert set nor the held-out set.
 
 Validation problems: the first N problems of the toy domain's `expert` split (seed 7) that are
 not among the 64 shipped expert problems, so choosing settings here never looks at the held-out
-problems the demo table reports. Per setting it prints accuracy overall, on problems listed in
-label order and out of order, and how many answers start with the expert's plan
-("Sorted by label"), the idea DART's kept prefixes carry. Deterministic for a given seed.
+problems the demo table reports. Per setting it prints accuracy overall, on problems whose
+stated multiplier is 1 and above 1, and how many answers to the latter open by working the
+product out ("4 times 3 = 12"), the idea DART's kept prefixes carry. Deterministic for a given seed.
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from dart_hub.toy.styles import PLAN_HEAD  # noqa: E402
 
 
 def validation_problems(count: int, seed: int = 7):
@@ -50,13 +48,15 @@ def grade(model: str, problems, checker) -> dict:
         results = evaluate_items(engine, items, checker, EVAL_MAX_TOKENS, system_prompt="")
     finally:
         engine.close()
-    in_order = [r.correct for r, p in zip(results, problems, strict=True) if p.in_order]
-    scrambled = [r.correct for r, p in zip(results, problems, strict=True) if not p.in_order]
+    from dart_hub.toy.model import works_out_start
+
+    plain = [r.correct for r, p in zip(results, problems, strict=True) if not p.twisted]
+    twisted = [r.correct for r, p in zip(results, problems, strict=True) if p.twisted]
     return {
         "accuracy": round(sum(r.correct for r in results) / len(results), 4),
-        "in_order": f"{sum(in_order)}/{len(in_order)}",
-        "out_of_order": f"{sum(scrambled)}/{len(scrambled)}",
-        "starts_with_plan": sum(PLAN_HEAD in r.output for r in results),
+        "multiplier_1": f"{sum(plain)}/{len(plain)}",
+        "multiplier_above_1": f"{sum(twisted)}/{len(twisted)}",
+        "works_out_product": round(works_out_start([r.output for r in results], problems), 4),
     }
 
 

@@ -32,15 +32,15 @@ def test_demo_adapts_the_toy_expert_set(tmp_path):
     assert report["adapt"]["problems"] == 6
     assert report["adapt"]["kept"] + report["adapt"]["discarded"] == 6
     assert (out / "README.md").exists() and (out / "steps" / "train-00000-of-00001.parquet").exists()
-    # the curve rises from the intro (no plan yet) and falls again by the last probed (folded) step
+    # the student follows the expert's worked-out start (f high at the intro) and is lost by the
+    # last probed (folded) step
     from dart_hub.publish.folder import read_examples
 
     examples = read_examples(out)
     first = sum(e.scores[0] for e in examples) / len(examples)
-    peak = sum(max(f for f in e.scores if f is not None) for e in examples) / len(examples)
     later = sum([f for f in e.scores if f is not None][-1] for e in examples) / len(examples)  # last probed
     assert all(e.scores[-1] is None for e in examples)  # the boxed final step is not probed
-    assert peak > first and peak > later
+    assert first >= 0.5 and later <= first - 0.3
 
     text = CliRunner().invoke(cli, args[:-1])  # resumes from the work dir, human-readable report
     assert text.exit_code == 0, text.output
@@ -134,20 +134,18 @@ def test_demo_train_rejects_more_heldout_problems_than_shipped(tmp_path):
 @pytest.mark.toy_train
 @pytest.mark.timeout(3600)  # the suite's 300 s per test is far too short for this run
 def test_demo_train_full_comparison(tmp_path):
-    """The full `dart-hub demo --train` (59 admitted expert problems, 5 arms, 3 seeds, 300 held-out
-    problems; timings in docs/toy-world.md). Measured: Static 1.6% far below every DART arm
-    (17.0-20.0%), all below No-Tuning (33.0%); the part of the ordering that holds is asserted
-    with a margin."""
+    """The full `dart-hub demo --train` (64 admitted expert problems, 5 arms, 3 seeds, 300 held-out
+    problems; timings in docs/toy-world.md). Measured: Static 0.9% far below every DART arm
+    (33.0-34.7%), Full 3.7 points below No-Tuning (38.3%) with overlapping intervals; the part
+    of the ordering that holds is asserted with a margin."""
     out = tmp_path / "demo"
     result = CliRunner().invoke(cli, ["demo", "--output", str(out), "--work-dir", str(tmp_path / "w"), "--train", "--quiet", "--json"])
     assert result.exit_code == 0, result.output
     results = _check_results_file(out, seeds=3, problems=300)
     rows = {a["arm"]: a["train_rows"] for a in results["arms"]}
-    # 59: 5 of the 64 expert problems do not fit the toy student's context with the generation
-    # budget and are skipped before generating (too_long, dart_hub/adapt/admission.py)
-    assert rows["static"] == 59 and all(1 <= rows[arm] <= 59 for arm in ("first", "gap", "full"))
+    assert rows["static"] == 64 and all(1 <= rows[arm] <= 64 for arm in ("first", "gap", "full"))
     arms = {a["arm"]: a for a in results["arms"]}
-    assert arms["full"]["ci_low"] > arms["static"]["ci_high"]  # measured 15.3% > 3.1%
+    assert arms["full"]["ci_low"] > arms["static"]["ci_high"]  # measured 28.6% > 2.1%
 
 
 def test_sft_sweep_validation_set_is_neither_expert_nor_heldout():

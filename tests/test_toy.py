@@ -25,10 +25,11 @@ from dart_hub.toy.domain import (
     split_of,
 )
 from dart_hub.toy.styles import (
+    MIN_STEP_CHARS,
     expert_layout,
     expert_solution,
     expert_steps,
-    listed_order_solution,
+    literal_start_solution,
     student_solution,
     student_steps,
 )
@@ -36,20 +37,23 @@ from dart_hub.toy.styles import (
 # Floors for the shipped student: measurements on this repository's machine (docs/toy-world.md)
 # with a margin for other CPUs / library versions.
 HELDOUT_CHECKED = 60
-ACCURACY_BAND = (0.25, 0.60)  # untuned greedy accuracy: measured 0.37 on the first 60 (0.32 on 100)
-IN_ORDER_FLOOR = 0.45  # the 26 of them listed in label order: measured 0.62
-OUT_OF_ORDER_CEILING = 0.35  # the 34 listed out of order: measured 0.18
-CURVE_PROBLEMS = 12  # out-of-order expert traces probed
-RISE_MARGIN = 0.15  # mean f(plan) - f(intro): measured 0.35 - 0.00
-PEAK_FLOOR = 0.45  # mean of each trace's best f from the plan to before its last fold: measured 0.73
-COLLAPSE_MARGIN = 0.10  # that peak minus f at the last folded step (0.46): measured 0.27
+ACCURACY_BAND = (0.30, 0.60)  # untuned greedy accuracy: measured 0.47 on the first 60 (0.43 on 100)
+PLAIN_FLOOR = 0.75  # the 30 of them with multiplier 1 (starting from the first number is right): 0.93
+PRODUCT_CEILING = 0.15  # the 30 with a multiplier above 1: measured 0.00
+FOLLOW_FLOOR = 0.50  # those 30 with the expert's worked-out start shown: measured 0.70
+CURVE_PROBLEMS = 12  # expert traces with a multiplier above 1, probed
+RISE_MARGIN = 0.40  # mean f(intro) - its own accuracy at temperature 0.1: measured 0.81 - 0.08
+PEAK_FLOOR = 0.60  # mean of each trace's best f before its last fold: measured 0.81
+COLLAPSE_MARGIN = 0.40  # that peak minus f at the last folded step (0.00): measured 0.81
 
 
 def _evaluate(question: str) -> tuple[int, list[int]]:
     """Independent recomputation of a toy question: (answer, values after each operation in
     label order)."""
     head, listed = question.removesuffix(". What is the result?").split(": ", 1)
-    value = int(head.removeprefix("Start with ").split(".")[0])
+    value = 1
+    for factor in head.removeprefix("Start with ").split(".")[0].split(" times "):
+        value *= int(factor)
     actions = {}
     for item in listed.split(", "):
         label, action = item[1], item[4:]
@@ -108,25 +112,34 @@ def test_every_answer_is_correct_and_values_stay_small():
         assert parse_question(problem.question) == problem
         assert last_boxed(student_solution(problem)) == str(answer)
         assert solution_errors(problem.question, student_solution(problem)) == []
-        listings.append(problem.in_order)
-    # the twist: most problems list their operations out of label order, some do not
-    assert 0.3 <= sum(listings) / len(listings) <= 0.5
+        listings.append(problem.twisted)
+        # every start is stated as a product; the twist is a multiplier above 1
+        assert " times " in problem.question
+        assert (" times 1. " not in problem.question) == problem.twisted
+    # about half of the problems have a multiplier above 1
+    assert 0.4 <= sum(listings) / len(listings) <= 0.6
 
 
-def test_solution_checker_catches_wrong_arithmetic_answers_and_plans():
-    problem = generate_problems(1, seed=0, split="expert")[0]
+def test_solution_checker_catches_wrong_arithmetic_answers_and_starts():
+    problem = next(p for p in generate_problems(20, seed=0, split="expert") if p.twisted)
     solution = expert_solution(problem)
     assert solution_errors(problem.question, solution) == []
     first = student_steps(problem)[0]
     wrong_value = first.rsplit(" ", 1)[0] + f" {problem.values[1] + 1}"
     assert solution_errors(problem.question, student_solution(problem).replace(first, wrong_value))
     assert solution_errors(problem.question, solution.replace("\\boxed{", "\\boxed{1"))
-    assert solution_errors(problem.question, solution.replace("are: (A)", "are: (B)"))
+    b, a = problem.factors
+    assert solution_errors(problem.question, solution.replace(f"Start: {b} times {a} = ", f"Start: {b} times {a} = 1"))
     assert solution_errors(problem.question, "no answer here") == ["no boxed answer"]
-    # applying the operations as listed is wrong for a problem whose listing is out of order
-    scrambled = next(p for p in generate_problems(50, seed=0, split="heldout") if not p.in_order
-                     and _evaluate(p.question)[0] != ToyProblem(p.start, tuple(p.ops[i] for i in p.order)).answer)
-    assert solution_errors(scrambled.question, listed_order_solution(scrambled))
+    # starting from the first number is wrong with a multiplier above 1 (what the untuned student
+    # mostly does), right with a multiplier of 1
+    assert solution_errors(problem.question, literal_start_solution(problem))
+    one = next(p for p in generate_problems(20, seed=0, split="expert") if not p.twisted)
+    assert one.factors[1] == 1 and solution_errors(one.question, literal_start_solution(one)) == []
+    with pytest.raises(ValueError, match="do not multiply"):
+        ToyProblem(12, problem.ops, (5, 3))
+    with pytest.raises(ValueError, match="in order"):
+        parse_question(problem.question.replace("(A)", "(X)").replace("(B)", "(A)").replace("(X)", "(B)"))
 
 
 def test_expert_traces_are_correct_long_and_shaped_as_designed():
@@ -135,11 +148,15 @@ def test_expert_traces_are_correct_long_and_shaped_as_designed():
     for problem in problems:
         solution = expert_solution(problem)
         assert solution_errors(problem.question, solution) == [], solution  # the domain's evaluator
-        steps = split_steps(solution)
+        steps = split_steps(solution, min_chars=MIN_STEP_CHARS)
         assert steps == solution.split("\n\n")  # every paragraph is one dart-hub step
         kinds = expert_layout(problem).kinds(len(problem.ops))
         assert len(kinds) == len(steps)
-        assert kinds[:2] == ["intro", "plan"] and kinds[-1] == "answer" and "folded" in kinds
+        assert kinds[0] == "intro" and kinds[-1] == "answer" and "folded" in kinds
+        # the intro works the stated product out (the learnable idea),
+        # then the single steps are written exactly as the student writes them
+        assert steps[0] == f"Start: {problem.factors[0]} times {problem.factors[1]} = {problem.start}"
+        assert steps[1] == student_steps(problem)[0]
         assert last_boxed(steps[-1]) == str(problem.answer)
         boxed_at = [t for t, step in enumerate(steps) if "\\boxed" in step]
         assert boxed_at[0] == (kinds.index("reveal") if "reveal" in kinds else len(steps) - 1)
@@ -211,17 +228,18 @@ def test_shipped_student_loads_with_plain_transformers_and_its_template_renders(
     assert digits == ["1", "2", "3", "4", "2", "6", "8"]  # one token per digit
 
 
-def test_shipped_student_is_far_from_ceiling_because_it_applies_operations_as_listed(student):
-    from dart_hub.toy.model import solve_accuracy
+def test_shipped_student_is_far_from_ceiling_because_it_starts_from_the_first_number(student):
+    from dart_hub.toy.model import follow_accuracy, solve_accuracy
 
     model, tokenizer = student
     problems = [parse_question(r["question"]) for r in read_jsonl(heldout_dataset_path())[:HELDOUT_CHECKED]]
-    in_order = [p for p in problems if p.in_order]
-    scrambled = [p for p in problems if not p.in_order]
+    plain = [p for p in problems if not p.twisted]
+    twisted = [p for p in problems if p.twisted]
     overall = solve_accuracy(model, tokenizer, problems, temperature=0.0)
     assert ACCURACY_BAND[0] <= overall <= ACCURACY_BAND[1]
-    assert solve_accuracy(model, tokenizer, in_order) >= IN_ORDER_FLOOR  # it is not broken
-    assert solve_accuracy(model, tokenizer, scrambled) <= OUT_OF_ORDER_CEILING  # it lacks the plan
+    assert solve_accuracy(model, tokenizer, plain) >= PLAIN_FLOOR  # it is not broken
+    assert solve_accuracy(model, tokenizer, twisted) <= PRODUCT_CEILING  # it lacks the idea
+    assert follow_accuracy(model, tokenizer, twisted) >= FOLLOW_FLOOR  # and follows it when shown
 
 
 def test_shipped_student_records_its_training_and_was_trained_on_the_current_prompts():
@@ -237,85 +255,27 @@ def test_shipped_student_records_its_training_and_was_trained_on_the_current_pro
     )
 
 
-def test_adaptability_rises_with_the_plan_then_collapses_on_folded_steps(student):
-    """A real measurement of DART's Eq. 3 on the shipped student, on out-of-order expert traces
-    probed from the intro to their last folded step: f rises from the intro to the plan, and
-    the last folded step falls well below the best step before it."""
-    from dart_hub.toy.model import adaptability, step_kinds
+def test_adaptability_rises_with_the_intro_then_collapses_on_folded_steps(student):
+    """A real measurement of DART's Eq. 3 on the shipped student, on expert traces whose start
+    is a product, probed from the intro to their last folded step: f after the intro (which works
+    the product out) is far above the student's own accuracy on those problems, and the last
+    folded step falls well below the best step before it."""
+    from dart_hub.toy.model import adaptability, solve_accuracy, step_kinds
 
     model, tokenizer = student
-    rows = [r for r in read_jsonl(expert_dataset_path()) if not parse_question(r["question"]).in_order][:CURVE_PROBLEMS]
+    rows = [r for r in read_jsonl(expert_dataset_path()) if parse_question(r["question"]).twisted][:CURVE_PROBLEMS]
     items = []
     for row in rows:
         kinds = step_kinds(parse_question(row["question"]))
         last_fold = max(t for t, kind in enumerate(kinds) if kind == "folded")
-        assert kinds[:2] == ["intro", "plan"]
-        items.append((row["question"], split_steps(row["solution"])[: last_fold + 1], row["answer"]))
+        assert kinds[0] == "intro"
+        items.append((row["question"], split_steps(row["solution"], min_chars=MIN_STEP_CHARS)[: last_fold + 1], row["answer"]))
     curve = adaptability(model, tokenizer, items, n_sim=4, temperature=0.1, seed=0)
     mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+    alone = solve_accuracy(model, tokenizer, [parse_question(r["question"]) for r in rows], temperature=0.1)
     intro = mean([f[0] for f in curve.per_problem])
-    plan = mean([f[1] for f in curve.per_problem])
-    peak = mean([max(f[1:-1]) for f in curve.per_problem])  # best step from the plan on, before the last fold
+    peak = mean([max(f[:-1]) for f in curve.per_problem])  # best step before the last fold
     last_fold = mean([f[-1] for f in curve.per_problem])
-    assert plan - intro >= RISE_MARGIN  # rises: the plan is what the student lacks
+    assert intro - alone >= RISE_MARGIN  # rises: the worked-out start is what the student lacks
     assert peak >= PEAK_FLOOR
     assert peak - last_fold >= COLLAPSE_MARGIN  # and collapses on the folds
-
-
-def test_planned_solve_answers_copy_the_list_and_leave_the_earlier_stream_unchanged():
-    """The mix knob that teaches the student to *start* a plan: some `solve` answers (problems
-    listed in label order) open with the intro and a plan that copies the list. At 0 the
-    stream is the earlier stages' one, example for example, so their commands still reproduce."""
-    import hashlib
-    import json
-    from dataclasses import replace
-    from itertools import islice
-
-    from dart_hub.prompts import default_prompts
-    from dart_hub.toy.styles import PLAN_HEAD
-    from dart_hub.toy.train_student import TrainConfig, example_stream
-
-    prompts = default_prompts()
-    base = TrainConfig(seed=3)
-    zero = list(islice(example_stream(base, prompts), 300))
-    # the digest of the same 300 examples drawn by the code before the knob existed (e30d363)
-    assert hashlib.sha256(json.dumps(zero).encode()).hexdigest()[:16] == "a2dad3c4ddb69763"
-    assert not any(a.startswith(("The operations", "Here the list")) for n, _, a in zero if n == "solve")
-
-    planned = [(m, a) for n, m, a in islice(example_stream(replace(base, share_solve_planned=0.5), prompts), 600)
-               if n == "solve"]
-    opened = [(m, a) for m, a in planned if PLAN_HEAD in a]
-    assert 0.3 <= len(opened) / len(planned) <= 0.7
-    for messages, answer in opened:
-        intro, plan, first = answer.split("\n\n")[:3]
-        assert intro.startswith(("The operations are already listed", "Here the list is already"))
-        assert plan.startswith(PLAN_HEAD) and first.startswith("Step 1: ")
-        assert not solution_errors(_question_of(messages), answer)
-
-
-def _question_of(messages) -> str:
-    import re
-
-    return re.search(r"Start with \d+\..*?What is the result\?", messages[-1]["content"], re.S).group(0)
-
-
-@pytest.mark.slow
-def test_plan_skill_benchmark_shows_the_shipped_student_cannot_look_up_an_operation_by_label():
-    """benchmarks/toy_plan_skill.py as a user runs it. The measured limit that keeps the toy
-    world from the paper's ordering (docs/toy-world.md, "Can the student write a plan?"): shown
-    a plan cut after (A), the shipped student does not finish it, and its loss on the plan's
-    operation words is chance among the three (ln 3 = 1.10; measured 1.12 on 40 examples). If
-    this fails, the student has learned the lookup: rerun the demo table and update the docs."""
-    import json
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "toy_plan_skill.py"
-    done = subprocess.run([sys.executable, str(script), "--problems", "12", "--examples", "8"],
-                          capture_output=True, text=True, timeout=600, check=True)
-    result = json.loads(done.stdout)
-    assert result["problems"]["in_order"] + result["problems"]["out_of_order"] == 12
-    assert result["solve_writes_plan"] == 0.0  # it never starts a plan
-    assert result["finishes_plan_after_one"] == {"in_order": 0.0, "out_of_order": 0.0}
-    assert result["token_loss"]["operation word"] >= 0.8

@@ -58,6 +58,7 @@ def adapt_toy(strategy: str, output: Path, work_root: Path | None, o: dict, meth
     from dart_hub.commands import adapt
     from dart_hub.commands.options import cli_defaults
     from dart_hub.toy import expert_dataset_path, method_prompts_path, toy_student_path
+    from dart_hub.toy.styles import MIN_STEP_CHARS
 
     options = cli_defaults(adapt.command)
     options.update(
@@ -70,6 +71,7 @@ def adapt_toy(strategy: str, output: Path, work_root: Path | None, o: dict, meth
         n_sim=o["n_sim"],
         probe=o.get("probe", "scan"),
         sim_max_tokens=TOY_SIM_MAX_TOKENS,
+        min_step_chars=MIN_STEP_CHARS,  # toy paragraphs are short: one step each
         explore_max_tokens=TOY_EXPLORE_MAX_TOKENS,
         limit=o["limit"],
         seed=o["seed"],
@@ -121,11 +123,12 @@ def command(**o) -> None:
 
     \b
     The toy student is a small transformer trained from scratch in this repository on
-    labelled multi-step arithmetic. Its problems list the operations out of label order, and
-    the student, left alone, applies them as listed. The toy expert first sorts them (a plan
-    the student can follow when shown), then works a few operations one by one, then folds
-    several operations into one expression (which the student cannot follow). The demo adapts
-    the expert set for the student with the default strategy (gap detection + exploration +
+    labelled multi-step arithmetic. Every problem states its start value as a product
+    ("Start with 4 times 3"), and the student, left alone, starts from the first number it
+    reads (right only when the multiplier is 1). The toy expert first works the product out
+    (a step the student can follow when shown), then works a few operations one by one, then
+    folds several operations into one expression (which the student cannot follow). The demo
+    adapts the expert set for the student with the default strategy (gap detection + exploration +
     outcome consistency), writes the Hub-ready folder with its card, and prints where the
     gaps fall.
 

@@ -1,22 +1,22 @@
-"""The toy domain: chains of labelled arithmetic operations on small integers, stated out of order.
+"""The toy domain: chains of labelled arithmetic operations on small integers, some of them
+starting from a product.
 
-A problem is a start value and 4 to 7 operations (+ k, - k, * k), labelled A, B, C, ... in the
-order they must be applied, and *listed* in the question in an order that may differ:
+A problem is a start value and 4 to 7 operations (+ k, - k, * k), labelled A, B, C, ... and
+applied in label order. In half of the problems the start value is stated as a product:
 
-    Start with 7. Apply the operations in the order of their labels: (C) subtract 4,
-    (A) add 5, (B) multiply by 3, (D) add 2. What is the result?
+    Start with 4 times 3. Apply the operations in the order of their labels: (A) add 5,
+    (B) multiply by 3, (C) subtract 4, (D) add 2. What is the result?
 
-(the answer applies A, B, C, D: 7 + 5 = 12, 12 * 3 = 36, 36 - 4 = 32, 32 + 2 = 34.) In 40% of
-problems the listing is already in label order; in the others it is a random other order. That
-is the twist the toy student cannot handle on its own (it applies operations as listed) and the
-expert's first steps handle (it sorts the operations first); see dart_hub/toy/styles.py.
+(4 * 3 = 12, then 12 + 5 = 17, 17 * 3 = 51, 51 - 4 = 47, 47 + 2 = 49.) That is the twist the toy
+student cannot handle on its own (it starts from the first number it reads) and the expert's
+first step handles (it works out the start value first); see dart_hub/toy/styles.py.
 
 Every intermediate value stays in 0..99 (add/subtract 1..9, multiply by 2..5), so a tiny model
 can learn the arithmetic. `evaluate_question` is the domain's own evaluator: it reads a question
 and computes its answer independently of how problems are generated.
 
 Splits. Each problem belongs to exactly one split, decided by a hash of its canonical key
-(start value, operations and listing order), never by the random stream that drew it: `train`
+(start value, operations and how the start is stated), never by the random stream that drew it: `train`
 (what the toy student is trained on, 80% of all problems), `expert` (the expert dataset DART
 adapts, 10%) and `heldout` (evaluation, 10%). The three splits are disjoint by construction,
 whatever seeds are used to draw them.
@@ -35,7 +35,11 @@ MIN_VALUE, MAX_VALUE = 0, 99
 START_RANGE = (2, 20)
 ADD_RANGE = (1, 9)  # operand of + and -
 MUL_RANGE = (2, 5)  # operand of *
-IN_ORDER_SHARE = 0.4  # problems listed in label order (no twist)
+# Every start value is stated as a product "b times a". In TWIST_SHARE of the problems the
+# multiplier a is 2..5 (the multipliers of the operations); in the rest it is 1, where starting
+# from the first number (the toy student's misconception) happens to be right.
+TWIST_SHARE = 0.5
+FACTOR_RANGE = (2, 5)
 
 LABELS = "ABCDEFGH"
 SPLITS = ("train", "expert", "heldout")
@@ -68,15 +72,22 @@ class Op:
 class ToyProblem:
     start: int
     ops: tuple[Op, ...]  # in label (= execution) order: ops[0] is (A)
-    listing: tuple[int, ...] = ()  # the order the question lists them in (indices into ops); () = in order
+    factors: tuple[int, ...] = ()  # (b, a): the question states the start as "b times a"; () = as a number
+
+    def __post_init__(self):
+        if self.factors and (len(self.factors) != 2 or self.factors[0] * self.factors[1] != self.start):
+            raise ValueError(f"factors {self.factors} do not multiply to the start value {self.start}")
 
     @property
-    def order(self) -> tuple[int, ...]:
-        return self.listing or tuple(range(len(self.ops)))
+    def twisted(self) -> bool:
+        """Whether the start is stated as a product with a multiplier above 1, where starting from
+        the first number is wrong (the step the untuned student does not make)."""
+        return bool(self.factors) and self.factors[1] != 1
 
     @property
-    def in_order(self) -> bool:
-        return self.order == tuple(range(len(self.ops)))
+    def plain(self) -> ToyProblem:
+        """The same problem with its start value stated as a number."""
+        return ToyProblem(self.start, self.ops)
 
     @property
     def values(self) -> list[int]:
@@ -93,7 +104,7 @@ class ToyProblem:
     @property
     def key(self) -> str:
         ops = "".join(f"{op.symbol}{op.operand}" for op in self.ops)
-        return f"{self.start}{ops}|" + "".join(LABELS[i] for i in self.order)
+        return f"{self.start}{ops}|" + "x".join(str(f) for f in self.factors)
 
     @property
     def id(self) -> str:
@@ -108,9 +119,14 @@ class ToyProblem:
         return f"({LABELS[index]}) {self.ops[index].words()}"
 
     @property
+    def stated_start(self) -> str:
+        """'12', or '4 times 3' for a start stated as a product."""
+        return f"{self.factors[0]} times {self.factors[1]}" if self.factors else str(self.start)
+
+    @property
     def question(self) -> str:
-        listed = ", ".join(self.labelled(i) for i in self.order)
-        return f"Start with {self.start}. Apply the operations in the order of their labels: {listed}. What is the result?"
+        listed = ", ".join(self.labelled(i) for i in range(len(self.ops)))
+        return f"Start with {self.stated_start}. Apply the operations in the order of their labels: {listed}. What is the result?"
 
 
 def split_of(problem: ToyProblem) -> str:
@@ -125,7 +141,9 @@ def split_of(problem: ToyProblem) -> str:
 def random_problem(rng: random.Random) -> ToyProblem:
     """One problem drawn from `rng` (any split)."""
     count = rng.randint(MIN_OPS, MAX_OPS)
-    start = rng.randint(*START_RANGE)
+    second = rng.randint(*FACTOR_RANGE) if rng.random() < TWIST_SHARE else 1
+    factors = (rng.randint(START_RANGE[0], START_RANGE[1] // second), second)
+    start = factors[0] * factors[1]
     value, ops = start, []
     for _ in range(count):
         choices = []
@@ -145,13 +163,7 @@ def random_problem(rng: random.Random) -> ToyProblem:
         op = Op(symbol, operand)
         ops.append(op)
         value = op.apply(value)
-    listing: tuple[int, ...] = ()
-    if rng.random() >= IN_ORDER_SHARE:
-        order = list(range(count))
-        while order == sorted(order):
-            rng.shuffle(order)
-        listing = tuple(order)
-    return ToyProblem(start, tuple(ops), listing)
+    return ToyProblem(start, tuple(ops), factors)
 
 
 def iter_problems(seed: int, split: str | None = None) -> Iterator[ToyProblem]:
@@ -182,7 +194,7 @@ def generate_problems(count: int, seed: int, split: str) -> list[ToyProblem]:
     raise AssertionError("unreachable")
 
 
-_QUESTION = re.compile(r"^Start with (\d+)\. Apply the operations in the order of their labels: (.*)\. What is the result\?$")
+_QUESTION = re.compile(r"^Start with (\d+)(?: times (\d+))?\. Apply the operations in the order of their labels: (.*)\. What is the result\?$")
 _ACTION = re.compile(r"^\(([A-H])\) (add|subtract|multiply by) (\d+)$")
 _SYMBOLS = {"add": "+", "subtract": "-", "multiply by": "*"}
 
@@ -193,8 +205,7 @@ def parse_question(question: str) -> ToyProblem:
     if not match:
         raise ValueError(f"not a toy question: {question!r}")
     listed: dict[int, Op] = {}
-    order = []
-    for action in match.group(2).split(", "):
+    for action in match.group(3).split(", "):
         found = _ACTION.match(action.strip())
         if not found:
             raise ValueError(f"unknown operation {action!r} in {question!r}")
@@ -202,19 +213,22 @@ def parse_question(question: str) -> ToyProblem:
         if index in listed:
             raise ValueError(f"label ({found.group(1)}) appears twice in {question!r}")
         listed[index] = Op(_SYMBOLS[found.group(2)], int(found.group(3)))
-        order.append(index)
-    if sorted(listed) != list(range(len(listed))):
-        raise ValueError(f"labels of {question!r} are not A, B, C, ... without gaps")
+    if list(listed) != list(range(len(listed))):
+        raise ValueError(f"labels of {question!r} are not A, B, C, ... in order")
     ops = tuple(listed[i] for i in range(len(listed)))
-    listing = () if order == sorted(order) else tuple(order)
-    return ToyProblem(int(match.group(1)), ops, listing)
+    first = int(match.group(1))
+    if match.group(2):
+        second = int(match.group(2))
+        return ToyProblem(first * second, ops, (first, second))
+    return ToyProblem(first, ops)
 
 
 def evaluate_question(question: str) -> int:
     """The domain's evaluator: the answer of a toy question, read from its text and computed
-    by applying the labelled operations in label order (independent of the generator)."""
+    from the stated start value by applying the labelled operations in label order
+    (independent of the generator)."""
     problem = parse_question(question)
-    value = problem.start
+    value = problem.factors[0] * problem.factors[1] if problem.factors else problem.start
     for op in problem.ops:
         value = op.apply(value)
     return value
@@ -223,7 +237,6 @@ def evaluate_question(question: str) -> int:
 _BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
 _EQUATION = re.compile(r"([0-9(][0-9+\-*×() ]*[0-9)])\s*=\s*(\d+)")
 _FOLD = re.compile(r"the steps ([0-9+\-*()]+) combined give (\d+)")
-_PLAN = re.compile(r"operations are: (.*)\.$")
 
 
 def _value(expression: str) -> int:
@@ -246,10 +259,8 @@ def _value(expression: str) -> int:
 def solution_errors(question: str, solution: str) -> list[str]:
     """What is wrong with a written solution of `question`, checked with the domain's evaluator:
     every boxed answer must equal `evaluate_question(question)`, every equation ('a + k = v',
-    '(14*3-8)*2 = 68', 'the steps 12*3-4 combined give 32') must hold, a plan ('... operations
-    are: (A) ..., (B) ...') must list the question's operations in label order, and there must
-    be a boxed answer. An empty list means the solution is correct."""
-    problem = parse_question(question)
+    '(14*3-8)*2 = 68', 'the steps 12*3-4 combined give 32', '4 times 3 = 12') must hold, and
+    there must be a boxed answer. An empty list means the solution is correct."""
     answer = evaluate_question(question)
     errors = []
     boxed = _BOXED.findall(solution)
@@ -257,12 +268,8 @@ def solution_errors(question: str, solution: str) -> list[str]:
         errors.append("no boxed answer")
     errors += [f"boxed {b} but the answer is {answer}" for b in boxed if b.strip() != str(answer)]
     for paragraph in solution.split("\n\n"):
+        paragraph = paragraph.replace(" times ", " * ")  # 'Start: 4 times 3 = 12'
         for expression, value in [*_EQUATION.findall(paragraph), *_FOLD.findall(paragraph)]:
             if _value(expression) != int(value):
                 errors.append(f"{expression} = {value} is wrong, in {paragraph!r}")
-        plan = _PLAN.search(paragraph)
-        if plan:
-            expected = ", ".join(problem.labelled(i) for i in range(len(problem.ops)))
-            if plan.group(1) != expected:
-                errors.append(f"the plan {plan.group(1)!r} is not the label order {expected!r}")
     return errors

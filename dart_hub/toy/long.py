@@ -1,12 +1,13 @@
 """Long toy expert traces (16 to 64 paragraphs) for the probing benchmark (`--probe adaptive`).
 
-The shipped expert set has 6 to 17 paragraphs, about 6 of them probed once the answer-revealing
+The shipped expert set has 4 to 16 paragraphs, about 5 of them probed once the answer-revealing
 tail is dropped: too few for adaptive probing to save much. Real long-CoT traces (LIMO: about a
 hundred paragraphs) are long because they restate and recap. This module writes toy traces in
 that spirit, keeping the expert style's design (`dart_hub.toy.styles`):
 
-1. *intro* and *plan*, worded exactly as in the expert style (the learnable start);
-2. two or three *single* operations in the expert's wording (what the student can follow);
+1. the *intro*, worded exactly as in the expert style (the learnable start: it works out a
+   start value stated as a product);
+2. two or three *single* operations, written as the student writes them (what it can follow);
 3. *folded* paragraphs of two or three operations ("Next, the steps 36-4+2 combined give 34.",
    what the student cannot follow);
 4. *recaps* of the running value ("Now 34.") after the single and folded paragraphs, as many as
@@ -15,7 +16,7 @@ that spirit, keeping the expert style's design (`dart_hub.toy.styles`):
    paragraphs in proportion to random weights;
 5. the *answer*: the last operation applied on its own and the boxed result. The final value
    is computed only there, in the one paragraph that is never probed, so no probed prefix
-   hands the student the answer to copy (the shipped set's last fold often does).
+   hands the student the answer to copy (as in the shipped set).
 
 Paragraphs are short because the toy student's context is 1,024 tokens, the 256-token
 generation budget included: a 64-paragraph trace has about 9 tokens per paragraph. Recaps are
@@ -40,16 +41,12 @@ from pathlib import Path
 from dart_hub.toy.datasets import write_jsonl
 from dart_hub.toy.domain import LABELS, ToyProblem, iter_problems
 from dart_hub.toy.styles import (
-    SEPARATOR,
-    compact_expression,
-    expert_easy_step,
-    expert_intro,
-    expert_plan_step,
+    MIN_STEP_CHARS as MIN_STEP_CHARS,  # re-exported: adapt long traces with it
 )
+from dart_hub.toy.styles import SEPARATOR, compact_expression, expert_intro, student_step
 
 LONG_MIN_STEPS, LONG_MAX_STEPS = 16, 64
 LONG_MIN_OPS = 5  # two singles, a fold, and the last operation in the answer
-MIN_STEP_CHARS = 5  # `adapt --min-step-chars` that keeps every paragraph its own step
 
 _RECAP = ("Now {v}.", "So {v}.", "Value {v}.")
 _FOLD = (
@@ -92,20 +89,20 @@ def long_expert_steps(problem: ToyProblem, steps: int, rng: random.Random) -> li
     the answer paragraph (so `steps + 1` paragraphs in all)."""
     easy, folds = long_layout(len(problem.ops), rng)
     units = easy + len(folds)
-    recaps = steps - 2 - units
+    recaps = steps - 1 - units
     if recaps < 0:
-        raise ValueError(f"a trace of this problem needs at least {2 + units} paragraphs before the answer, got {steps}")
+        raise ValueError(f"a trace of this problem needs at least {1 + units} paragraphs before the answer, got {steps}")
     # recaps before the first fold vs after it: the fold (the cliff) lands anywhere
     before = round(recaps * rng.uniform(0.2, 0.8))
     counts = _spread(before, easy, rng) + _spread(recaps - before, len(folds), rng)
     values = problem.values
-    out = [expert_intro(problem, rng.randrange(2)), expert_plan_step(problem)]
+    out = [expert_intro(problem)]
 
     def recap(value: int, count: int) -> None:
         out.extend(rng.choice(_RECAP).format(v=value) for _ in range(count))
 
     for i in range(easy):
-        out.append(expert_easy_step(problem, i, rng.randrange(2)))
+        out.append(student_step(problem, i))
         recap(values[i + 1], counts[i])
     done = easy
     for j, size in enumerate(folds):
@@ -133,8 +130,8 @@ def target_lengths(count: int, min_steps: int = LONG_MIN_STEPS, max_steps: int =
 
 def max_operations(steps: int) -> int:
     """The most operations a trace of `steps` paragraphs may have so that it fits the toy
-    student's 1,024-token context with a 256-token budget (a longer question and plan leave
-    fewer tokens for the paragraphs; measured with the student's tokenizer in tests/test_toy_long.py)."""
+    student's 1,024-token context with a 256-token budget (a longer question leaves fewer
+    tokens for the paragraphs; measured with the student's tokenizer in tests/test_toy_long.py)."""
     return 7 if steps <= 52 else 6 if steps <= 58 else 5
 
 

@@ -18,13 +18,7 @@ from dart_hub.boxed import last_boxed
 from dart_hub.prompts import Prompts, default_prompts
 from dart_hub.steps import join_steps, split_steps
 from dart_hub.toy.domain import ToyProblem
-from dart_hub.toy.styles import (
-    PLAN_HEAD,
-    expert_intro,
-    expert_plan_step,
-    expert_solution,
-    partial_plan,
-)
+from dart_hub.toy.styles import MIN_STEP_CHARS, expert_intro, expert_solution
 
 
 def load_student(path: str | Path | None = None):
@@ -94,30 +88,27 @@ def solve_accuracy(model, tokenizer, problems: Sequence[ToyProblem], *, temperat
     return sum(is_correct(t, p.answer) for t, p in zip(texts, problems, strict=True)) / len(problems)
 
 
-def plan_usage(model, tokenizer, problems: Sequence[ToyProblem], prompts: Prompts | None = None) -> dict:
-    """Greedy `solve` answers: the share that write a plan ("Sorted by label, ...") and the
-    share whose plan lists every operation in label order (what the expert's first steps teach)."""
-    prompts = prompts or default_prompts()
-    texts = generate(model, tokenizer, [prompts.messages("solve", p.question) for p in problems])
-    planned = [PLAN_HEAD in t for t in texts]
-    sorted_plan = [expert_plan_step(p) in t for t, p in zip(texts, problems, strict=True)]
-    return {"writes_plan": sum(planned) / len(problems), "plan_sorted": sum(sorted_plan) / len(problems)}
+def works_out_start(texts: Sequence[str], problems: Sequence[ToyProblem]) -> float:
+    """Share of answers to problems with a multiplier above 1 whose first paragraph works the
+    product out (`Start: 4 times 3 = 12`): whether the student makes the expert's first step itself."""
+    twisted = [(t, p) for t, p in zip(texts, problems, strict=True) if p.twisted]
+    if not twisted:
+        return 0.0
+    hits = 0
+    for text, problem in twisted:
+        first = text.strip().split("\n\n")[0]
+        b, a = problem.factors
+        hits += any(f"{b} {sign} {a} = {problem.start}" in first for sign in ("times", "\u00d7", "*"))
+    return hits / len(twisted)
 
 
-def plan_completion(model, tokenizer, problems: Sequence[ToyProblem], given: int = 1,
-                    prompts: Prompts | None = None) -> float:
-    """Share of `problems` where the student, shown the intro and a plan cut after `given`
-    operations (the `simulation` prompt, as in its training mix), writes the rest of the plan
-    exactly (greedy): whether it can finish a plan, the skill the toy design relies on."""
+def follow_accuracy(model, tokenizer, problems: Sequence[ToyProblem], prompts: Prompts | None = None) -> float:
+    """Share of `problems` solved (greedy) when the expert's intro is shown as the reasoning so
+    far (`simulation` prompt): whether the student follows a worked-out start it is shown."""
     prompts = prompts or default_prompts()
-    conversations, wanted = [], []
-    for problem in problems:
-        head, rest = partial_plan(problem, min(given, len(problem.ops) - 1))
-        conversations.append(prompts.messages("simulation", problem.question,
-                                              join_steps([expert_intro(problem, 0), head])))
-        wanted.append(rest)
-    texts = generate(model, tokenizer, conversations, max_new_tokens=80)
-    return sum(t.split("\n\n")[0].strip() == w for t, w in zip(texts, wanted, strict=True)) / len(problems)
+    conversations = [prompts.messages("simulation", p.question, join_steps([expert_intro(p)])) for p in problems]
+    texts = generate(model, tokenizer, conversations)
+    return sum(is_correct(t, p.answer) for t, p in zip(texts, problems, strict=True)) / len(problems)
 
 
 @dataclass(frozen=True)
@@ -172,11 +163,11 @@ def adaptability(
 
 def expert_items(problems: Sequence[ToyProblem], seed: int = 0) -> list[tuple[str, list[str], int]]:
     """(question, expert steps as dart-hub splits them, answer) for `adaptability`."""
-    return [(p.question, split_steps(expert_solution(p, seed)), p.answer) for p in problems]
+    return [(p.question, split_steps(expert_solution(p, seed), min_chars=MIN_STEP_CHARS), p.answer) for p in problems]
 
 
 def step_kinds(problem: ToyProblem, seed: int = 0) -> list[str]:
-    """The kind of each step of `expert_solution(problem, seed)`: intro, plan, single, folded,
+    """The kind of each step of `expert_solution(problem, seed)`: intro, single, folded,
     reveal, check or answer (see `dart_hub.toy.styles`)."""
     from dart_hub.toy.styles import expert_layout
 
@@ -197,7 +188,7 @@ def report(path: str | Path | None = None, problems: int = 20, heldout: int = 10
     held = [parse_question(r["question"]) for r in read_jsonl(heldout_dataset_path())[:heldout]]
     rows = read_jsonl(expert_dataset_path())[:problems]
     experts = [parse_question(r["question"]) for r in rows]
-    curve = adaptability(model, tokenizer, [(r["question"], split_steps(r["solution"]), r["answer"]) for r in rows],
+    curve = adaptability(model, tokenizer, [(r["question"], split_steps(r["solution"], min_chars=MIN_STEP_CHARS), r["answer"]) for r in rows],
                          n_sim=4, temperature=0.1, seed=seed)
     by_kind: dict[str, list[float]] = {}
     by_offset: dict[int, list[float]] = {}  # step index minus the index of the first folded step
@@ -206,20 +197,22 @@ def report(path: str | Path | None = None, problems: int = 20, heldout: int = 10
         first_fold = kinds.index("folded")
         for t, (kind, score) in enumerate(zip(kinds, scores, strict=True)):
             label = "first folded" if t == first_fold else ("later folded" if kind == "folded" else kind)
-            twist = "in order" if problem.in_order else "out of order"
+            twist = "multiplier > 1" if problem.twisted else "multiplier 1"
             by_kind.setdefault(f"{label} ({twist})", []).append(score)
             by_kind.setdefault(label, []).append(score)
             if kind not in ("reveal", "check", "answer"):
                 by_offset.setdefault(t - first_fold, []).append(score)
-    in_order = [p for p in held if p.in_order]
-    scrambled = [p for p in held if not p.in_order]
+    plain = [p for p in held if not p.twisted]
+    twisted = [p for p in held if p.twisted]
+    prompts = default_prompts()
+    greedy = generate(model, tokenizer, [prompts.messages("solve", p.question) for p in held])
     return {
-        "heldout_accuracy_greedy": solve_accuracy(model, tokenizer, held, temperature=0.0),
+        "heldout_accuracy_greedy": sum(is_correct(t, p.answer) for t, p in zip(greedy, held, strict=True)) / len(held),
         "heldout_accuracy_t0.1": solve_accuracy(model, tokenizer, held, temperature=0.1, seed=seed + 1),
-        "heldout_in_order_accuracy_greedy": solve_accuracy(model, tokenizer, in_order) if in_order else None,
-        "heldout_out_of_order_accuracy_greedy": solve_accuracy(model, tokenizer, scrambled) if scrambled else None,
-        "heldout_out_of_order_plans": plan_usage(model, tokenizer, scrambled) if scrambled else None,
-        "heldout_plan_completion_after_one_item": plan_completion(model, tokenizer, held, given=1),
+        "heldout_multiplier_1_accuracy_greedy": solve_accuracy(model, tokenizer, plain) if plain else None,
+        "heldout_multiplier_above_1_accuracy_greedy": solve_accuracy(model, tokenizer, twisted) if twisted else None,
+        "heldout_multiplier_above_1_worked_out": works_out_start(greedy, held),
+        "heldout_multiplier_above_1_accuracy_intro_shown": follow_accuracy(model, tokenizer, twisted) if twisted else None,
         "expert_problems": len(rows),
         "f_mean_by_step": [round(x, 3) for x in curve.mean_by_step],
         "problems_by_step": curve.counts_by_step(),

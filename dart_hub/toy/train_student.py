@@ -3,9 +3,10 @@
     python -m dart_hub.toy.train_student --output DIR [--seed 0] [--steps 1200] [--threads 1]
                                          [--init EXISTING_TOY_STUDENT --lr ... --warmup-steps ...]
 
-The shipped model was built in three stages (docs/toy-world.md, "The toy student", lists the
-exact commands): the earlier toy student (from scratch, 1200 steps, on single-operation
-arithmetic), then two continuations with `--init` on this module's current mix.
+The shipped model was built in stages (docs/toy-world.md, "The toy student", lists them): the
+earliest toy student (from scratch, 1200 steps, on single-operation arithmetic), continuations
+on the mixes of earlier versions of the world, then two continuations with `--init` on this
+module's current mix (`--share-work-out 0.2`, then 0.5).
 
 What it builds:
 
@@ -16,19 +17,17 @@ What it builds:
   <|im_end|>, pad <|endoftext|>. With --init: that toy student's tokenizer and weights.
 - training data drawn on the fly from the `train` split of the toy domain, every example
   chat-formatted with dart-hub's own default prompts (`dart_hub.prompts.default_prompts`), the
-  loss on the assistant turn only. The mix (`make_example`):
-    * `solve` -> its own full solution, only for problems listed in label order (it never
-      learns to sort operations itself); with --share-solve-planned, some of them open with the
-      intro and a plan that copies the list;
-    * `simulation` / `exploration` with its own first k steps (after the expert's plan when the
-      problem is out of order) -> the rest, numbering continued, and the boxed answer;
-    * the same prompts with the expert's intro, plan and first single-operation steps in the
-      expert's wording -> the rest in its own style (it follows plans it is shown);
-    * the same prompts with a plan cut after some operations -> the rest of the plan, then the
-      solution (meant to teach it to finish a plan, never to start one; it learned neither:
-      benchmarks/toy_plan_skill.py);
-    * a prefix that already states the boxed answer -> that answer restated;
-    * `rewrite` with an expert-worded reference without folds -> its own solution.
+  loss on the assistant turn only. The mix (`make_example`, shares from TrainConfig):
+    * 30% `solve` -> its own full solution, starting from the first factor of the stated start
+      (its misconception: right when the multiplier is 1, wrong otherwise), except in
+      --share-work-out (10%) of them, where it works the product out (the idea it rarely
+      produces);
+    * 50% `simulation` / `exploration` with the start line (the product worked out, as the
+      expert writes it) and its own first k steps -> the rest, numbering
+      continued, and the boxed answer: it follows a worked-out start it is shown;
+    * 8% a prefix that already states the boxed answer -> that answer restated;
+    * 12% `rewrite` with an expert reference without folds -> its own solution from the plain
+      start value.
   It never sees the expert's folded paragraphs, so it cannot continue from them.
 
 Each template's fixed prompt prefix (chat header and instructions, 38 to 156 tokens) is run
@@ -65,13 +64,10 @@ from dart_hub.prompts import Prompts, default_prompts
 from dart_hub.steps import join_steps
 from dart_hub.toy.domain import ToyProblem, generate_problems, iter_problems
 from dart_hub.toy.styles import (
-    SEPARATOR,
     check_step,
-    easy_expert_prefix,
-    expert_intro,
-    expert_plan_step,
-    partial_plan,
+    literal_start_solution,
     reveal_step,
+    start_line,
     student_answer,
     student_continuation,
     student_solution,
@@ -112,16 +108,12 @@ class TrainConfig:
     vocab_size: int = 1024
     tokenizer_examples: int = 3000
     # training mix (the rest: `rewrite` examples); see make_example
-    share_solve: float = 0.25
-    share_own_prefix: float = 0.2
-    share_expert_prefix: float = 0.25
-    share_partial_plan: float = 0.1
+    share_solve: float = 0.3
+    share_prefix: float = 0.5
     share_restate: float = 0.08
-    # of the `solve` answers (problems listed in label order), the share that first write the
-    # intro and the plan, which then merely copies the list: the student knows how to start a
-    # plan, never how to sort one. 0 keeps the stream of the earlier stages bit for bit.
-    share_solve_planned: float = 0.0
-    max_easy_expert_steps: int = 3
+    # of `solve` examples: the share where the student works the stated product out (the rest:
+    # it starts from the first factor, its misconception)
+    share_work_out: float = 0.1
     threads: int = 1  # faster than 2 on a busy 2-core machine; see the module docstring
     init: str = ""  # start from this toy student's weights and tokenizer instead of from scratch
     eval_problems: int = 100
@@ -143,52 +135,34 @@ def make_example(problem: ToyProblem, rng: random.Random, config: TrainConfig,
     n = len(problem.ops)
     draw = rng.random()
     name = rng.choice(PREFIX_TEMPLATES)
-    intro = [expert_intro(problem, rng.randrange(2))] if rng.random() < 0.5 else []
-    plan = [expert_plan_step(problem)]
-    edges = [config.share_solve, config.share_own_prefix, config.share_expert_prefix,
-             config.share_partial_plan, config.share_restate]
+    edges = [config.share_solve, config.share_prefix, config.share_restate]
     bounds = [sum(edges[: i + 1]) for i in range(len(edges))]
     if draw < bounds[0]:
-        # solving from scratch: only problems listed in label order (never the twist)
-        if not problem.in_order:
-            problem = ToyProblem(problem.start, problem.ops)
-        answer = student_solution(problem)
-        if config.share_solve_planned and rng.random() < config.share_solve_planned:
-            answer = SEPARATOR.join([expert_intro(problem, rng.randrange(2)), expert_plan_step(problem), answer])
+        # solving from scratch: it mostly starts from the first factor (its misconception, right
+        # only when the multiplier is 1) and rarely works the product out (the idea)
+        if rng.random() >= config.share_work_out:
+            answer = literal_start_solution(problem)
+        else:
+            answer = student_solution(problem)
         return "solve", prompts.messages("solve", problem.question), answer
     if draw < bounds[1]:
-        # its own first k steps (after the plan when the problem needs one)
-        if problem.in_order and rng.random() < 0.5:
-            done, head = rng.randint(1, n), []
-        else:
-            done, head = rng.randint(0, n), intro + plan
-        prefix = head + student_steps(problem)[:done]
+        # the start line (worked out when the start is a product) and the first k steps -> the rest
+        done = rng.randint(0, n)
+        prefix = [start_line(problem), *student_steps(problem)[:done]]
         return _continue(name, problem, prefix, prompts, student_continuation(problem, done))
     if draw < bounds[2]:
-        # the expert's plan and first single-operation steps, in the expert's wording
-        done = rng.randint(0, min(config.max_easy_expert_steps, n - 1))
-        head = intro + plan if (not problem.in_order or rng.random() < 0.5) else intro
-        if not head and done == 0:
-            done = 1
-        prefix = head + easy_expert_prefix(problem, done, rng)
-        return _continue(name, problem, prefix, prompts, student_continuation(problem, done))
-    if draw < bounds[3]:
-        # a plan someone started: finish it, then solve (it never starts a plan itself)
-        given, rest = partial_plan(problem, rng.randint(1, n - 1))
-        answer = rest + SEPARATOR + student_solution(problem)
-        return _continue(name, problem, [*intro, given], prompts, answer)
-    if draw < bounds[4]:
         # a prefix that already states the boxed answer: restate it
         if rng.random() < 0.5:
-            prefix = student_steps(problem) + [student_answer(problem)]
+            prefix = [start_line(problem), *student_steps(problem), student_answer(problem)]
         else:
-            done = rng.randint(0, min(config.max_easy_expert_steps, n))
-            prefix = intro + plan + easy_expert_prefix(problem, done, rng) + [reveal_step(problem, rng.randrange(2))]
+            done = rng.randint(0, n)
+            prefix = [start_line(problem), *student_steps(problem)[:done], reveal_step(problem, rng.randrange(2))]
             prefix += [check_step(problem, i) for i in range(rng.randint(0, n))]
         return _continue(name, problem, prefix, prompts, student_answer(problem))
-    # rewrite a reference solution (expert wording, no folds) in its own steps
+    # rewrite a reference solution (no folds, the expert's answer sentence) in its own steps;
+    # it takes the start value from the reference, never writes a product out itself
     reference = unfolded_expert_solution(problem, rng)
-    return "rewrite", prompts.messages("rewrite", problem.question, reference), student_solution(problem)
+    return "rewrite", prompts.messages("rewrite", problem.question, reference), student_solution(problem.plain)
 
 
 def example_stream(config: TrainConfig, prompts: Prompts, salt: str = "train"):
@@ -259,10 +233,11 @@ def build_tokenizer(config: TrainConfig, prompts: Prompts):
 
 
 def encode(tokenizer, messages: list[dict[str, str]], answer: str) -> tuple[list[int], list[int]]:
-    """Token ids of prompt + answer + <|im_end|>, and labels (-100 on the prompt)."""
+    """Token ids of prompt + answer + <|im_end|> + newline, and labels (-100 on the prompt)."""
     prompt_ids = tokenizer.encode(render(messages), add_special_tokens=False)
     answer_ids = tokenizer.encode(answer, add_special_tokens=False)
-    answer_ids.append(tokenizer.convert_tokens_to_ids(IM_END))
+    # the chat template ends an assistant turn with "<|im_end|>\n"; SFT trains on both tokens
+    answer_ids += [tokenizer.convert_tokens_to_ids(IM_END), *tokenizer.encode("\n", add_special_tokens=False)]
     return prompt_ids + answer_ids, [-100] * len(prompt_ids) + answer_ids
 
 
@@ -454,7 +429,7 @@ def evaluate(model, tokenizer, config: TrainConfig, log=print) -> dict:
     for problem in heldout:
         done = rng.randint(1, len(problem.ops) - 1)
         conversations.append(prompts.messages(
-            "simulation", problem.question, join_steps(student_steps(problem)[:done])))
+            "simulation", problem.question, join_steps([start_line(problem), *student_steps(problem)[:done]])))
         answers.append(problem.answer)
     texts = generate(model, tokenizer, conversations)
     continue_acc = sum(is_correct(t, a) for t, a in zip(texts, answers, strict=True)) / len(answers)
@@ -483,9 +458,9 @@ def write_card(output: Path, info: dict) -> None:
 A {info['parameters'] / 1e6:.2f}M-parameter Qwen2-architecture causal LM (4 layers, hidden 128,
 2 heads of dimension 64, a byte-level BPE vocabulary of {info['vocabulary']} tokens), trained on CPU
 by `dart_hub.toy.train_student` on labelled multi-step arithmetic written one operation per step
-({'continuing an earlier toy student' if config['init'] else 'from scratch'}). It follows a plan that sorts the operations by
-label when shown one, but cannot write one itself, so it applies operations as the question lists
-them. It exists to run DART for real on a laptop; it knows nothing else. See docs/toy-world.md
+({'continuing an earlier toy student' if config['init'] else 'from scratch'}). Shown a start value worked out from the
+product the question states, it continues from it; answering on its own it mostly starts from
+the first number it reads (greedy: almost always), right only when the multiplier is 1. It exists to run DART for real on a laptop; it knows nothing else. See docs/toy-world.md
 in the dart-hub repository.
 
 - weights: model.safetensors, float32, {size_mb:.1f} MB; chat template: ChatML; eos <|im_end|>
