@@ -1,15 +1,17 @@
-"""The toy domain: chains of labelled arithmetic operations on small integers, some of them
-starting from a product.
+"""The toy domain: chains of labelled arithmetic operations on small integers, starting from a
+value stated as a product.
 
 A problem is a start value and 4 to 7 operations (+ k, - k, * k), labelled A, B, C, ... and
-applied in label order. In half of the problems the start value is stated as a product:
+applied in label order. The start value is stated as a product "b times a":
 
     Start with 4 times 3. Apply the operations in the order of their labels: (A) add 5,
     (B) multiply by 3, (C) subtract 4, (D) add 2. What is the result?
 
-(4 * 3 = 12, then 12 + 5 = 17, 17 * 3 = 51, 51 - 4 = 47, 47 + 2 = 49.) That is the twist the toy
-student cannot handle on its own (it starts from the first number it reads) and the expert's
-first step handles (it works out the start value first); see dart_hub/toy/styles.py.
+(4 * 3 = 12, then 12 + 5 = 17, 17 * 3 = 51, 51 - 4 = 47, 47 + 2 = 49.) In half of the problems
+the multiplier a is 2..5 (TWIST_SHARE), in the others 1 ("Start with 18 times 1."). A multiplier
+above 1 is the twist the toy student does not handle on its own (it starts from the first
+number it reads) and the expert's first step handles (it works the product out first); see
+dart_hub/toy/styles.py.
 
 Every intermediate value stays in 0..99 (add/subtract 1..9, multiply by 2..5), so a tiny model
 can learn the arithmetic. `evaluate_question` is the domain's own evaluator: it reads a question

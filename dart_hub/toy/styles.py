@@ -86,8 +86,8 @@ def student_continuation(problem: ToyProblem, done: int) -> str:
 
 
 def student_solution(problem: ToyProblem) -> str:
-    """The student's whole solution of a problem whose start is stated plainly (for a product
-    start it contains the worked-out start line, which the student never writes itself)."""
+    """A whole student-style solution from `start_line` (the product worked out when the start
+    is stated as one): the correct solution in the student's format."""
     return SEPARATOR.join([start_line(problem), student_continuation(problem, 0)])
 
 

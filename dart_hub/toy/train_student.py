@@ -146,7 +146,7 @@ def make_example(problem: ToyProblem, rng: random.Random, config: TrainConfig,
             answer = student_solution(problem)
         return "solve", prompts.messages("solve", problem.question), answer
     if draw < bounds[1]:
-        # the start line (worked out when the start is a product) and the first k steps -> the rest
+        # the start line (the product worked out, as the expert writes it) and the first k steps -> the rest
         done = rng.randint(0, n)
         prefix = [start_line(problem), *student_steps(problem)[:done]]
         return _continue(name, problem, prefix, prompts, student_continuation(problem, done))
