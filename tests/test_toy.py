@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
@@ -279,3 +280,28 @@ def test_adaptability_rises_with_the_intro_then_collapses_on_folded_steps(studen
     assert intro - alone >= RISE_MARGIN  # rises: the worked-out start is what the student lacks
     assert peak >= PEAK_FLOOR
     assert peak - last_fold >= COLLAPSE_MARGIN  # and collapses on the folds
+
+
+def test_training_mix_mostly_starts_from_the_first_factor_and_trains_the_turn_end():
+    """The student's `solve` answers start from the first factor (its misconception) except in
+    --share-work-out of them, which work the product out; every continuation prompt shows the
+    worked-out start; the loss covers `<|im_end|>` and the newline after it, as TRL's does."""
+    from dataclasses import replace
+    from itertools import islice
+
+    from dart_hub.prompts import default_prompts
+    from dart_hub.toy.train_student import TrainConfig, encode, example_stream
+
+    prompts = default_prompts()
+    for share in (0.1, 0.5):
+        examples = list(islice(example_stream(replace(TrainConfig(seed=3), share_work_out=share), prompts), 2000))
+        solve = [a for n, _, a in examples if n == "solve"]
+        worked = [a for a in solve if " times " in a.split("\n\n")[0]]
+        assert abs(len(worked) / len(solve) - share) < 0.06
+        for name, messages, _ in examples:
+            if name in ("simulation", "exploration"):
+                b, a = map(int, re.search(r"Start with (\d+) times (\d+)\.", messages[-1]["content"]).groups())
+                assert f"Start: {b} times {a} = {b * a}" in messages[-1]["content"]
+    tokenizer = pytest.importorskip("transformers").AutoTokenizer.from_pretrained(str(toy_student_path()))
+    ids, labels = encode(tokenizer, [{"role": "user", "content": "Start with 2 times 1."}], "Start: 2")
+    assert tokenizer.decode(labels[-2:]) == "<|im_end|>\n" and labels[-2:] == ids[-2:]
