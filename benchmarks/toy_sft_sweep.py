@@ -9,7 +9,7 @@ Validation problems: the first N problems of the toy domain's `expert` split (se
 not among the 64 shipped expert problems, so choosing settings here never looks at the held-out
 problems the demo table reports. Per setting it prints accuracy overall, on problems whose
 stated multiplier is 1 and above 1, and how many answers to the latter open by working the
-product out ("4 times 3 = 12"), the idea DART's kept prefixes carry. Deterministic for a given seed.
+product out ("4x3 = 12"), the idea DART's kept prefixes carry. Deterministic for a given seed.
 """
 
 from __future__ import annotations

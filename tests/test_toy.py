@@ -38,14 +38,16 @@ from dart_hub.toy.styles import (
 # Floors for the shipped student: measurements on this repository's machine (docs/toy-world.md)
 # with a margin for other CPUs / library versions.
 HELDOUT_CHECKED = 60
-ACCURACY_BAND = (0.30, 0.60)  # untuned greedy accuracy: measured 0.47 on the first 60 (0.43 on 100)
-PLAIN_FLOOR = 0.75  # the 30 of them with multiplier 1 (starting from the first number is right): 0.93
+ACCURACY_BAND = (0.30, 0.60)  # untuned greedy accuracy: measured 0.50 on the first 60 (0.47 on 100)
+PLAIN_FLOOR = 0.85  # the 30 of them with multiplier 1 (starting from the first number is right): 1.00
 PRODUCT_CEILING = 0.15  # the 30 with a multiplier above 1: measured 0.00
-FOLLOW_FLOOR = 0.50  # those 30 with the expert's worked-out start shown: measured 0.70
+FOLLOW_FLOOR = 0.80  # those 30 with the expert's worked-out start shown: measured 1.00
+CHOICE_FLOOR = 0.90  # share of the 60 with P(x after `Start: b`) < 0.5: measured 1.00 (P 0.36-0.45)
+COPY_FLOOR = 0.90  # share of the 60 where `Start: bx` is followed by the right multiplier: 1.00
 CURVE_PROBLEMS = 12  # expert traces with a multiplier above 1, probed
-RISE_MARGIN = 0.40  # mean f(intro) - its own accuracy at temperature 0.1: measured 0.81 - 0.08
-PEAK_FLOOR = 0.60  # mean of each trace's best f before its last fold: measured 0.81
-COLLAPSE_MARGIN = 0.40  # that peak minus f at the last folded step (0.00): measured 0.81
+RISE_MARGIN = 0.60  # mean f(intro) - its own accuracy at temperature 0.1: measured 1.00 - 0.00
+PEAK_FLOOR = 0.80  # mean of each trace's best f before its last fold: measured 1.00
+COLLAPSE_MARGIN = 0.60  # that peak minus f at the last folded step: measured 1.00 - 0.08
 
 
 def _evaluate(question: str) -> tuple[int, list[int]]:
@@ -53,7 +55,7 @@ def _evaluate(question: str) -> tuple[int, list[int]]:
     label order)."""
     head, listed = question.removesuffix(". What is the result?").split(": ", 1)
     value = 1
-    for factor in head.removeprefix("Start with ").split(".")[0].split(" times "):
+    for factor in head.removeprefix("Start with ").split(".")[0].split("x"):
         value *= int(factor)
     actions = {}
     for item in listed.split(", "):
@@ -115,8 +117,8 @@ def test_every_answer_is_correct_and_values_stay_small():
         assert solution_errors(problem.question, student_solution(problem)) == []
         listings.append(problem.twisted)
         # every start is stated as a product; the twist is a multiplier above 1
-        assert " times " in problem.question
-        assert (" times 1. " not in problem.question) == problem.twisted
+        assert re.match(r"Start with \d+x[1-5]\. ", problem.question)
+        assert ("x1. " not in problem.question) == problem.twisted
     # about half of the problems have a multiplier above 1
     assert 0.4 <= sum(listings) / len(listings) <= 0.6
 
@@ -130,7 +132,7 @@ def test_solution_checker_catches_wrong_arithmetic_answers_and_starts():
     assert solution_errors(problem.question, student_solution(problem).replace(first, wrong_value))
     assert solution_errors(problem.question, solution.replace("\\boxed{", "\\boxed{1"))
     b, a = problem.factors
-    assert solution_errors(problem.question, solution.replace(f"Start: {b} times {a} = ", f"Start: {b} times {a} = 1"))
+    assert solution_errors(problem.question, solution.replace(f"Start: {b}x{a} = ", f"Start: {b}x{a} = 1"))
     assert solution_errors(problem.question, "no answer here") == ["no boxed answer"]
     # starting from the first number is wrong with a multiplier above 1 (what the untuned student
     # mostly does), right with a multiplier of 1
@@ -156,7 +158,7 @@ def test_expert_traces_are_correct_long_and_shaped_as_designed():
         assert kinds[0] == "intro" and kinds[-1] == "answer" and "folded" in kinds
         # the intro works the stated product out (the learnable idea),
         # then the single steps are written exactly as the student writes them
-        assert steps[0] == f"Start: {problem.factors[0]} times {problem.factors[1]} = {problem.start}"
+        assert steps[0] == f"Start: {problem.factors[0]}x{problem.factors[1]} = {problem.start}"
         assert steps[1] == student_steps(problem)[0]
         assert last_boxed(steps[-1]) == str(problem.answer)
         boxed_at = [t for t, step in enumerate(steps) if "\\boxed" in step]
@@ -243,12 +245,45 @@ def test_shipped_student_is_far_from_ceiling_because_it_starts_from_the_first_nu
     assert follow_accuracy(model, tokenizer, twisted) >= FOLLOW_FLOOR  # and follows it when shown
 
 
-def test_shipped_student_records_its_training_and_was_trained_on_the_current_prompts():
-    import json
-
+def test_shipped_student_can_work_the_product_out_but_does_not_choose_to(student):
+    """What makes the idea learnable from a few dozen rows: after `Start: 4` the student puts
+    less than even odds on `x` (so greedy decoding starts from the first factor), and once it
+    writes `Start: 4x` it copies the multiplier from the question (teacher-forced, greedy next
+    token), whatever the multiplier."""
+    torch = pytest.importorskip("torch")
     from dart_hub.prompts import default_prompts
 
+    model, tokenizer = student
+    prompts = default_prompts()
+    problems = [parse_question(r["question"]) for r in read_jsonl(heldout_dataset_path())[:HELDOUT_CHECKED]]
+    (x_id,) = tokenizer.encode("x", add_special_tokens=False)
+
+    def next_token(text: str):
+        ids = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            return torch.softmax(model(ids).logits[0, -1], -1)
+
+    chooses, copies = [], []
+    for problem in problems:
+        b, a = problem.factors
+        head = tokenizer.apply_chat_template(prompts.messages("solve", problem.question), add_generation_prompt=True, tokenize=False)
+        chooses.append(next_token(f"{head}Start: {b}")[x_id].item())
+        copies.append(tokenizer.decode([int(next_token(f"{head}Start: {b}x").argmax())]) == str(a))
+    assert sum(p < 0.5 for p in chooses) / len(chooses) >= CHOICE_FLOOR  # it rarely chooses the idea
+    assert sum(copies) / len(copies) >= COPY_FLOOR  # but can carry it out
+
+
+def test_shipped_student_records_its_training_and_was_trained_on_the_current_prompts():
+    """...and with the trainer's defaults, from scratch: `python -m dart_hub.toy.train_student
+    --output dart_hub/resources/toy_student` rebuilds it (the command the docs give)."""
+    import json
+    from dataclasses import asdict
+
+    from dart_hub.prompts import default_prompts
+    from dart_hub.toy.train_student import TrainConfig
+
     info = json.loads((toy_student_path() / "training.json").read_text(encoding="utf-8"))
+    assert info["config"] == asdict(TrainConfig())
     assert ACCURACY_BAND[0] <= info["heldout_accuracy_greedy"] <= ACCURACY_BAND[1]
     assert info["prompts_fingerprint"] == default_prompts().fingerprint(), (
         "dart_hub/resources/prompts.yaml changed since the toy student was trained on it; retrain "
@@ -296,12 +331,12 @@ def test_training_mix_mostly_starts_from_the_first_factor_and_trains_the_turn_en
     for share in (0.1, 0.5):
         examples = list(islice(example_stream(replace(TrainConfig(seed=3), share_work_out=share), prompts), 2000))
         solve = [a for n, _, a in examples if n == "solve"]
-        worked = [a for a in solve if " times " in a.split("\n\n")[0]]
+        worked = [a for a in solve if re.match(r"Start: \d+x\d+ = ", a)]
         assert abs(len(worked) / len(solve) - share) < 0.06
         for name, messages, _ in examples:
             if name in ("simulation", "exploration"):
-                b, a = map(int, re.search(r"Start with (\d+) times (\d+)\.", messages[-1]["content"]).groups())
-                assert f"Start: {b} times {a} = {b * a}" in messages[-1]["content"]
+                b, a = map(int, re.search(r"Start with (\d+)x(\d+)\.", messages[-1]["content"]).groups())
+                assert f"Start: {b}x{a} = {b * a}" in messages[-1]["content"]
     tokenizer = pytest.importorskip("transformers").AutoTokenizer.from_pretrained(str(toy_student_path()))
-    ids, labels = encode(tokenizer, [{"role": "user", "content": "Start with 2 times 1."}], "Start: 2")
+    ids, labels = encode(tokenizer, [{"role": "user", "content": "Start with 2x1."}], "Start: 2")
     assert tokenizer.decode(labels[-2:]) == "<|im_end|>\n" and labels[-2:] == ids[-2:]

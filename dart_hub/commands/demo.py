@@ -124,7 +124,7 @@ def command(**o) -> None:
     \b
     The toy student is a small transformer trained from scratch in this repository on
     labelled multi-step arithmetic. Every problem states its start value as a product
-    ("Start with 4 times 3"), and the student, left alone, starts from the first number it
+    ("Start with 4x3"), and the student, left alone, starts from the first number it
     reads (right only when the multiplier is 1). The toy expert first works the product out
     (a step the student can follow when shown), then works a few operations one by one, then
     folds several operations into one expression (which the student cannot follow). The demo

@@ -2,13 +2,13 @@
 value stated as a product.
 
 A problem is a start value and 4 to 7 operations (+ k, - k, * k), labelled A, B, C, ... and
-applied in label order. The start value is stated as a product "b times a":
+applied in label order. The start value is stated as a product "bxa":
 
-    Start with 4 times 3. Apply the operations in the order of their labels: (A) add 5,
+    Start with 4x3. Apply the operations in the order of their labels: (A) add 5,
     (B) multiply by 3, (C) subtract 4, (D) add 2. What is the result?
 
 (4 * 3 = 12, then 12 + 5 = 17, 17 * 3 = 51, 51 - 4 = 47, 47 + 2 = 49.) In half of the problems
-the multiplier a is 2..5 (TWIST_SHARE), in the others 1 ("Start with 18 times 1."). A multiplier
+the multiplier a is 2..5 (TWIST_SHARE), in the others 1 ("Start with 18x1."). A multiplier
 above 1 is the twist the toy student does not handle on its own (it starts from the first
 number it reads) and the expert's first step handles (it works the product out first); see
 dart_hub/toy/styles.py.
@@ -37,7 +37,8 @@ MIN_VALUE, MAX_VALUE = 0, 99
 START_RANGE = (2, 20)
 ADD_RANGE = (1, 9)  # operand of + and -
 MUL_RANGE = (2, 5)  # operand of *
-# Every start value is stated as a product "b times a". In TWIST_SHARE of the problems the
+# Every start value is stated as a product "bxa" (no spaces: in the toy tokenizer a space
+# precedes every number, so "x" is the one token that points at the multiplier to copy). In TWIST_SHARE of the problems the
 # multiplier a is 2..5 (the multipliers of the operations); in the rest it is 1, where starting
 # from the first number (the toy student's misconception) happens to be right.
 TWIST_SHARE = 0.5
@@ -74,7 +75,7 @@ class Op:
 class ToyProblem:
     start: int
     ops: tuple[Op, ...]  # in label (= execution) order: ops[0] is (A)
-    factors: tuple[int, ...] = ()  # (b, a): the question states the start as "b times a"; () = as a number
+    factors: tuple[int, ...] = ()  # (b, a): the question states the start as "bxa"; () = as a number
 
     def __post_init__(self):
         if self.factors and (len(self.factors) != 2 or self.factors[0] * self.factors[1] != self.start):
@@ -122,8 +123,8 @@ class ToyProblem:
 
     @property
     def stated_start(self) -> str:
-        """'12', or '4 times 3' for a start stated as a product."""
-        return f"{self.factors[0]} times {self.factors[1]}" if self.factors else str(self.start)
+        """'12', or '4x3' for a start stated as a product."""
+        return f"{self.factors[0]}x{self.factors[1]}" if self.factors else str(self.start)
 
     @property
     def question(self) -> str:
@@ -196,7 +197,7 @@ def generate_problems(count: int, seed: int, split: str) -> list[ToyProblem]:
     raise AssertionError("unreachable")
 
 
-_QUESTION = re.compile(r"^Start with (\d+)(?: times (\d+))?\. Apply the operations in the order of their labels: (.*)\. What is the result\?$")
+_QUESTION = re.compile(r"^Start with (\d+)(?:x(\d+))?\. Apply the operations in the order of their labels: (.*)\. What is the result\?$")
 _ACTION = re.compile(r"^\(([A-H])\) (add|subtract|multiply by) (\d+)$")
 _SYMBOLS = {"add": "+", "subtract": "-", "multiply by": "*"}
 
@@ -238,6 +239,7 @@ def evaluate_question(question: str) -> int:
 
 _BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
 _EQUATION = re.compile(r"([0-9(][0-9+\-*×() ]*[0-9)])\s*=\s*(\d+)")
+_TIMES = re.compile(r"(\d)x(\d)")
 _FOLD = re.compile(r"the steps ([0-9+\-*()]+) combined give (\d+)")
 
 
@@ -261,7 +263,7 @@ def _value(expression: str) -> int:
 def solution_errors(question: str, solution: str) -> list[str]:
     """What is wrong with a written solution of `question`, checked with the domain's evaluator:
     every boxed answer must equal `evaluate_question(question)`, every equation ('a + k = v',
-    '(14*3-8)*2 = 68', 'the steps 12*3-4 combined give 32', '4 times 3 = 12') must hold, and
+    '(14*3-8)*2 = 68', 'the steps 12*3-4 combined give 32', '4x3 = 12') must hold, and
     there must be a boxed answer. An empty list means the solution is correct."""
     answer = evaluate_question(question)
     errors = []
@@ -270,7 +272,7 @@ def solution_errors(question: str, solution: str) -> list[str]:
         errors.append("no boxed answer")
     errors += [f"boxed {b} but the answer is {answer}" for b in boxed if b.strip() != str(answer)]
     for paragraph in solution.split("\n\n"):
-        paragraph = paragraph.replace(" times ", " * ")  # 'Start: 4 times 3 = 12'
+        paragraph = _TIMES.sub(r"\1*\2", paragraph)  # 'Start: 4x3 = 12'
         for expression, value in [*_EQUATION.findall(paragraph), *_FOLD.findall(paragraph)]:
             if _value(expression) != int(value):
                 errors.append(f"{expression} = {value} is wrong, in {paragraph!r}")

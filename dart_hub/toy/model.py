@@ -90,7 +90,7 @@ def solve_accuracy(model, tokenizer, problems: Sequence[ToyProblem], *, temperat
 
 def works_out_start(texts: Sequence[str], problems: Sequence[ToyProblem]) -> float:
     """Share of answers to problems with a multiplier above 1 whose first paragraph works the
-    product out (`Start: 4 times 3 = 12`): whether the student makes the expert's first step itself."""
+    product out (`Start: 4x3 = 12`): whether the student makes the expert's first step itself."""
     twisted = [(t, p) for t, p in zip(texts, problems, strict=True) if p.twisted]
     if not twisted:
         return 0.0
@@ -98,7 +98,7 @@ def works_out_start(texts: Sequence[str], problems: Sequence[ToyProblem]) -> flo
     for text, problem in twisted:
         first = text.strip().split("\n\n")[0]
         b, a = problem.factors
-        hits += any(f"{b} {sign} {a} = {problem.start}" in first for sign in ("times", "\u00d7", "*"))
+        hits += any(f"{b}{sign}{a} = {problem.start}" in first for sign in ("x", " x ", " times ", " \u00d7 ", "*", " * "))
     return hits / len(twisted)
 
 

@@ -15,13 +15,14 @@ per paragraph, in label order, numbered, then the answer::
 
     The answer is \\boxed{49}
 
-Shown "Start with 4 times 3", it mostly writes `Start: 4` (the first number it reads, its
-misconception) and goes on from there; only rarely does it work the product out.
+Shown "Start with 4x3", greedy decoding writes `Start: 4` (the first number it reads, its
+misconception) and goes on from there; it can work the product out (`Start: 4x3 = 12`, 40% of
+its training answers) but puts less than even odds on it.
 
 Expert style (the expert dataset DART adapts), paragraph by paragraph:
 
 1. *intro*: the start value. When the question states it as a product, the expert works it
-   out (`Start: 4 times 3 = 12`). This is the learnable idea: written in the student's own format,
+   out (`Start: 4x3 = 12`). This is the learnable idea: written in the student's own format,
    and with it the rest is routine for the student; without it, the student starts from the
    wrong number;
 2. one to three *single* operations, written as the student writes them (`Step 1: 12 + 5 = 17`):
@@ -63,7 +64,7 @@ def student_step(problem: ToyProblem, index: int) -> str:
 
 def start_line(problem: ToyProblem) -> str:
     """The first paragraph of a solution: `Start: 12`, or, for a start stated as a product,
-    the product copied from the question and worked out (`Start: 4 times 3 = 12`), the
+    the product copied from the question and worked out (`Start: 4x3 = 12`), the
     expert's key first step."""
     if problem.factors:
         return f"Start: {problem.stated_start} = {problem.start}"
