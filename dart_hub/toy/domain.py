@@ -38,9 +38,10 @@ START_RANGE = (2, 20)
 ADD_RANGE = (1, 9)  # operand of + and -
 MUL_RANGE = (2, 5)  # operand of *
 # Every start value is stated as a product "bxa" (no spaces: in the toy tokenizer a space
-# precedes every number, so "x" is the one token that points at the multiplier to copy). In TWIST_SHARE of the problems the
-# multiplier a is 2..5 (the multipliers of the operations); in the rest it is 1, where starting
-# from the first number (the toy student's misconception) happens to be right.
+# precedes every number, so "x" is the one token that points at the multiplier to copy). In
+# TWIST_SHARE of the problems the multiplier a is 2..5 (the multipliers of the operations); in
+# the rest it is 1, where starting from the first number (the toy student's misconception)
+# happens to be right.
 TWIST_SHARE = 0.5
 FACTOR_RANGE = (2, 5)
 
