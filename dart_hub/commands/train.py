@@ -113,6 +113,7 @@ Examples:
 @click.option("--lora-dropout", type=click.FloatRange(0, 1, max_open=True), default=None, help="LoRA dropout. [default: 0.05; DAIL uses 0]")
 @click.option("--num-processes", type=click.IntRange(min=1), default=None, help="Training processes, one per GPU, started through accelerate launch. [default: the visible GPU count, 1 without GPUs]")
 @click.option("--accelerate-config", type=click.Path(dir_okay=False, path_type=Path), default=None, help="accelerate config file for the launch (DeepSpeed, FSDP, several nodes), e.g. configs/accelerate/deepspeed_zero3.yaml.")
+@click.option("--device", type=click.Choice(["auto", "cuda", "cpu"]), default=None, help="Where to train: auto (the GPUs when torch sees one, else one CPU process), cuda (stop when torch sees no GPU), cpu (also for several processes: gloo). Several processes or --accelerate-config without --device cpu need a GPU. [default: auto]")
 @click.option("--objective", type=click.Choice(["sft", "dail", "grpo"]), default=None, help="Training objective: sft (cross-entropy on the assistant turn), dail (DAIL's contrastive distillation from the privileged and negative prompts of an `adapt --method dail` output) or grpo (GRPO on the student with a 0/1 answer reward, the mapper's RL baseline); see docs/training.md. [default: sft]")
 @click.option("--dail-lambda", type=click.FloatRange(min=0), default=None, help="With --objective dail: weight of the negative term, KL(student || negative). [default: 0.1]")
 @click.option("--dail-kl", type=click.Choice(["reverse", "forward"]), default=None, help="With --objective dail: KL direction; reverse is KL(student || reference). [default: reverse]")
@@ -222,8 +223,11 @@ def run(sft: dict[str, Any] | None = None, **o: Any) -> dict[str, Any] | None:
 
     quiet = o.get("quiet") or o.get("as_json")
     echo = (lambda _message: None) if quiet else (lambda message: click.echo(message, err=True))
-    num_processes = resolve_num_processes(o.get("num_processes"), o.get("accelerate_config"))
+    device = o.get("device") or "auto"
     child = in_distributed_run()
+    if not o.get("dry_run") and not child:
+        _check_device(device, o)  # before anything is loaded
+    num_processes = resolve_num_processes(o.get("num_processes"), o.get("accelerate_config"))
     if not o.get("dry_run") and not child and (num_processes > 1 or o.get("accelerate_config") is not None):
         # The processes resolve the settings themselves: this one stays off the GPUs.
         summary = launch(o, sft, output, num_processes, echo=echo)
@@ -240,6 +244,7 @@ def run(sft: dict[str, Any] | None = None, **o: Any) -> dict[str, Any] | None:
                 notes += _grpo_resume(output, sft_kwargs)
         else:
             sft_kwargs, notes = resolve_sft_kwargs(yaml_sft, cli_sft, output)
+        notes += _launch_settings(sft_kwargs, yaml_sft, cli_sft, device, o.get("accelerate_config"), num_processes)
         if settings["objective"] != "grpo" and settings.get("lora") and "learning_rate" not in yaml_sft and cli_sft.get("learning_rate") is None:
             from dart_hub.training.config import LORA_LEARNING_RATE
 
@@ -279,6 +284,41 @@ def run(sft: dict[str, Any] | None = None, **o: Any) -> dict[str, Any] | None:
         summary["push"] = _push(output, o, settings, quiet=True)
     _print(summary, bool(o.get("as_json")), bool(o.get("quiet")))
     return summary
+
+
+def _check_device(device: str, o: dict[str, Any]) -> None:
+    """No silent CPU fallback (dart_hub.gpu): GPU work asked for and no GPU seen stops here."""
+    from dart_hub.gpu import require_gpu
+
+    if device == "cpu":
+        return
+    if device == "cuda":
+        require_gpu("--device cuda")
+    elif (o.get("num_processes") or 1) > 1:
+        require_gpu(f"--num-processes {o['num_processes']}")
+    elif o.get("accelerate_config") is not None:
+        from dart_hub.training.launch import read_accelerate_config
+
+        if not read_accelerate_config(o["accelerate_config"]).get("use_cpu"):
+            require_gpu("--accelerate-config")
+
+
+def _launch_settings(
+    kwargs: dict[str, Any], yaml_sft: dict[str, Any], cli_sft: dict[str, Any], device: str,
+    accelerate_config: Any, processes: int,
+) -> list[str]:  # fmt: skip
+    """Settings the launch decides: gradient checkpointing for DDP / DeepSpeed / FSDP
+    (dart_hub.training.distributed) and CPU training with --device cpu."""
+    from dart_hub.training.distributed import checkpointing_settings, current_kind
+
+    given = {**yaml_sft, **{k: v for k, v in cli_sft.items() if v is not None}}
+    notes = checkpointing_settings(kwargs, given, current_kind(accelerate_config, processes))
+    if device == "cpu":
+        kwargs["use_cpu"] = True
+        if "bf16" not in given and "fp16" not in given and kwargs.get("bf16"):
+            kwargs["bf16"] = False
+            notes.append("--device cpu: training in float32 (the paper uses bf16)")
+    return notes
 
 
 # Options that only one objective takes (CLI flag -> the setting's name in `settings` / `o`).

@@ -151,7 +151,11 @@ def run_training(
     is_main = trainer.accelerator.is_main_process
     compute = compute_log.record()
     log_history = list(trainer.state.log_history)
-    # Free the training model (and its optimizer) before loading checkpoints to score them.
+    # Free the training model, its optimizer and the DeepSpeed / FSDP state before loading
+    # checkpoints to score them (dart_hub.training.distributed).
+    from dart_hub.training.distributed import release_training_state
+
+    release_training_state(trainer)
     del trainer
     _free_memory()
     if not is_main:

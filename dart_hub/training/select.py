@@ -104,7 +104,9 @@ def score_checkpoint(
     (math items by equivalence, multiple choice by letter)."""
     from dart_hub.engines.factory import create_engine
     from dart_hub.evaluation import evaluate_items
+    from dart_hub.training.distributed import forget_deepspeed_config
 
+    forget_deepspeed_config()  # a ZeRO-3 training's config would make the engine's load fail
     results = []
     engine = create_engine(engine_kind, str(model_dir), batch_size=batch_size)
     try:
