@@ -105,3 +105,27 @@ def test_driver_version_is_read_from_the_kernel_module_file(tmp_path):
     path.write_text("NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.65.06  Release Build\n")
     assert gpu.driver_version(path) == "580.65.06"
     assert gpu.driver_version(tmp_path / "missing") is None
+
+
+SMOKE = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_smoke.py"
+
+
+def test_gpu_smoke_answers_help_anywhere(tmp_path):
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, str(SMOKE), "--help"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "--sft-model" in done.stdout and "with no download" in done.stdout
+
+
+def test_gpu_smoke_stops_with_one_line_without_a_gpu(tmp_path):
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, str(SMOKE), "--output", str(tmp_path / "r.json")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    lines = [line for line in done.stderr.splitlines() if line.strip() and "[WARNING]" not in line]
+    assert len(lines) == 1 and lines[0].startswith("gpu_smoke: needs a GPU, but torch sees none:")
+    assert not (tmp_path / "r.json").exists()

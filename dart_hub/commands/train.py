@@ -96,7 +96,8 @@ Examples:
 @click.option("--validation-source", default=None, metavar="heldout|BENCHMARK[=SOURCE]", help="Problems that choose the best epoch: 'heldout' training problems, or a benchmark (e.g. math500). [default: heldout]")
 @click.option("--validation-size", type=click.FloatRange(min=0), default=None, help="Validation problems: a share if < 1, a count if >= 1, 0 for none. [default: 0.05 of the training problems held out; all of a benchmark]")
 @click.option("--validation-max-tokens", type=click.IntRange(min=1), default=None, help="Max new tokens of a validation answer. [default: 16384, the evaluation budget]")
-@click.option("--validation-engine", type=click.Choice(["transformers", "vllm", "auto"]), default=None, help="Engine that answers the validation problems. [default: transformers]")
+@click.option("--validation-engine", type=click.Choice(["transformers", "vllm", "auto"]), default=None, help="Engine that answers the validation problems: auto is vLLM over every visible GPU when vLLM is installed and a GPU is seen, else transformers. [default: auto]")
+@click.option("--keep-checkpoints/--prune-checkpoints", default=None, help="Keep every epoch's checkpoint after selection; by default a checkpoint that can no longer be chosen is deleted as soon as it is scored (one is left: the best, also in OUTPUT/best). [default: prune]")
 @click.option("--select-best/--no-select-best", default=None, help="Score every epoch and keep the best (else keep the last epoch in OUTPUT/final). [default: select]")
 @click.option("--answer-timeout", type=click.FloatRange(min=0, min_open=True), default=None, help="Seconds before an answer comparison counts as not equal. [default: 5]")
 @click.option("--push-to-hub", "push_repo", default=None, metavar="REPO", help="After training, publish the chosen model with its card to this Hub model repo (one commit).")
@@ -149,7 +150,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "validation_source": "heldout",
     "validation_size": None,  # dart_hub.training.validation: 5% held out, or all of a benchmark
     "validation_max_tokens": DEFAULT_MAX_TOKENS,  # the evaluation budget
-    "validation_engine": "transformers",
+    "validation_engine": "auto",
+    "keep_checkpoints": False,
     "select_best": True,
     "answer_timeout": 5.0,
     "lora": False,
