@@ -272,3 +272,25 @@ def test_shipped_config_names_resolve_from_any_folder(monkeypatch, tmp_path):
 
     with pytest.raises(DartHubError, match="deepspeed_zero3, fsdp"):
         launch_module.resolve_accelerate_config("zero9")
+
+
+def test_release_frees_the_trainer_before_the_barrier():
+    """Every process drops its model and optimizer before waiting for the others, so that the
+    main process's selection engine finds the other GPUs free once the barrier is passed."""
+    calls = []
+
+    class Accelerator:
+        def free_memory(self):
+            calls.append(("free_memory", trainer.model is not None))
+
+        def wait_for_everyone(self):
+            calls.append(("barrier", "model" in vars(trainer)))
+
+    class Trainer:
+        pass
+
+    trainer = Trainer()
+    trainer.accelerator, trainer.model, trainer.ref_model = Accelerator(), object(), object()
+    release_training_state(trainer)
+    assert calls == [("free_memory", True), ("barrier", False)]
+    assert vars(trainer) == {}

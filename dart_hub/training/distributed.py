@@ -117,20 +117,24 @@ def checkpointing_settings(kwargs: dict[str, Any], given: dict[str, Any], kind: 
 
 
 def release_training_state(trainer: Any = None) -> None:
-    """Drop what training leaves behind in this process (see the module docstring): the
-    trainer's model, optimizer and DeepSpeed engine, transformers' DeepSpeed config, accelerate's
-    shared state, the process group (after every process has arrived), and cached GPU memory."""
+    """Drop what training leaves behind in this process (see the module docstring): everything
+    the trainer holds (model, optimizer, DeepSpeed engine; the trainer is unusable afterwards),
+    cached GPU memory, then, once every process has got that far, transformers' DeepSpeed
+    config, accelerate's shared state and the process group."""
+    accelerator = getattr(trainer, "accelerator", None) if trainer is not None else None
     if trainer is not None:
-        accelerator = getattr(trainer, "accelerator", None)
-        with contextlib.suppress(Exception):
-            if accelerator is not None:
-                accelerator.wait_for_everyone()
         with contextlib.suppress(Exception):
             if accelerator is not None:
                 accelerator.free_memory()
-        for name in ("model", "model_wrapped", "optimizer", "lr_scheduler", "deepspeed"):
-            with contextlib.suppress(Exception):
-                setattr(trainer, name, None)
+        # model, wrapped model, optimizer, DeepSpeed engine, a reference model (DAIL, GRPO), ...:
+        # the caller has taken what it needs (state, logs) before this point
+        vars(trainer).clear()
+    _empty_gpu_cache()
+    # Every process has freed its GPU memory before any goes on: the main process's selection
+    # engine (vLLM over every GPU) then finds the other GPUs empty.
+    with contextlib.suppress(Exception):
+        if accelerator is not None:
+            accelerator.wait_for_everyone()
     forget_deepspeed_config()
     with contextlib.suppress(Exception):
         from accelerate.state import AcceleratorState
@@ -145,6 +149,10 @@ def release_training_state(trainer: Any = None) -> None:
     # launch's DeepSpeed / FSDP switches (transformers reads them when loading a model).
     for key in [k for k in os.environ if k.startswith(("ACCELERATE_USE_", "ACCELERATE_DEEPSPEED_", "FSDP_"))]:
         os.environ.pop(key, None)
+    _empty_gpu_cache()
+
+
+def _empty_gpu_cache() -> None:
     gc.collect()
     with contextlib.suppress(Exception):
         import torch
