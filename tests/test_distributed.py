@@ -222,7 +222,7 @@ def test_launch_command_keeps_the_configs_port_rank_and_address(tmp_path):
 
 
 def test_launch_command_from_the_slurm_environment(tmp_path):
-    env = {"SLURM_JOB_NUM_NODES": "2", "SLURM_NODEID": "1", "SLURM_JOB_NODELIST": "gpu[03-04]", "MASTER_PORT": "29601"}
+    env = {"SLURM_STEP_NUM_NODES": "2", "SLURM_NODEID": "1", "SLURM_STEP_NODELIST": "gpu[03-04]", "MASTER_PORT": "29601"}
     for config in (CONFIGS / "deepspeed_zero3.yaml", CONFIGS / "fsdp.yaml", None):
         cmd = launch_module.launch_command(tmp_path / "spec.json", 16, config, env=env)
         args = parsed(cmd)
@@ -231,15 +231,18 @@ def test_launch_command_from_the_slurm_environment(tmp_path):
     args = parsed(launch_module.launch_command(tmp_path / "s.json", 16, None, env={**env, "MASTER_ADDR": "10.0.0.9", "MASTER_PORT": ""}))
     assert (args.main_process_ip, args.main_process_port) == ("10.0.0.9", launch_module.DEFAULT_PORT)
     assert launch_module.first_host("gpu[03-05,09],cpu1") == "gpu03" and launch_module.first_host("a7,a8") == "a7"
+    # the batch script itself (no srun step) of a 2-node job runs on its first node alone
+    alone = launch_module.launch_command(tmp_path / "s.json", 8, None, env={"SLURM_JOB_NUM_NODES": "2", "SLURM_NODEID": "0"})
+    assert "--machine_rank" not in alone and alone[alone.index("--num_machines") + 1] == "1"
 
 
 def test_a_non_main_machine_ends_cleanly_without_the_summary(monkeypatch, tmp_path, rows_file, tiny_model_dir):
     """Machine 1 of 2 trains its share and returns; only machine 0 writes the summary, selects
     and pushes. Before, every other node failed with 'ended without writing training_summary.json'."""
     pytest.importorskip("trl")
-    monkeypatch.setenv("SLURM_JOB_NUM_NODES", "2")
+    monkeypatch.setenv("SLURM_STEP_NUM_NODES", "2")
     monkeypatch.setenv("SLURM_NODEID", "1")
-    monkeypatch.setenv("SLURM_JOB_NODELIST", "gpu[03-04]")
+    monkeypatch.setenv("SLURM_STEP_NODELIST", "gpu[03-04]")
     monkeypatch.setattr(launch_module, "visible_gpus", lambda: 8)
     monkeypatch.setattr("dart_hub.gpu.gpu_visible", lambda: (True, None))
     calls = []

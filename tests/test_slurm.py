@@ -16,7 +16,10 @@ from dart_hub.training import launch as launch_module
 
 ROOT = Path(__file__).resolve().parents[1]
 SLURM = ROOT / "scripts" / "slurm"
-RECORDED_ENV = ("HF_HOME", "HF_TOKEN", "HF_HUB_OFFLINE", "SLURM_NODEID", "SLURM_JOB_NUM_NODES", "SLURM_JOB_NODELIST", "MASTER_ADDR", "MASTER_PORT")
+RECORDED_ENV = (
+    "HF_HOME", "HF_TOKEN", "HF_HUB_OFFLINE", "SLURM_NODEID", "SLURM_JOB_NUM_NODES", "SLURM_JOB_NODELIST",
+    "SLURM_STEP_NUM_NODES", "SLURM_STEP_NODELIST", "MASTER_ADDR", "MASTER_PORT",
+)  # fmt: skip
 
 STAND_IN = f"""#!{sys.executable}
 import json, os, sys
@@ -26,7 +29,8 @@ with open(os.environ["RECORD"], "a") as f:
 # srun: one task per node, each with its SLURM_NODEID (options before the command are skipped)
 SRUN = """#!/bin/bash
 while [[ "$1" == --* ]]; do shift; done
-for ((node = 0; node < ${SLURM_JOB_NUM_NODES:-1}; node++)); do SLURM_NODEID=$node "$@" || exit $?; done
+export SLURM_STEP_NUM_NODES=${SLURM_JOB_NUM_NODES:-1} SLURM_STEP_NODELIST=$SLURM_JOB_NODELIST
+for ((node = 0; node < SLURM_STEP_NUM_NODES; node++)); do SLURM_NODEID=$node "$@" || exit $?; done
 """
 SCONTROL = """#!/bin/bash
 # scontrol show hostnames gpu[03-04] -> one host per line

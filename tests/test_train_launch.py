@@ -88,10 +88,9 @@ def test_default_number_of_processes_is_the_visible_gpu_count(monkeypatch, tmp_p
     assert launch_module.resolve_num_processes(4, own) == 4
     # the shipped configs name no count: one process per visible GPU, times the Slurm job's nodes
     monkeypatch.setattr(launch_module, "visible_gpus", lambda: 8)
-    monkeypatch.delenv("SLURM_JOB_NUM_NODES", raising=False)
-    monkeypatch.delenv("SLURM_NNODES", raising=False)
+    monkeypatch.delenv("SLURM_STEP_NUM_NODES", raising=False)
     assert launch_module.resolve_num_processes(None, ACCELERATE_CONFIGS / "fsdp.yaml") == 8
-    monkeypatch.setenv("SLURM_JOB_NUM_NODES", "2")
+    monkeypatch.setenv("SLURM_STEP_NUM_NODES", "2")
     monkeypatch.setenv("SLURM_NODEID", "0")
     monkeypatch.setenv("MASTER_ADDR", "gpu01")
     assert launch_module.resolve_num_processes(None, ACCELERATE_CONFIGS / "deepspeed_zero3.yaml") == 16

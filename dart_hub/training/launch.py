@@ -60,8 +60,8 @@ def visible_gpus() -> int:
 
 def resolve_num_processes(requested: int | None, accelerate_config: str | Path | None) -> int:
     """--num-processes, else the accelerate config's num_processes (all machines together),
-    else the visible GPU count times the machines (the config's num_machines, or the Slurm
-    job's nodes), at least 1."""
+    else the visible GPU count times the machines (the config's num_machines, or the nodes of
+    the Slurm job step), at least 1."""
     config = read_accelerate_config(accelerate_config) if accelerate_config is not None else {}
     if requested is not None:
         return int(requested)
@@ -119,21 +119,23 @@ DEFAULT_PORT = 29500  # several machines must agree on the port: no free-port pi
 def machine_settings(config: dict[str, Any], env: dict[str, str] | None = None) -> dict[str, Any]:
     """num_machines, machine_rank, main_process_ip, main_process_port of this node.
 
-    The accelerate config's values count; inside a Slurm job over several nodes
-    (SLURM_JOB_NUM_NODES > 1) the node's own rank is SLURM_NODEID (one config file serves every
-    node, so its machine_rank cannot be right for all of them), the main address is MASTER_ADDR
-    or else the job's first node, the port MASTER_PORT or else 29500. `main_process_port` is None
-    on one machine without a configured port (a free port is picked)."""
+    The accelerate config's values count; inside a Slurm job step over several nodes
+    (`srun` with SLURM_STEP_NUM_NODES > 1, one task per node: scripts/slurm/train.sbatch) the
+    node's own rank is SLURM_NODEID (one config file serves every node, so its machine_rank
+    cannot be right for all of them), the main address is MASTER_ADDR or else the step's first
+    node, the port MASTER_PORT or else 29500. A command run in the batch script itself, without
+    srun, runs on the first node alone (no step variables): one machine. `main_process_port` is
+    None on one machine without a configured port (a free port is picked)."""
     env = os.environ if env is None else env
     machines = int(config.get("num_machines") or 1)
     rank = int(config.get("machine_rank") or 0)
     address = config.get("main_process_ip")
     port = config.get("main_process_port")
-    slurm_nodes = _int(env.get("SLURM_JOB_NUM_NODES") or env.get("SLURM_NNODES"))
+    slurm_nodes = _int(env.get("SLURM_STEP_NUM_NODES"))
     if slurm_nodes and slurm_nodes > 1:
         machines = slurm_nodes
         rank = _int(env.get("SLURM_NODEID")) or 0
-        address = address or env.get("MASTER_ADDR") or first_host(env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST") or "")
+        address = address or env.get("MASTER_ADDR") or first_host(env.get("SLURM_STEP_NODELIST") or env.get("SLURM_JOB_NODELIST") or "")
     if machines > 1:
         address = address or env.get("MASTER_ADDR")
         port = port or _int(env.get("MASTER_PORT")) or DEFAULT_PORT
