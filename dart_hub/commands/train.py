@@ -231,6 +231,8 @@ def run(sft: dict[str, Any] | None = None, **o: Any) -> dict[str, Any] | None:
         _check_device(device, o)  # before anything is loaded
     num_processes = resolve_num_processes(o.get("num_processes"), o.get("accelerate_config"))
     if not o.get("dry_run") and not child and (num_processes > 1 or o.get("accelerate_config") is not None):
+        if o.get("accelerate_config") is None and device != "cpu":
+            o = {**o, "accelerate_config": _launch_by_memory(settings, yaml_sft, o, num_processes, echo)}
         # The processes resolve the settings themselves: this one stays off the GPUs.
         summary = launch(o, sft, output, num_processes, echo=echo)
     else:
@@ -259,6 +261,7 @@ def run(sft: dict[str, Any] | None = None, **o: Any) -> dict[str, Any] | None:
         if o.get("dry_run"):
             plan = plan_training(request, sft_kwargs, notes)
             plan["processes"] = num_processes
+            plan["memory"] = _memory_plan(settings, sft_kwargs, o.get("accelerate_config"), num_processes)
             if o.get("as_json"):
                 click.echo(json.dumps(plan, sort_keys=True))
             else:
@@ -267,6 +270,8 @@ def run(sft: dict[str, Any] | None = None, **o: Any) -> dict[str, Any] | None:
                 click.echo(f"  loss: {plan['loss']['mode']} ({plan['loss']['note']})")
                 launcher = f", accelerate config {o['accelerate_config']}" if o.get("accelerate_config") else ""
                 click.echo(f"  processes: {num_processes}{launcher}")
+                if plan["memory"]:
+                    click.echo(f"  memory (arithmetic, docs/training.md): {plan['memory']['text']}")
                 for key, value in plan["hyperparameters"].items():
                     click.echo(f"  {key}: {value}")
                 for note in notes:
@@ -303,6 +308,43 @@ def _check_device(device: str, o: dict[str, Any]) -> None:
 
         if not read_accelerate_config(o["accelerate_config"]).get("use_cpu"):
             require_gpu("--accelerate-config")
+
+
+def _memory_plan(settings: dict[str, Any], kwargs: dict[str, Any], accelerate_config: Any, processes: int) -> dict[str, Any] | None:
+    """The per-GPU memory estimate of this launch (dart_hub.training.memory), None when the
+    student's shape is unknown or the objective is GRPO."""
+    from dart_hub.training.distributed import current_kind
+    from dart_hub.training.memory import estimate, student_shape
+
+    shape = student_shape(settings["student"], settings.get("student_revision"))
+    if shape is None or settings.get("objective") == "grpo":
+        return None
+    kind = current_kind(accelerate_config, processes)
+    memory = estimate(
+        shape, kind=kind.kind, zero_stage=kind.zero_stage, processes=processes, tokens=int(kwargs.get("max_length") or 16384),
+        lora=bool(settings.get("lora")), objective=settings.get("objective", "sft"), batch=int(kwargs.get("per_device_train_batch_size") or 1),
+    )  # fmt: skip
+    return {"launch": kind.label, "parameters": shape.parameters, "per_gpu_gb": round(memory.total, 1),
+            "text": f"{memory.describe()} under {kind.label}" + (f" over {processes} processes" if processes > 1 else "")}  # fmt: skip
+
+
+def _launch_by_memory(settings: dict[str, Any], yaml_sft: dict[str, Any], o: dict[str, Any], processes: int, echo) -> str | None:
+    """No accelerate config given: the shipped ZeRO-3 one when plain DDP would not fit the GPUs
+    by the memory arithmetic of docs/training.md (dart_hub.training.memory), else None (DDP)."""
+    from dart_hub.training.memory import choose_launch, gpu_memory_gb, student_shape
+
+    if settings.get("objective") == "grpo":
+        return None  # GRPO's memory is not this arithmetic's (generation, group size)
+    gpu_gb = gpu_memory_gb()
+    shape = student_shape(settings["student"], settings.get("student_revision"))
+    if gpu_gb is None or shape is None:
+        return None
+    tokens = int(o.get("max_length") or yaml_sft.get("max_length") or 16384)
+    batch = int(o.get("batch_size") or yaml_sft.get("per_device_train_batch_size") or 1)
+    chosen, note = choose_launch(shape, gpu_gb, processes, tokens=tokens, lora=bool(settings.get("lora")),
+                                 objective=settings.get("objective", "sft"), batch=batch)  # fmt: skip
+    echo(f"note: {note}")
+    return chosen
 
 
 def _launch_settings(

@@ -128,3 +128,65 @@ def estimate(
         activations=batch * activations(shape, tokens, objective),
         buffers=BUFFERS_GB,
     )
+
+
+def student_shape(student: str, revision: str | None = None, trust_remote_code: bool = False) -> ModelShape | None:
+    """The student's shape from its config.json (a local folder or the Hub; the recipes' students
+    are known without a download), None when it cannot be read or is not a decoder of this form."""
+    if student in KNOWN_MODELS:
+        return KNOWN_MODELS[student]
+    try:
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(student, revision=revision, trust_remote_code=trust_remote_code)
+        text = config.get_text_config() if hasattr(config, "get_text_config") else config
+        return ModelShape.from_config(text.to_dict())
+    except Exception:  # noqa: BLE001 - any unreadable config: no estimate
+        return None
+
+
+def gpu_memory_gb() -> float | None:
+    """The smallest visible GPU's memory in GB, from nvidia-smi (the launching process must not
+    create a CUDA context: it would hold memory on GPU 0 for the whole run). None when unknown."""
+    import os
+    import shutil
+    import subprocess
+
+    if not shutil.which("nvidia-smi"):
+        return None
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=index,memory.total", "--format=csv,noheader,nounits"],
+            capture_output=True, text=True, timeout=20, check=True,
+        ).stdout  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    sizes = {}
+    for line in out.splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) == 2 and parts[0].isdigit():
+            try:
+                sizes[parts[0]] = float(parts[1]) * 2**20 / GB  # MiB
+            except ValueError:
+                continue
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible:
+        shown = {index.strip() for index in visible.split(",")}
+        sizes = {k: v for k, v in sizes.items() if k in shown}
+    return min(sizes.values()) if sizes else None
+
+
+def choose_launch(shape: ModelShape, gpu_gb: float, processes: int, *, tokens: int = 16384, lora: bool = False,
+                  objective: str = "sft", batch: int = 1) -> tuple[str | None, str]:  # fmt: skip
+    """Without an accelerate config: plain DDP when it fits, else the shipped ZeRO-3 config when
+    that fits (None, "ddp"), ("deepspeed_zero3", note), or (None, a warning)."""
+    ddp = estimate(shape, kind="ddp", processes=processes, tokens=tokens, lora=lora, objective=objective, batch=batch)
+    if ddp.fits(gpu_gb):
+        return None, f"plain DDP: {ddp.describe()}, fits {gpu_gb:.0f} GB"
+    zero3 = estimate(shape, kind="deepspeed", zero_stage=3, processes=processes, tokens=tokens, lora=lora, objective=objective, batch=batch)
+    if zero3.fits(gpu_gb):
+        return "deepspeed_zero3", (
+            f"plain DDP would need {ddp.describe()}, more than 90% of these {gpu_gb:.0f} GB GPUs: "
+            f"launching with the shipped DeepSpeed ZeRO-3 config ({zero3.describe()}); pass --accelerate-config to choose"
+        )
+    return None, f"this training may not fit: {zero3.describe()} even under ZeRO-3 on {gpu_gb:.0f} GB GPUs (docs/training.md); consider --lora or a shorter --max-length"
