@@ -52,3 +52,23 @@ def test_recipes_of_the_papers_cells_pin_float16():
             assert recipe["engine"].get("dtype") == "float16", path
             pinned += 1
     assert pinned >= 15
+
+
+def test_the_model_card_says_which_dtype_generated_the_results(tiny_model_dir, tmp_path):
+    import shutil as sh
+
+    from dart_hub.publish.model_card import render_model_card
+    from tests.test_train import trained_folder, write_eval
+
+    student = Path(sh.copytree(tiny_model_dir, tmp_path / "student"))
+    out = trained_folder(tmp_path, student)
+    summary = json.loads((out / "training_summary.json").read_text())
+    texts = {}
+    for requested, used in (("auto", "bfloat16"), ("float16", "float16")):
+        folder = write_eval(tmp_path / f"eval-{requested}", str(out / "best"), {"gsm8k": 0.5})
+        results = json.loads((folder / "results.json").read_text())
+        results["engine"] = {"engine": "vllm", "dtype": used, "dtype_requested": requested}
+        (folder / "results.json").write_text(json.dumps(results))
+        texts[requested] = str(render_model_card(summary, "me/x", eval_dirs=[folder], base_model="Qwen/Qwen2.5-0.5B-Instruct"))
+    assert "(generated with vllm, bfloat16 (dtype auto: the checkpoint's own))" in texts["auto"]
+    assert "(generated with vllm, float16)" in texts["float16"]
