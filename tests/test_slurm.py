@@ -73,9 +73,16 @@ def shard_arg(call: dict) -> str:
     return call["args"][call["args"].index("--shard") + 1]
 
 
+def run_calls(calls: list[dict]) -> list[dict]:
+    return [c for c in calls if c["args"][0] == "run"]
+
+
 def test_adapt_array_over_the_whole_range(fake_slurm, tmp_path):
-    done, [call] = fake_slurm("adapt-array.sbatch", array_env(tmp_path, 3, 0, 4, 5))  # --array=0-4
+    done, [prefetch, call] = fake_slurm("adapt-array.sbatch", array_env(tmp_path, 3, 0, 4, 5))  # --array=0-4
     assert done.returncode == 0, done.stderr
+    # the model and dataset are fetched under a lock first: one task downloads, the others find them
+    assert prefetch["args"] == ["prefetch", "recipes/qwen2.5-3b-instruct/limo.yaml", "--set", f"output={tmp_path / 'out'}", "--no-eval", "--quiet"]
+    assert (tmp_path / "out" / ".prefetch.lock").exists()
     assert call["args"][:4] == ["run", "recipes/qwen2.5-3b-instruct/limo.yaml", "--only", "adapt"]
     assert shard_arg(call) == "3/5"
     assert f"adapt.work_dir={tmp_path / 'out'}/work/shard-3" in call["args"]
@@ -86,7 +93,7 @@ def test_adapt_array_of_one_task_needs_the_shard_count(fake_slurm, tmp_path):
     done, calls = fake_slurm("adapt-array.sbatch", array_env(tmp_path, 5, 5, 5, 1))
     assert done.returncode == 2 and not calls
     assert "set SHARDS=N" in done.stderr and len(done.stderr.strip().splitlines()) == 1
-    done, [call] = fake_slurm("adapt-array.sbatch", array_env(tmp_path, 5, 5, 5, 1, SHARDS="16"))
+    done, [call] = fake_slurm("adapt-array.sbatch", array_env(tmp_path, 5, 5, 5, 1, SHARDS="16", PREFETCH="0"))
     assert done.returncode == 0 and shard_arg(call) == "5/16"
     # a step (--array=0-15:2) is not the whole range either
     done, calls = fake_slurm("adapt-array.sbatch", array_env(tmp_path, 4, 0, 14, 8))
@@ -97,18 +104,19 @@ def test_a_resubmitted_task_keeps_the_count_of_the_shards_already_written(fake_s
     shards = tmp_path / "out" / "shards"
     for index in (0, 1, 2):
         (shards / f"shard-{index:05d}-of-00016").mkdir(parents=True)
-    done, [call] = fake_slurm("adapt-array.sbatch", array_env(tmp_path, 5, 5, 5, 1))  # sbatch --array=5
+    done, [call] = fake_slurm("adapt-array.sbatch", array_env(tmp_path, 5, 5, 5, 1, PREFETCH="0"))  # sbatch --array=5
     assert done.returncode == 0 and shard_arg(call) == "5/16"
     done, calls = fake_slurm("adapt-array.sbatch", array_env(tmp_path, 16, 16, 16, 1))
     assert done.returncode == 2 and "not a shard of 16" in done.stderr and not calls
 
 
 def test_the_users_hugging_face_home_and_token_are_left_alone(fake_slurm, tmp_path):
-    done, [call] = fake_slurm("adapt-array.sbatch", array_env(tmp_path, 0, 0, 1, 2))
+    done, calls = fake_slurm("adapt-array.sbatch", array_env(tmp_path, 0, 0, 1, 2))
+    [call] = run_calls(calls)
     assert done.returncode == 0
     assert call["env"]["HF_HOME"] is None and call["env"]["HF_HUB_OFFLINE"] is None  # not moved into OUTPUT
     home = str(tmp_path / "my-hf")
-    done, [call] = fake_slurm("adapt-array.sbatch", array_env(tmp_path, 0, 0, 1, 2, HF_HOME=home, HF_TOKEN="hf_x", OFFLINE="1"))
+    done, [call] = fake_slurm("adapt-array.sbatch", array_env(tmp_path, 0, 0, 1, 2, HF_HOME=home, HF_TOKEN="hf_x", OFFLINE="1"))  # no prefetch offline
     assert call["env"]["HF_HOME"] == home and call["env"]["HF_TOKEN"] == "hf_x" and call["env"]["HF_HUB_OFFLINE"] == "1"
     done, calls = fake_slurm("merge.sbatch", {"RECIPE": "r.yaml", "OUTPUT": str(tmp_path / "out"), "HF_HOME": home})
     assert calls[0]["args"][:2] == ["merge", f"{tmp_path / 'out'}/shards"] and calls[0]["env"]["HF_HOME"] == home
