@@ -129,3 +129,16 @@ def test_gpu_smoke_stops_with_one_line_without_a_gpu(tmp_path):
     lines = [line for line in done.stderr.splitlines() if line.strip() and "[WARNING]" not in line]
     assert len(lines) == 1 and lines[0].startswith("gpu_smoke: needs a GPU, but torch sees none:")
     assert not (tmp_path / "r.json").exists()
+
+
+def test_engine_auto_says_why_it_generates_on_cpu(monkeypatch, capsys):
+    from dart_hub.engines import factory
+
+    real_find_spec = factory.importlib.util.find_spec
+    monkeypatch.setattr(factory.importlib.util, "find_spec", lambda name, *a: object() if name == "vllm" else real_find_spec(name, *a))
+    monkeypatch.setattr(torch.version, "cuda", "13.0")
+    monkeypatch.setattr(gpu, "driver_version", lambda path=gpu.DRIVER_FILE: None)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert factory.resolve_engine_kind("auto") == "transformers"
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--engine auto generates with transformers on CPU" in err and "no NVIDIA driver is loaded" in err
