@@ -17,6 +17,7 @@ COMMANDS = {
     "inspect": "Show problems of a dataset, split into steps, with their gold answers.",
     "adapt": "Adapt an expert dataset to a student model (DART by default; --method dail or mapper).",
     "run": "Run a YAML recipe: adapt, push, train and evaluate as it says, resuming finished stages.",
+    "prefetch": "Download a recipe's student model, source dataset and benchmarks into the Hub cache once (before Slurm arrays).",
     "merge": "Combine the shard outputs of `adapt --shard I/N` into one dataset folder.",
     "push": "Publish a finished adapt output folder to the Hugging Face Hub (one commit).",
     "card": "(Re)render the dataset card (README.md) of an adapt output folder.",

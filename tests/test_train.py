@@ -106,12 +106,15 @@ def test_train_two_epochs_from_the_hub_scores_each_epoch_and_keeps_the_best(hub,
     epochs = summary["epochs"]
     assert [e["epoch"] for e in epochs] == [1, 2]
     for e in epochs:
+        assert e["validation"]["total"] == 2 and 0 <= e["validation"]["correct"] <= 2
+        assert "train_loss" in e and "eval_loss" in e
+        if e.get("pruned"):  # scored, lost, deleted (--keep-checkpoints keeps it)
+            assert not (out / e["checkpoint"]).exists()
+            continue
         state = json.loads((out / e["checkpoint"] / "trainer_state.json").read_text())
         assert round(state["epoch"]) == e["epoch"]
         assert (out / e["checkpoint"] / "model.safetensors").is_file()
         assert not (out / e["checkpoint"] / "optimizer.pt").exists()  # save_only_model default
-        assert e["validation"]["total"] == 2 and 0 <= e["validation"]["correct"] <= 2
-        assert "train_loss" in e and "eval_loss" in e
 
     # The best epoch: highest validation accuracy, ties -> the earlier epoch.
     top = max(e["validation"]["accuracy"] for e in epochs)
@@ -123,6 +126,10 @@ def test_train_two_epochs_from_the_hub_scores_each_epoch_and_keeps_the_best(hub,
     assert (best / "config.json").is_file() and (best / "model.safetensors").is_file()
     assert (best / "model.safetensors").read_bytes() == (out / expected["checkpoint"] / "model.safetensors").read_bytes()
     assert not (best / "trainer_state.json").exists() and not (best / "training_args.bin").exists()
+    # the checkpoint that lost was deleted once scored: only the chosen one is left
+    assert summary["selection"]["pruned"] == [e["checkpoint"] for e in epochs if e is not expected]
+    assert [p.name for p in out.glob("checkpoint-*")] == [expected["checkpoint"]]
+    assert summary["selection"]["engine"] == {"engine": "transformers", "data_parallel_size": 1}
 
     # Settings: YAML applied, flags over YAML, paper defaults otherwise; data provenance.
     assert summary["sft_config"]["weight_decay"] == 0.01

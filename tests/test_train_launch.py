@@ -56,7 +56,7 @@ def test_two_gloo_processes_through_dart_hub_run_give_the_one_process_loss_curve
     recipe.write_text(
         f"name: two\noutput: {tmp_path / 'run'}\nsource:\n  dataset: {rows_file}\nstudent:\n  model: {student}\n"
         f"train:\n  data: {rows_file}\n  epochs: 2\n  max_length: 96\n  learning_rate: 1.0e-3\n"
-        "  batch_size: 2\n  num_processes: 2\n  select_best: false\n"
+        "  batch_size: 2\n  num_processes: 2\n  device: cpu\n  select_best: false\n"
     )
     two = CliRunner().invoke(cli, ["run", str(recipe), "--only", "train", "--quiet"])
     assert two.exit_code == 0, two.output
@@ -82,8 +82,18 @@ def test_default_number_of_processes_is_the_visible_gpu_count(monkeypatch, tmp_p
     monkeypatch.setattr(launch_module, "visible_gpus", lambda: 0)
     assert launch_module.resolve_num_processes(None, None) == 1
     # an accelerate config's num_processes counts when the flag is not given
+    own = tmp_path / "own.yaml"
+    own.write_text("distributed_type: MULTI_GPU\nnum_processes: 6\n")
+    assert launch_module.resolve_num_processes(None, own) == 6
+    assert launch_module.resolve_num_processes(4, own) == 4
+    # the shipped configs name no count: one process per visible GPU, times the Slurm job's nodes
+    monkeypatch.setattr(launch_module, "visible_gpus", lambda: 8)
+    monkeypatch.delenv("SLURM_STEP_NUM_NODES", raising=False)
     assert launch_module.resolve_num_processes(None, ACCELERATE_CONFIGS / "fsdp.yaml") == 8
-    assert launch_module.resolve_num_processes(4, ACCELERATE_CONFIGS / "fsdp.yaml") == 4
+    monkeypatch.setenv("SLURM_STEP_NUM_NODES", "2")
+    monkeypatch.setenv("SLURM_NODEID", "0")
+    monkeypatch.setenv("MASTER_ADDR", "gpu01")
+    assert launch_module.resolve_num_processes(None, ACCELERATE_CONFIGS / "deepspeed_zero3.yaml") == 16
 
 
 def test_eight_visible_gpus_make_train_launch_eight_processes(monkeypatch, tiny_model_dir, rows_file, tmp_path):
@@ -130,7 +140,7 @@ def test_a_failed_launch_is_one_line(monkeypatch, tiny_model_dir, rows_file, tmp
     monkeypatch.setattr(launch_module.subprocess, "run", lambda *a, **k: Failed())
     result = CliRunner().invoke(cli, [
         "train", "--student", str(tiny_model_dir), "--data", str(rows_file), "--output", str(tmp_path / "o"),
-        "--num-processes", "2",
+        "--num-processes", "2", "--device", "cpu",
     ])  # fmt: skip
     assert result.exit_code == 1
     assert "training processes failed (accelerate launch exit code 3)" in result.stderr

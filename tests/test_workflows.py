@@ -142,6 +142,10 @@ def test_install_step_defaults_to_the_checked_out_dart_hub_and_refuses_other_rep
     done, pip, _ = _run_install(step, tmp_path, fork, "")
     assert done.returncode == 0, done.stderr
     assert "pip: -m pip install .[vllm]" in pip
+    (fork / "constraints").mkdir()
+    (fork / "constraints" / "gpu.txt").write_text("vllm==0.33.0\n")
+    done, pip, _ = _run_install(step, tmp_path, fork, "")
+    assert done.returncode == 0 and "pip: -m pip install -c constraints/gpu.txt .[vllm]" in pip  # the GPU set
     other = tmp_path / "other"
     other.mkdir()
     done, _, _ = _run_install(step, tmp_path, other, "")

@@ -427,6 +427,8 @@ def run_recipe(recipe: Recipe, stages: list[str], quiet: bool, shard: str | None
             result = run_push_stage(recipe)
         else:
             result = run_stage(stage, recipe, quiet, state)
+            if result is None:  # another machine of a multi-node training: the main one records
+                return
         state.record(stage, key, result)
     click.echo(f"summary: {state.path}")
 
@@ -475,7 +477,7 @@ def trained_model(recipe: Recipe, state: RunState) -> str:
     return train.get("best_model") or recipe.section("student")["model"]
 
 
-def run_stage(stage: str, recipe: Recipe, quiet: bool, state: RunState | None = None) -> dict[str, Any]:
+def run_stage(stage: str, recipe: Recipe, quiet: bool, state: RunState | None = None) -> dict[str, Any] | None:
     if stage == "eval":
         from dart_hub.commands import eval as eval_command
 
@@ -489,6 +491,8 @@ def run_stage(stage: str, recipe: Recipe, quiet: bool, state: RunState | None = 
 
         options = train_options(recipe)
         options.update(quiet=quiet, as_json=False)
-        summary = train_command.run(sft=recipe.section("train").get("sft"), **options) or {}
+        summary = train_command.run(sft=recipe.section("train").get("sft"), **options)
+        if summary is None:  # not the main machine of a multi-node launch
+            return None
         return {"output": str(recipe.output / "train"), "best_model": summary.get("model_path")}
     raise DartHubError(f"unknown stage {stage}")

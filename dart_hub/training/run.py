@@ -88,7 +88,8 @@ class TrainRequest:
     validation_size: float | None = None  # None: 5% held out, or all of a benchmark source
     validation_max_tokens: int = 16384  # the evaluation budget (dart_hub.evaluation.run.DEFAULT_MAX_TOKENS)
     validation_source: str = "heldout"  # or a benchmark: dart_hub.training.validation
-    validation_engine: str = "transformers"
+    validation_engine: str = "auto"  # vLLM over every visible GPU when installed, else transformers
+    keep_checkpoints: bool = False  # False: delete the checkpoints that can no longer be chosen
     select_best: bool = True
     answer_timeout: float = 5.0
     lora: bool = False  # LoRA adapters instead of a full fine-tune (merged into best/ at export)
@@ -150,8 +151,13 @@ def run_training(
         trained = time.monotonic()
     is_main = trainer.accelerator.is_main_process
     compute = compute_log.record()
+    peak_memory = _peak_gpu_memory()  # this process's GPU (rank 0's on several)
     log_history = list(trainer.state.log_history)
-    # Free the training model (and its optimizer) before loading checkpoints to score them.
+    # Free the training model, its optimizer and the DeepSpeed / FSDP state before loading
+    # checkpoints to score them (dart_hub.training.distributed).
+    from dart_hub.training.distributed import release_training_state
+
+    release_training_state(trainer)
     del trainer
     _free_memory()
     if not is_main:
@@ -169,15 +175,24 @@ def run_training(
     epochs = [{**c, **losses.get(c["epoch"], {})} for c in checkpoints]
 
     best = None
+    scoring = None
     if validation_items:
         from dart_hub.answers import AnswerChecker
+        from dart_hub.training.select import prunable, prune_checkpoint, selection_plan
 
+        scoring = selection_plan(request.validation_engine)
+        gpus = scoring["data_parallel_size"]
+        echo(f"scoring {len(epochs)} checkpoints with {scoring['engine']}" + (f" over {gpus} GPUs" if gpus > 1 else ""))
         with AnswerChecker(timeout=request.answer_timeout) as checker:
             for epoch in epochs:
-                epoch["validation"] = _score(output / epoch["checkpoint"], validation_items, checker, request)
+                epoch["validation"] = _score(output / epoch["checkpoint"], validation_items, checker, request, scoring)
                 v = epoch["validation"]
                 where = f"step {epoch['step']}" if request.objective == "grpo" else f"epoch {epoch['epoch']}"
                 echo(f"{where}: validation {v['correct']}/{v['total']} ({v['accuracy']:.1%})")
+                if not request.keep_checkpoints:
+                    # disk: one checkpoint left at the end (two when the run can be resumed)
+                    for loser in prunable(epochs, keep_last=not config.save_only_model):
+                        prune_checkpoint(output, loser)
         best = choose_best(epochs)
     chosen = best or epochs[-1]
     model_dir = "best" if best is not None else "final"
@@ -209,6 +224,8 @@ def run_training(
             "source": validation,
             "best_epoch": best["epoch"] if best else None,
             "best_checkpoint": best["checkpoint"] if best else None,
+            "engine": scoring,
+            "pruned": [e["checkpoint"] for e in epochs if e.get("pruned")],
         },
         "chosen_epoch": chosen["epoch"],
         "chosen_checkpoint": chosen["checkpoint"],
@@ -218,6 +235,7 @@ def run_training(
             "training": round(trained - started, 1),
             "selection": round(time.monotonic() - trained, 1),
         },
+        "memory": {"peak_allocated_gb": peak_memory},
         # this training's compute, summed over resumed sessions: sessions, device, device_hours,
         # gpu_hours (the same fields as `mapper train`'s run record)
         **compute,
@@ -347,19 +365,33 @@ def plan_training(request: TrainRequest, sft_kwargs: dict[str, Any], notes: list
     }
 
 
-def _score(checkpoint: Path, items, checker, request: TrainRequest) -> dict[str, Any]:
+def _score(checkpoint: Path, items, checker, request: TrainRequest, plan: dict[str, Any] | None = None) -> dict[str, Any]:
     from dart_hub.training.select import score_checkpoint
 
+    plan = plan or {"engine": request.validation_engine, "data_parallel_size": 1}
     try:
         return score_checkpoint(
             checkpoint,
             items,
             checker,
             max_tokens=request.validation_max_tokens,
-            engine_kind=request.validation_engine,
+            engine_kind=plan["engine"],
+            data_parallel_size=plan["data_parallel_size"],
         )
     finally:
         _free_memory()
+
+
+def _peak_gpu_memory() -> float | None:
+    """Peak GPU memory torch allocated in this process during training, in GB (None on CPU)."""
+    try:
+        import torch
+
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            return round(torch.cuda.max_memory_allocated() / 1e9, 2)
+    except ImportError:  # pragma: no cover
+        pass
+    return None
 
 
 def _free_memory() -> None:

@@ -89,6 +89,44 @@ def heldout_items(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
     return groups
 
 
+# Share of each GPU a selection vLLM engine takes: the training processes have just released
+# theirs, a CUDA context of the main process stays on GPU 0.
+SELECTION_GPU_MEMORY = 0.8
+
+
+def selection_plan(engine_kind: str, gpus: int | None = None) -> dict[str, Any]:
+    """How the checkpoints are scored: {engine, data_parallel_size}. `auto` (the default) is
+    vLLM over every visible GPU (one engine replica per GPU, the validation problems split
+    between them) when vLLM is installed and torch sees a GPU, else transformers; an explicit
+    `vllm` also spreads over the visible GPUs."""
+    from dart_hub.engines.factory import resolve_engine_kind
+
+    kind = resolve_engine_kind(engine_kind)
+    if kind != "vllm":
+        return {"engine": kind, "data_parallel_size": 1}
+    if gpus is None:
+        from dart_hub.training.launch import visible_gpus
+
+        gpus = visible_gpus()
+    return {"engine": "vllm", "data_parallel_size": max(1, gpus)}
+
+
+def prunable(epochs: list[dict[str, Any]], keep_last: bool = False) -> list[dict[str, Any]]:
+    """The scored checkpoints that can no longer be chosen: every scored one but the current
+    best. A later checkpoint replaces the best only with a strictly higher accuracy (ties go to
+    the earlier epoch), so one that lost once can never win. `keep_last`: the last checkpoint
+    stays too (a resumable run continues from it)."""
+    best = choose_best(epochs)
+    last = epochs[-1] if keep_last and epochs else None
+    return [e for e in epochs if e.get("validation") and e is not best and e is not last and not e.get("pruned")]
+
+
+def prune_checkpoint(output_dir: Path, epoch: dict[str, Any]) -> None:
+    """Delete a checkpoint folder that can no longer win (selection keeps scoring the others)."""
+    shutil.rmtree(Path(output_dir) / epoch["checkpoint"], ignore_errors=True)
+    epoch["pruned"] = True
+
+
 def score_checkpoint(
     model_dir: str | Path,
     groups: dict[str, list[Any]],
@@ -97,6 +135,7 @@ def score_checkpoint(
     max_tokens: int,
     engine_kind: str = "transformers",
     batch_size: int = 32,
+    data_parallel_size: int = 1,
 ) -> dict[str, Any]:
     """Greedy answers of one checkpoint on the validation items ({system prompt: [EvalItem]},
     see `heldout_items` and `dart_hub.training.validation`) -> {correct, total, accuracy,
@@ -104,9 +143,14 @@ def score_checkpoint(
     (math items by equivalence, multiple choice by letter)."""
     from dart_hub.engines.factory import create_engine
     from dart_hub.evaluation import evaluate_items
+    from dart_hub.training.distributed import forget_deepspeed_config
 
+    forget_deepspeed_config()  # a ZeRO-3 training's config would make the engine's load fail
     results = []
-    engine = create_engine(engine_kind, str(model_dir), batch_size=batch_size)
+    options: dict[str, Any] = {"batch_size": batch_size}
+    if engine_kind == "vllm":
+        options.update(data_parallel_size=data_parallel_size, gpu_memory_utilization=SELECTION_GPU_MEMORY)
+    engine = create_engine(engine_kind, str(model_dir), **options)
     try:
         for system, items in groups.items():
             results += evaluate_items(engine, items, checker, max_tokens, system_prompt=system)
