@@ -11,7 +11,16 @@ from dart_hub.adapt.cut import (
     PEAK_RULES,
     STRATEGIES,
 )
-from dart_hub.adapt.rules import ALL_ZERO, ANSWER_STEPS, DEFAULT_RULES, LEGACY, RULE_SETS, SWITCHES, UNFINISHED, resolve
+from dart_hub.adapt.rules import (
+    ALL_ZERO,
+    ANSWER_STEPS,
+    DEFAULT_RULES,
+    LEGACY,
+    RULE_SETS,
+    SWITCHES,
+    UNFINISHED,
+    resolve,
+)
 from dart_hub.adapt.search import DEFAULT_COARSE, DEFAULT_FIRST_ROUND, DEFAULT_HEAD, SEARCHES
 from dart_hub.errors import DartHubError
 from dart_hub.repetition import DEFAULT_MAX_REPETITION, DEFAULT_NGRAM

@@ -117,7 +117,7 @@ def test_old_work_dirs_keep_their_fingerprint_under_robust_without_confirmation(
     old = {k: v for k, v in AdaptConfig(rules="robust", confirm=0).to_dict().items() if k not in ("rules", "answer_steps", "all_zero", "unfinished", "confirm")}
     back = AdaptConfig.from_dict(old)
     assert (back.rules, back.answer_steps, back.confirm, back.unfinished) == ("robust", "skip", 0, "drop")
-    assert LEGACY == {**PRESETS["robust"], "confirm": 0}
+    assert {**PRESETS["robust"], "confirm": 0} == LEGACY
 
 
 def test_probe_cache_keys_separate_what_is_probed():

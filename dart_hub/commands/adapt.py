@@ -17,7 +17,14 @@ from dart_hub.adapt.cut import (
     PEAK_RULES,
     STRATEGIES,
 )
-from dart_hub.adapt.rules import ALL_ZERO, ANSWER_STEPS, DEFAULT_CONFIRM, DEFAULT_RULES, RULE_SETS, UNFINISHED
+from dart_hub.adapt.rules import (
+    ALL_ZERO,
+    ANSWER_STEPS,
+    DEFAULT_CONFIRM,
+    DEFAULT_RULES,
+    RULE_SETS,
+    UNFINISHED,
+)
 from dart_hub.adapt.search import DEFAULT_COARSE, DEFAULT_FIRST_ROUND, DEFAULT_HEAD, SEARCHES
 from dart_hub.commands.options import (
     engine_for,
@@ -33,12 +40,13 @@ from dart_hub.methods import METHODS
 from dart_hub.repetition import DEFAULT_MAX_REPETITION, DEFAULT_NGRAM
 from dart_hub.shards import Shard
 
+
 def _deviation_help() -> str:
     from dart_hub.adapt.rules import DEVIATIONS, PRESETS
 
     robust = PRESETS["robust"]
     lines = []
-    for name, (option, active, text) in DEVIATIONS.items():
+    for name, (option, _active, text) in DEVIATIONS.items():
         if name == "adaptive-probing":
             continue  # not part of robust; listed with --probe below
         shown = option.replace("K", str(robust["confirm"])).replace("X", str(robust["min_follow"]))
