@@ -31,12 +31,17 @@ Budget (what the tests check): at most N_sim x (|coarse and head points| + ceil(
 interval between them))) rollouts per problem (`adaptive_budget`), against N_sim x R for the
 scan.
 
-Guarantee: the decision on every probed prefix (below the threshold or not, success or not) is
-the one the full N_sim rollouts would give, so when f is monotone on each side of the cut
-(non-decreasing up to the peak and below the threshold from the gap on; zero before the first
-success) adaptive returns the scan's cut exactly. A dip that recovers between two coarse
-prefixes, or a peak between probed prefixes that is higher than the probed ones, can move the
-cut: `benchmarks/probing.py` measures how often on real curves.
+Guarantee (tested by a property test over random curves of the class,
+tests/test_search.py): the decision on every probed prefix (below the threshold or not,
+success or not) is the one the full N_sim rollouts would give, so adaptive returns the scan's
+cut exactly whenever the highest f before the scan's cut (the whole curve when there is no cut)
+is first reached within the head t = 0..H, and every prefix from the cut on stays more than
+epsilon below it. That covers plateau-then-cliff curves and all-zero curves. It is not true of
+every unimodal curve: a peak between probed prefixes ([0, 0, 0, 0, 1, 0] of 4: the scan says
+weak_follow, keep 5; adaptive sees only zeros) or a dip that recovers between two coarse
+prefixes can move the cut; `benchmarks/probing.py` measures how often on random unimodal
+curves and on noisy cliffs (docs/performance.md). No sublinear search can be exact on every
+unimodal curve: a single non-zero prefix among zeros is only found by probing it.
 """
 
 from __future__ import annotations
