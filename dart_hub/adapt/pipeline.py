@@ -102,12 +102,20 @@ def adapt_chunk(
 def cut_for(result: ProbeResult, config: AdaptConfig) -> Cut:
     """The cut the run's rules give a probed problem."""
     if uses_confirmation(config):
-        outcomes = [[c.correct for c in group] for group in result.rollouts]
+        return cut_from_outcomes([[c.correct for c in group] for group in result.rollouts], config)
+    return decide_cut(config.strategy, result.scores, config.epsilon, config.peak, config.min_follow, config.all_zero)
+
+
+def cut_from_outcomes(outcomes: Sequence[Sequence[bool]], config: AdaptConfig) -> Cut:
+    """The same from each prefix's rollout outcomes in sample order (empty: not probed); what
+    benchmarks/probing.py replays."""
+    if uses_confirmation(config):
         return confirmed_cut(
             outcomes, config.n_sim, config.confirm, config.epsilon, config.peak, config.min_follow, config.all_zero,
             refine=config.probe == "adaptive",
         )  # fmt: skip
-    return decide_cut(config.strategy, result.scores, config.epsilon, config.peak, config.min_follow, config.all_zero)
+    scores = [sum(o) / len(o) if o else None for o in outcomes]
+    return decide_cut(config.strategy, scores, config.epsilon, config.peak, config.min_follow, config.all_zero)
 
 
 def _probe_chunk(
