@@ -25,7 +25,9 @@ ones excluded) gets all N_sim rollouts in one round.
 3. *Sequential stopping*: a prefix first gets ``--probe-round`` rollouts (default 2). It gets the
    rest of its N_sim only while they could still change which side of the threshold
    (running maximum - epsilon, the ``--min-follow`` bar at the last prefix, or zero for
-   ``first``) it is on. A stopped prefix's score is its share so far (k of m drawn).
+   ``first``) it is on. A stopped prefix's score is its share so far (k of m drawn). When the
+   curve has no drop and ends below ``--min-follow`` (weak_follow, which keeps s_0..s_peak),
+   every probed prefix gets all N_sim rollouts: the peak's index depends on exact scores.
 
 Budget (what the tests check): at most N_sim x (|coarse and head points| + ceil(log2(widest
 interval between them))) rollouts per problem (`adaptive_budget`), against N_sim x R for the
@@ -160,6 +162,10 @@ class _View:
         undecided = not (self.lo(last) >= min_follow or self.hi(last) < min_follow)
         if last in self.tallies and not self.exact(last) and undecided:
             return [self.more(last)]
+        if last in self.tallies and self.hi(last) < min_follow:
+            # weak_follow keeps s_0..s_peak: the peak's index needs exact scores (a prefix
+            # stopped at 0 of 2 may be the 2 of 4 that is the first maximum)
+            return [self.more(t) for t in points if not self.exact(t)]
         return []
 
     def asks_for_first(self, limit: int) -> list[Ask]:
