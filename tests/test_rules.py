@@ -102,6 +102,7 @@ def test_robust_names_every_deviation_and_paper_none():
     assert [d["name"] for d in deviations(old)] == ["answer-steps-skipped", "local-peak", "min-follow", "all-zero-from-question", "unfinished-dropped"]
     assert rules_label(AdaptConfig().to_dict()) == "paper" and rules_label(AdaptConfig(rules="robust").to_dict()) == "robust"
     assert rules_label(AdaptConfig(confirm=4).to_dict()) == "paper (modified)"
+    assert rules_label(old) == "robust without confirmation (written before --rules existed)"
 
 
 def test_old_work_dirs_keep_their_fingerprint_under_robust_without_confirmation():

@@ -104,7 +104,9 @@ def deviations(settings: Mapping[str, Any]) -> list[dict[str, str]]:
 def rules_label(settings: Mapping[str, Any]) -> str:
     """`paper`, `robust`, or the set a run started from plus `(modified)`."""
     full = with_legacy(settings)
-    rules = settings.get("rules") or "robust"  # before --rules: the robust additions, no confirmation
+    if not settings.get("rules") and all(full.get(k) == v for k, v in LEGACY.items()):
+        return "robust without confirmation (written before --rules existed)"
+    rules = settings.get("rules") or "robust"
     base = PRESETS.get(rules, {})
     same = all(full.get(k) == v for k, v in base.items())
     return rules if same else f"{rules} (modified)"
