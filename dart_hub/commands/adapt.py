@@ -142,7 +142,8 @@ answer, finished and was not flagged is kept. None: drop the problem or keep the
 
 \b
 Finished chunks are stored in the work dir; the same command resumes after a crash or kill
-and gives the same result. Defaults are the paper's (Algorithm 1, Appendix A.2/A.3).
+and gives the same result. Defaults are the paper's (Algorithm 1, Appendix A.2/A.3) where it
+gives one; EPSILON = 0.3 is ours (the paper gives no value).
 
 \b
 Examples:
