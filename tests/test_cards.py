@@ -339,3 +339,15 @@ def test_card_lists_every_active_deviation_by_name_and_a_paper_run_none(tmp_path
     section = _rules_section((write(tmp_path / "one", examples, config) / "README.md").read_text())
     assert "Rules: **paper (modified)**." in section
     assert [line.split("**")[1] for line in section.splitlines() if line.startswith("- **")] == ["unfinished-dropped"]
+
+
+def test_a_card_written_before_rules_existed_says_what_ran_then(tmp_path):
+    examples, config = adapted_examples()  # the helper's robust rules without confirmation
+    rc = run_config(examples, config)
+    for key in ("rules", "answer_steps", "all_zero", "unfinished", "confirm"):
+        rc["adapt"].pop(key)
+    text = render_card(rc, examples, None)
+    assert "Rules: **robust without confirmation (written before --rules existed)**." in text
+    assert "- **answer-steps-skipped** (`--answer-steps skip`)" in text and "- **confirmation**" not in text
+    # the reproduce command runs the same rules today
+    assert "--rules robust" in text and "--answer-steps skip" in text and "--confirm 0" in text

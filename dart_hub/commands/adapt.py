@@ -377,6 +377,8 @@ def _run(**o) -> dict:
             if hasattr(method, "close"):
                 method.close()  # the mapper's scorer (a vLLM scorer runs an engine process)
     summary = {"method": method.name, **summarize(examples, config)}
+    if method.name != "dart":  # the cut rules are DART's; another method ran none of them
+        summary.update(rules=None, deviations=None, confirm_rollouts=None)
     if engine_info.get("prefix_cache_hit_rate") is not None:
         summary["prefix_cache_hit_rate"] = engine_info["prefix_cache_hit_rate"]
     summary["skipped_rows"] = len(source.skipped)

@@ -394,6 +394,10 @@ def _reproduce(config: dict[str, Any]) -> str:
             if flag and mapper.get(key) is not None:
                 args += [flag, fmt(mapper[key])]
     adapt = config.get("adapt") or {}
+    if adapt and "rules" not in adapt:  # written before --rules: what ran then, spelled out
+        from dart_hub.adapt.rules import with_legacy
+
+        adapt = {"rules": "robust", **with_legacy(adapt)}
     for key, (flag, _) in PARAMETERS.items():
         if flag and adapt.get(key) is not None:
             args += [flag, fmt(adapt[key])]
