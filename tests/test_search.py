@@ -165,7 +165,7 @@ def _ordered(successes, orders):
     return successes, [[c == "1" for c in o] for o in orders]
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(guaranteed_curves())
 # a weak student whose first maximum (2 of 4 at t = 0) starts with two failures: stopped after
 # two rollouts at 0 of 2 it would move the peak, and weak_follow keeps s_0..s_peak

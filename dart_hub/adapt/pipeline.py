@@ -108,7 +108,7 @@ def cut_for(result: ProbeResult, config: AdaptConfig) -> Cut:
 
 def cut_from_outcomes(outcomes: Sequence[Sequence[bool]], config: AdaptConfig) -> Cut:
     """The same from each prefix's rollout outcomes in sample order (empty: not probed); what
-    benchmarks/probing.py replays."""
+    benchmarks/cliffs.py replays."""
     if uses_confirmation(config):
         return confirmed_cut(
             outcomes, config.n_sim, config.confirm, config.epsilon, config.peak, config.min_follow, config.all_zero,
