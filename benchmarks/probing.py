@@ -4,6 +4,9 @@
     python benchmarks/probing.py --synthetic                               # curves of 8..128 steps
     python benchmarks/probing.py --synthetic --plot docs/figures/probing-savings.png --json
     python benchmarks/probing.py --toy-long 6 --toy-check 6 --toy-work /tmp/toy-long  # the toy world
+    python benchmarks/probing.py --unimodal 20000    # adaptive vs scan on random unimodal curves
+
+Latent-cliff curves and the cut rules (paper, robust, confirmation): benchmarks/cliffs.py.
 
 Rollout j of prefix t has the same seed in both modes (`GenerationRequest.sample_offset`), so an
 adaptive run draws a subset of a full scan's rollouts. Replaying the adaptive search against a
@@ -230,6 +233,48 @@ def synthetic_problem(rng: random.Random, steps: int, n_sim: int, max_tokens: in
     return outcomes, tokens, cliff
 
 
+def unimodal_curve(rng: random.Random, n_sim: int, max_steps: int) -> list[int]:
+    """Successes of n_sim per prefix on a random unimodal curve: non-decreasing up to one peak,
+    non-increasing after it (plateaus allowed)."""
+    steps = rng.randint(2, max_steps)
+    peak_at, top = rng.randrange(steps), rng.randint(0, n_sim)
+    rise = sorted(rng.randint(0, top) for _ in range(peak_at))
+    fall = sorted((rng.randint(0, top) for _ in range(steps - peak_at - 1)), reverse=True)
+    return [*rise, top, *fall]
+
+
+def in_exact_class(successes: list[int], n_sim: int, epsilon: float, head: int) -> bool:
+    """The class on which adaptive provably returns the scan's cut (docs/method.md section 7)."""
+    scores = [k / n_sim for k in successes]
+    cut = decide_cut("full", scores, epsilon)
+    before = scores[: cut.gap] if cut.gap is not None else scores
+    top = max(before)
+    after = scores[cut.gap :] if cut.gap is not None else []
+    return before.index(top) <= head and all(f < top - epsilon for f in after)
+
+
+def unimodal(args) -> dict:
+    """Adaptive against the scan on random unimodal curves: how often the cut differs, in and
+    outside the class where it is proven equal."""
+    rng = random.Random(args.seed)
+    counts = {"in_class": [0, 0], "outside": [0, 0]}  # [curves, different cuts]
+    for _ in range(args.unimodal):
+        successes = unimodal_curve(rng, args.n_sim, args.unimodal_max_steps)
+        outcomes = [rng.sample([j < k for j in range(args.n_sim)], args.n_sim) for k in successes]
+        full, _, _ = replay(outcomes, "scan", epsilon=args.epsilon, min_follow=args.min_follow)
+        fast, _, _ = replay(outcomes, "adaptive", epsilon=args.epsilon, min_follow=args.min_follow, coarse=args.coarse, first_round=args.first_round, head=args.head)
+        a, b = decide_cut("full", full, args.epsilon), decide_cut("full", fast, args.epsilon)
+        bucket = counts["in_class" if in_exact_class(successes, args.n_sim, args.epsilon, args.head) else "outside"]
+        bucket[0] += 1
+        bucket[1] += (a.reason, a.keep_steps) != (b.reason, b.keep_steps)
+    return {
+        "curves": args.unimodal,
+        **{f"{key}_curves": value[0] for key, value in counts.items()},
+        **{f"{key}_different_cut": round(value[1] / max(1, value[0]), 4) for key, value in counts.items()},
+        "all_different_cut": round((counts["in_class"][1] + counts["outside"][1]) / max(1, args.unimodal), 4),
+    }
+
+
 def plot(by_length: dict[int, dict], path: Path) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -272,11 +317,13 @@ def main() -> None:
     parser.add_argument("--first-round", type=int, default=DEFAULT_FIRST_ROUND)
     parser.add_argument("--strategy", default="full", choices=["full", "gap", "first"])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--unimodal", type=int, default=0, metavar="N", help="adaptive vs scan on N random unimodal curves (successes of N_SIM), in and outside the exact class")
+    parser.add_argument("--unimodal-max-steps", type=int, default=64)
     parser.add_argument("--plot", type=Path)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    if not args.probe_cache and not args.synthetic and not args.toy_long:
-        parser.error("give --probe-cache DIR, --synthetic and/or --toy-long N")
+    if not args.probe_cache and not args.synthetic and not args.toy_long and not args.unimodal:
+        parser.error("give --probe-cache DIR, --synthetic, --toy-long N and/or --unimodal N")
 
     report: dict = {"settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k not in ("plot", "json")}}
     edges = [int(x) for x in args.bucket_edges.split(",")]
@@ -299,9 +346,13 @@ def main() -> None:
         report["synthetic"] = by_length
         if args.plot:
             plot(by_length, args.plot)
+    if args.unimodal:
+        report["unimodal"] = unimodal(args)
     if args.json:
         print(json.dumps(report, indent=2))
         return
+    if report.get("unimodal"):
+        print(f"unimodal: {report['unimodal']}")
     for section in ("stored", "toy_long", "synthetic"):
         for key, value in (report.get(section) or {}).items():
             print(f"{section:9} {str(key):>6}: {value}")

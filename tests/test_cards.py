@@ -135,7 +135,8 @@ def test_card_mentions_every_adapt_parameter_value(tmp_path):
     examples, config = adapted_examples(**overrides)
     out = write(tmp_path / "out", examples, config)
     text = (out / "README.md").read_text()
-    rows = {line.split("|")[1].strip().replace("\\_", "_"): line for line in text.splitlines() if line.startswith("| ")}
+    parameters = text.split("### Parameters", 1)[1].split("\n\n", 2)[1]  # the table only (cut reasons share names)
+    rows = {line.split("|")[1].strip().replace("\\_", "_"): line for line in parameters.splitlines() if line.startswith("| ")}
     adapt = config.to_dict()
     assert set(PARAMETERS) >= set(adapt), "a new adapt parameter needs a card description"
     for key, value in adapt.items():
@@ -302,3 +303,51 @@ def test_card_describes_adaptive_probing_only_when_used():
     assert "Adaptive probing (`probe = adaptive`)" in body
     scan_examples, scan_config = adapted_examples("ac")
     assert "Adaptive probing" not in render_card(run_config(scan_examples, scan_config), scan_examples)
+
+
+def _rules_section(text: str) -> str:
+    return text.split("### Rules", 1)[1].split("### Parameters", 1)[0]
+
+
+def test_card_lists_every_active_deviation_by_name_and_a_paper_run_none(tmp_path):
+    from dart_hub.adapt.rules import DEVIATIONS
+
+    examples, config = adapted_examples(rules="robust", confirm=16, probe="adaptive")
+    text = (write(tmp_path / "robust", examples, config) / "README.md").read_text()
+    section = _rules_section(text)
+    assert "Rules: **robust**." in section and "not the paper's" in section
+    listed = [line.split("**")[1] for line in section.splitlines() if line.startswith("- **")]
+    assert listed == list(DEVIATIONS)  # all seven, in order, each with its sentence
+    for name, (option, _, sentence) in DEVIATIONS.items():
+        assert f"- **{name}** (`{option}`): {sentence}" in section
+    assert "Confirmation (`confirm = 16`)" in text and "answer-revealing" not in section
+
+    examples, config = adapted_examples(rules="paper", confirm=None)  # None: the set's value
+    text = (write(tmp_path / "paper", examples, config) / "README.md").read_text()
+    section = _rules_section(text)
+    assert "Rules: **paper**." in section and "no deviations" in section
+    assert "- **" not in section
+    assert "first index of the maximum of f (Algorithm 1)" in text
+    assert "Every prefix is probed, including those that already state the gold answer" in text
+    assert "Confirmation (" not in text and "min_follow =" not in text
+    # where the cuts fall, next to Table 6
+    assert "Table 6" in text and "| LIMO | 3B | 0.5718 | 0.5983 |" in text
+    assert "kept share keep/T over 5 probed problems" in text
+
+    # one switch changed: exactly that deviation, and the set is called modified
+    examples, config = adapted_examples(rules="paper", confirm=None, unfinished="drop")
+    section = _rules_section((write(tmp_path / "one", examples, config) / "README.md").read_text())
+    assert "Rules: **paper (modified)**." in section
+    assert [line.split("**")[1] for line in section.splitlines() if line.startswith("- **")] == ["unfinished-dropped"]
+
+
+def test_a_card_written_before_rules_existed_says_what_ran_then(tmp_path):
+    examples, config = adapted_examples()  # the helper's robust rules without confirmation
+    rc = run_config(examples, config)
+    for key in ("rules", "answer_steps", "all_zero", "unfinished", "confirm"):
+        rc["adapt"].pop(key)
+    text = render_card(rc, examples, None)
+    assert "Rules: **robust without confirmation (written before --rules existed)**." in text
+    assert "- **answer-steps-skipped** (`--answer-steps skip`)" in text and "- **confirmation**" not in text
+    # the reproduce command runs the same rules today
+    assert "--rules robust" in text and "--answer-steps skip" in text and "--confirm 0" in text

@@ -68,14 +68,23 @@ def test_static_strategy_keeps_expert_traces_without_loading_a_model(tmp_path):
 
 def test_dry_run_counts_rollouts(tmp_path):
     args = ["adapt", "--student", "any/model", "--dataset", str(DATA / "limo_sample.jsonl"), "--dry-run", "--json"]
-    result = CliRunner().invoke(cli, args)
+    result = CliRunner().invoke(cli, [*args, "--rules", "robust", "--confirm", "0"])
     assert result.exit_code == 0, result.output
     cost = json.loads(result.stdout)
-    # the sample's solutions end with a boxed answer: those prefixes are not probed
+    # the sample's solutions end with a boxed answer: robust does not probe those prefixes
     assert cost["answer_revealing_steps"] >= 3
     assert cost["simulation_rollouts"] == (cost["steps"] - cost["answer_revealing_steps"]) * 4
     assert cost["exploration_rollouts_max"] == cost["problems"] * 8
     assert cost["new_tokens_max"] == cost["simulation_rollouts"] * 4000 + cost["exploration_rollouts_max"] * 2000
+    assert cost["confirm_rollouts_max"] == 0
+    # the paper's rules (the default) probe every step, answer-stating ones included
+    paper = json.loads(CliRunner().invoke(cli, args).stdout)
+    assert paper["answer_revealing_steps"] == cost["answer_revealing_steps"]
+    assert paper["simulation_rollouts"] == paper["steps"] * 4 and paper["confirm_rollouts_max"] == 0
+    # robust with confirmation: at most K more per probed prefix as a candidate and K as a peak
+    confirmed = json.loads(CliRunner().invoke(cli, [*args, "--rules", "robust"]).stdout)
+    assert confirmed["confirm_rollouts_max"] == 2 * 16 * (cost["steps"] - cost["answer_revealing_steps"])
+    assert confirmed["rollouts_max"] == confirmed["simulation_rollouts"] + confirmed["confirm_rollouts_max"] + confirmed["exploration_rollouts_max"]
 
 
 @pytest.mark.slow
@@ -102,6 +111,7 @@ def test_other_strategies_reuse_the_simulation_of_an_earlier_run(tiny_model_dir,
         (["--epsilon", "1.5"], "--epsilon must be between 0 and 1"),
         (["--question-column", "nope"], "--question-column"),
         (["--engine", "openai"], "--base-url"),
+        (["--probe", "adaptive"], "--probe adaptive follows the local peak rule; add --peak local (or --rules robust)"),
     ],
 )
 def test_bad_input_is_one_line_error(tmp_path, extra, message):
@@ -133,6 +143,7 @@ def _rows(out: Path, config: str) -> list[dict]:
 def test_kill_and_resume_gives_the_uninterrupted_result(tiny_model_dir, tmp_path, probe):
     """SIGKILL mid-run, rerun the same command: same records as an uninterrupted run."""
     extra = ["--chunk-size", "1", "--dataset", str(DATA / "qwq_sample.jsonl"), "--preset", "math-qwq-32b", "--probe", probe]
+    extra += ["--rules", "robust"] if probe == "adaptive" else []  # adaptive needs the local peak
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "dart_hub.cli", *adapt_args(tiny_model_dir, tmp_path / "a", tmp_path / "wa"), *extra]
     victim = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -160,3 +171,32 @@ def test_kill_and_resume_gives_the_uninterrupted_result(tiny_model_dir, tmp_path
     assert len({r["id"] for r in a}) == len(a)  # nothing duplicated
     assert a == b
     assert _rows(tmp_path / "a", "default") == _rows(tmp_path / "b", "default")
+
+
+def test_rules_option_help_and_summary_through_the_cli(tmp_path):
+    from dart_hub.adapt.rules import DEVIATIONS
+
+    help_text = CliRunner().invoke(cli, ["adapt", "--help"]).output
+    assert "--rules [paper|robust]" in help_text and "[default: paper]" in help_text
+    flat = " ".join(help_text.split())
+    assert "paper [default] runs Algorithm 1 of the DART paper as written" in flat
+    for name, (_, _, sentence) in DEVIATIONS.items():
+        assert name in flat
+        if name != "adaptive-probing":
+            assert " ".join(sentence.split()) in flat
+    assert "the paper's (Appendix" not in flat  # no claim that our rules are the paper's
+    bad = CliRunner().invoke(cli, ["adapt", "--student", "m", "--dataset", str(DATA / "limo_sample.jsonl"), "--rules", "nope"])
+    assert bad.exit_code == 2 and "'nope' is not one of 'paper', 'robust'" in bad.output
+    # the summary names the rules and the deviations: static runs offline, with nothing to deviate
+    args = ["adapt", "--student", str(tmp_path / "none"), "--dataset", str(DATA / "limo_sample.jsonl"), "--strategy", "static",
+            "--work-dir", str(tmp_path / "w"), "--quiet", "--json"]  # fmt: skip
+    for rules in ("paper", "robust"):
+        result = CliRunner().invoke(cli, [*args, "--rules", rules])
+        assert result.exit_code == 0, result.output
+        summary = json.loads(result.stdout.strip().splitlines()[-1])
+        assert (summary["rules"], summary["deviations"], summary["confirm_rollouts"]) == (rules, [], 0)
+    # a dry run of robust with one switch back to the paper's
+    dry = CliRunner().invoke(cli, ["adapt", "--student", "m", "--dataset", str(DATA / "limo_sample.jsonl"), "--dry-run", "--json",
+                                   "--rules", "robust", "--confirm", "0", "--answer-steps", "probe"])  # fmt: skip
+    cost = json.loads(dry.stdout)
+    assert cost["simulation_rollouts"] == cost["steps"] * 4

@@ -31,6 +31,10 @@ def test_demo_adapts_the_toy_expert_set(tmp_path):
     report = json.loads(result.stdout)
     assert report["adapt"]["problems"] == 6
     assert report["adapt"]["kept"] + report["adapt"]["discarded"] == 6
+    # the demo says which rules it runs: robust without confirmation (its published figures' rules)
+    assert report["adapt"]["rules"] == "robust" and report["adapt"]["confirm_rollouts"] == 0
+    assert report["adapt"]["deviations"] == ["answer-steps-skipped", "local-peak", "min-follow", "all-zero-from-question", "unfinished-dropped"]
+    assert "Rules: **robust (modified)**." in (out / "README.md").read_text()
     assert (out / "README.md").exists() and (out / "steps" / "train-00000-of-00001.parquet").exists()
     # the student follows the expert's worked-out start (f high at the intro) and is lost by the
     # last probed (folded) step
@@ -45,6 +49,7 @@ def test_demo_adapts_the_toy_expert_set(tmp_path):
     text = CliRunner().invoke(cli, args[:-1])  # resumes from the work dir, human-readable report
     assert text.exit_code == 0, text.output
     assert "mean adaptability f_t by expert step" in text.output and "step  0 |" in text.output
+    assert "rules: robust (--confirm 0); deviations from Algorithm 1: answer-steps-skipped, local-peak" in text.output
 
 
 def test_bootstrap_interval_and_table():

@@ -61,7 +61,8 @@ LOOP = " ".join(["so the value is forty two"] * 30) + " \\boxed{42}"
 
 
 def config(**kw) -> AdaptConfig:
-    base = dict(n_sim=4, n_explore=4, sim_max_tokens=64, explore_max_tokens=64, min_step_chars=1)
+    # these tests pin dart-hub's robust rules as they were before --rules (no confirmation)
+    base = dict(n_sim=4, n_explore=4, sim_max_tokens=64, explore_max_tokens=64, min_step_chars=1, rules="robust", confirm=0)
     return AdaptConfig(**{**base, **kw})
 
 

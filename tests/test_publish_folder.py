@@ -65,7 +65,7 @@ def adapted_examples(
             return f"Continuing from step {t + 1}. " + ("\\boxed{42}" if i < successes[t] else "\\boxed{7}")
         return "nothing works \\boxed{0}" if keep_nothing else explore[i % len(explore)]
 
-    base = dict(n_sim=4, n_explore=2, sim_max_tokens=64, explore_max_tokens=64, min_step_chars=1)
+    base = dict(n_sim=4, n_explore=2, sim_max_tokens=64, explore_max_tokens=64, min_step_chars=1, rules="robust", confirm=0)
     config = AdaptConfig(**{**base, **config_kw})
     engine = ScriptedEngine(respond, model_id="Qwen/Qwen2.5-1.5B-Instruct")
     return adapt_chunk(engine, problems, config, PROMPTS, _Equal()), config

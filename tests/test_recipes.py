@@ -72,12 +72,15 @@ def test_shipped_arms_have_the_settings_they_claim():
             continue
         assert recipe.stages() == ["adapt", "train", "eval"]
         options = adapt_options(recipe, Path("out"))
-        config = AdaptConfig(**{k: options[k] for k in ("strategy", "peak", "cleaning", "min_follow", "epsilon", "n_sim")})
+        config = AdaptConfig(**{k: options[k] for k in ("strategy", "rules", "peak", "cleaning", "min_follow", "epsilon", "n_sim")})
         strategy = {"Static": "static", "Adaptation-First": "first", "Adaptation-Gap": "gap"}.get(arm, "full")
         assert config.strategy == strategy, path
         assert config.cleaning == ("raw" if arm == "Adaptation-Raw" else "cleaned"), path
+        # a cell of the paper's tables runs Algorithm 1 as written, and says so
+        assert adapt["rules"] == "paper" and config.rules == "paper", path
         if strategy != "static":
-            assert (config.n_sim, config.epsilon, config.peak, adapt["sim_max_tokens"]) == (4, 0.3, "local", 4000), path
+            assert (config.n_sim, config.epsilon, config.peak, adapt["sim_max_tokens"]) == (4, 0.3, "global", 4000), path
+            assert (config.min_follow, config.answer_steps, config.confirm) == (0.0, "probe", 0), path
         assert recipe.section("train")["validation_source"] == "heldout"
         assert recipe.section("eval")["max_tokens"] == 16384
 

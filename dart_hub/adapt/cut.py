@@ -1,5 +1,8 @@
 """Where to stop imitating the expert, given the adaptability scores f_0..f_T.
 
+The functions' keyword defaults are the robust rules (`dart_hub.adapt.rules`); `AdaptConfig`
+passes every setting explicitly, and its defaults are the paper's (`--rules paper`).
+
 Definitions (documented in `dart-hub adapt --help` and the dataset card):
 
 * f_t: share of the student's simulation rollouts, conditioned on expert steps s_0..s_t
@@ -9,23 +12,28 @@ Definitions (documented in `dart-hub adapt --help` and the dataset card):
   shown the answer restates it, so its f measures copying, not feasibility. Its score is None.
   Once a step reveals the answer every longer prefix does too, so the probed scores are the
   leading run of non-None values; peak, gap and the reliability check only look at those.
-* peak (``--peak local``, default): the first local maximum that is followed by a significant
-  drop, i.e. the best step seen before the first t with f_t < max(f_0..f_{t-1}) - epsilon (the
-  paper's "local maximum"; a curve that collapses mid-way is cut at the collapse even when it
-  "recovers" later). ``--peak global``: the highest f, the earliest on ties.
+  With ``--answer-steps probe`` (the paper's) they are probed like every other step.
+* peak (``--peak local``, robust): the first local maximum that is followed by a significant
+  drop, i.e. the best step seen before the first t with f_t < max(f_0..f_{t-1}) - epsilon (our
+  reading of Algorithm 1's "local maximum"; a curve that collapses mid-way is cut at the
+  collapse even when it "recovers" later). ``--peak global`` (the paper's): the first index of
+  the maximum of f.
 * gap: t_gap = min{t > t_peak : f_t < f_peak - epsilon}; the kept expert prefix is
   s_0..s_{t_gap-1}, so at least s_0..s_peak is always kept and the gap can never remove the
   first step. epsilon defaults to 0.3: with 4 rollouts per step a drop must lose at least two
   of them, one unlucky rollout is not a gap.
 * No significant drop after the peak: the expert trace is kept unchanged ("no_drop") only when
   the student reliably follows the whole trace, i.e. f at the last probed prefix is at least
-  ``min_follow`` (default 0.5: at least 2 of 4 rollouts). Otherwise ("weak_follow", typical of
+  ``min_follow`` (robust 0.5: at least 2 of 4 rollouts; the paper's 0 always keeps it). Otherwise ("weak_follow", typical of
   weak students whose f never rises above epsilon) the cut is placed right after the peak: the
   student continues from its best prefix s_0..s_peak and outcome consistency decides, so a weak
   student never falls back to the Static expert trace without a check.
-* f all zero: the student never reaches the answer from any expert prefix. `full` lets the
-  student solve from the question alone (kept prefix is empty; outcome consistency decides);
-  `gap` and `first` have no successful rollout to use and discard the example.
+* f all zero: the student never reaches the answer from any expert prefix. ``all_zero="question"``
+  (robust): `full` lets the student solve from the question alone (kept prefix is empty;
+  outcome consistency decides); `gap` and `first` have no successful rollout to use and discard
+  the example. ``all_zero="trace"`` (Algorithm 1 read literally): the peak is t = 0, nothing
+  falls below 0 - epsilon, so there is no gap and the rules above apply (the whole trace is
+  kept when ``min_follow`` is 0).
 * The first step already reveals the answer ("answer_first"): nothing can be probed; handled
   like all zero.
 * `first`: keep s_0..s_t for the first probed t with f_t > 0 and continue with a successful
@@ -104,11 +112,15 @@ def find_gap(scores: Sequence[float], peak: int, epsilon: float) -> int | None:
     return next((t for t in range(peak + 1, len(scores)) if scores[t] < threshold), None)
 
 
+ALL_ZERO_RULES = ("question", "trace")
+
+
 def cut_for_gap(
     scores: Sequence[float | None],
     epsilon: float = DEFAULT_EPSILON,
     peak_rule: str = DEFAULT_PEAK,
     min_follow: float = DEFAULT_MIN_FOLLOW,
+    all_zero: str = "question",
 ) -> Cut:
     """The imitation-gap cut shared by `full` and `gap`."""
     if not scores:
@@ -116,7 +128,7 @@ def cut_for_gap(
     probed, where = probed_scores(scores), probed_steps(scores)
     if not probed:
         return Cut(keep_steps=0, peak=None, gap=None, reason="answer_first")
-    if max(probed) <= 0:
+    if max(probed) <= 0 and all_zero == "question":
         return Cut(keep_steps=0, peak=None, gap=None, reason="all_zero")
     # the rules run over the probed prefixes in order; indices map back to expert steps
     peak_at = find_peak(probed, epsilon, peak_rule)
@@ -124,8 +136,14 @@ def cut_for_gap(
     peak = where[peak_at]
     if gap_at is not None:
         return Cut(keep_steps=where[gap_at], peak=peak, gap=where[gap_at], reason="gap")
-    if probed[-1] >= min_follow:
-        return Cut(keep_steps=len(scores), peak=peak, gap=None, reason="no_drop")
+    return no_gap_cut(len(scores), peak, probed[-1], min_follow)
+
+
+def no_gap_cut(n_steps: int, peak: int, last: float, min_follow: float) -> Cut:
+    """No significant drop after the peak: the whole trace when the student follows it to the
+    end (f at the last probed prefix >= min_follow), else from the peak (weak_follow)."""
+    if last >= min_follow:
+        return Cut(keep_steps=n_steps, peak=peak, gap=None, reason="no_drop")
     return Cut(keep_steps=peak + 1, peak=peak, gap=None, reason="weak_follow")
 
 
@@ -151,9 +169,10 @@ def decide_cut(
     epsilon: float = DEFAULT_EPSILON,
     peak_rule: str = DEFAULT_PEAK,
     min_follow: float = DEFAULT_MIN_FOLLOW,
+    all_zero: str = "question",
 ) -> Cut:
     if strategy in ("full", "gap"):
-        return cut_for_gap(scores, epsilon, peak_rule, min_follow)
+        return cut_for_gap(scores, epsilon, peak_rule, min_follow, all_zero)
     if strategy == "first":
         return cut_first_feasible(scores)
     raise ValueError(f"unknown strategy {strategy!r}; choose one of {STRATEGIES}")

@@ -1,9 +1,10 @@
 """Exploration beyond the gap (paper Eq. 4-5) and the choice of the kept continuation.
 
 A continuation qualifies when its final answer is equivalent to the gold answer (outcome
-consistency, checked by math-verify, never string equality), it finished on its own (a
-continuation cut off by the token budget, finish_reason "length", would end the training row
-mid-sentence, so it never qualifies) and, with ``--cleaning cleaned`` (default), its
+consistency, checked by math-verify, never string equality), with ``--unfinished drop``
+(robust) it finished on its own (a continuation cut off by the token budget, finish_reason
+"length", would end the training row mid-sentence, so it never qualifies; with the paper's
+``--unfinished keep`` outcome consistency alone decides) and, with ``--cleaning cleaned`` (default), its
 repetition ratio is at most `max_repetition` (paper Appendix B cleaning). With ``--keep one``
 the kept continuation is the qualifying one with the lowest repetition ratio, then the fewest
 tokens, then the lowest sample index; with ``--cleaning raw`` (paper Table 5,
@@ -49,10 +50,11 @@ def finished(candidate: Candidate) -> bool:
 def select(candidates: Sequence[Candidate], config: AdaptConfig) -> list[int]:
     """Indices of the kept candidates (see module docstring for the rule)."""
     raw = config.cleaning == "raw"
+    unfinished_ok = getattr(config, "unfinished", "drop") == "keep"
     eligible = [
         i
         for i, c in enumerate(candidates)
-        if c.correct and finished(c) and (raw or c.repetition <= config.max_repetition)
+        if c.correct and (unfinished_ok or finished(c)) and (raw or c.repetition <= config.max_repetition)
     ]
     if config.keep == "all" or raw:
         return eligible if config.keep == "all" else eligible[:1]

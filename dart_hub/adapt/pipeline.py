@@ -16,11 +16,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from dart_hub.adapt.confirm import confirmed_cut, extra_rollouts
 from dart_hub.adapt.cut import NOTHING_FEASIBLE, Cut, decide_cut, static_cut
 from dart_hub.adapt.explore import compose, discard_reason, explore_request, select
 from dart_hub.adapt.judge import Checker, judge
-from dart_hub.adapt.probe import ProbeResult, probe
+from dart_hub.adapt.position import paper_gap_positions, relative_cut_position
+from dart_hub.adapt.probe import ProbeResult, probe, uses_confirmation
 from dart_hub.adapt.reveal import reveal_steps
+from dart_hub.adapt.rules import deviations
 from dart_hub.adapt.search import adaptive_budget
 from dart_hub.config import AdaptConfig
 from dart_hub.engines.base import Engine
@@ -72,7 +75,7 @@ def adapt_chunk(
         if result is None:
             cuts.append(static_cut(len(steps)))
         else:
-            cuts.append(decide_cut(config.strategy, result.scores, config.epsilon, config.peak, config.min_follow))
+            cuts.append(cut_for(result, config))
 
     # Exploration (strategy full) wherever the student is to write the rest itself.
     explore_at = [i for i, cut in enumerate(cuts) if config.explores and cut.reason in ("gap", "weak_follow", *NOTHING_FEASIBLE)]
@@ -94,6 +97,25 @@ def adapt_chunk(
         examples.append(_build_example(problem, steps, result, cut, explored.get(i), config))
     reporter.problems_done(len(problems), resumed=False)
     return examples
+
+
+def cut_for(result: ProbeResult, config: AdaptConfig) -> Cut:
+    """The cut the run's rules give a probed problem."""
+    if uses_confirmation(config):
+        return cut_from_outcomes([[c.correct for c in group] for group in result.rollouts], config)
+    return decide_cut(config.strategy, result.scores, config.epsilon, config.peak, config.min_follow, config.all_zero)
+
+
+def cut_from_outcomes(outcomes: Sequence[Sequence[bool]], config: AdaptConfig) -> Cut:
+    """The same from each prefix's rollout outcomes in sample order (empty: not probed); what
+    benchmarks/cliffs.py replays."""
+    if uses_confirmation(config):
+        return confirmed_cut(
+            outcomes, config.n_sim, config.confirm, config.epsilon, config.peak, config.min_follow, config.all_zero,
+            refine=config.probe == "adaptive",
+        )  # fmt: skip
+    scores = [sum(o) / len(o) if o else None for o in outcomes]
+    return decide_cut(config.strategy, scores, config.epsilon, config.peak, config.min_follow, config.all_zero)
 
 
 def _probe_chunk(
@@ -243,6 +265,7 @@ class Plan:
     answer_revealing_steps: int = 0
     simulation_rollouts_scan: int = 0
     simulation_rollouts_adaptive_max: int = 0
+    confirm_rollouts_max: int = 0  # --confirm K: at most K per prefix as a candidate and K as a peak
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -253,7 +276,8 @@ class Plan:
             "simulation_rollouts_scan": self.simulation_rollouts_scan,
             "simulation_rollouts_adaptive_max": self.simulation_rollouts_adaptive_max,
             "exploration_rollouts_max": self.exploration_rollouts,
-            "rollouts_max": self.simulation_rollouts + self.exploration_rollouts,
+            "confirm_rollouts_max": self.confirm_rollouts_max,
+            "rollouts_max": self.simulation_rollouts + self.confirm_rollouts_max + self.exploration_rollouts,
             "new_tokens_max": self.max_new_tokens,
         }
 
@@ -263,10 +287,12 @@ def plan(problems: Sequence[Problem], config: AdaptConfig, reveals: Sequence[int
     dart_hub.adapt.reveal) excludes the prefixes that will not be probed."""
     counts = [len(problem_steps(p, config)) for p in problems]
     reveals = list(reveals) if reveals is not None else [None] * len(problems)
-    probed = [n if r is None else min(n, r) for n, r in zip(counts, reveals, strict=True)]
+    skip = getattr(config, "answer_steps", "skip") == "skip"
+    probed = [n if r is None or not skip else min(n, r) for n, r in zip(counts, reveals, strict=True)]
     scan = sum(probed) * config.n_sim if config.probes else 0
     adaptive = sum(adaptive_budget(r, config.n_sim, config.probe_coarse, config.probe_head) for r in probed) if config.probes else 0
     sim = adaptive if config.probe == "adaptive" else scan
+    confirm = 2 * sum(probed) * config.confirm if config.probes and uses_confirmation(config) else 0
     explore = len(problems) * config.n_explore if config.explores else 0
     return Plan(
         simulation_rollouts_scan=scan,
@@ -275,9 +301,10 @@ def plan(problems: Sequence[Problem], config: AdaptConfig, reveals: Sequence[int
         steps=sum(counts),
         simulation_rollouts=sim,
         exploration_rollouts=explore,
-        max_new_tokens=sim * config.sim_max_tokens + explore * config.explore_max_tokens,
+        max_new_tokens=(sim + confirm) * config.sim_max_tokens + explore * config.explore_max_tokens,
         steps_per_problem=counts,
-        answer_revealing_steps=sum(counts) - sum(probed),
+        answer_revealing_steps=sum(n - min(n, r) for n, r in zip(counts, reveals, strict=True) if r is not None),
+        confirm_rollouts_max=confirm,
     )
 
 
@@ -286,7 +313,11 @@ def summarize(examples: Sequence[AdaptedExample], config: AdaptConfig) -> dict[s
     kept = [e for e in examples if e.outcome == "kept"]
     relative = [e.relative_gap for e in examples if e.relative_gap is not None]
     candidates = [c for e in examples for c in e.candidates]
+    n_sim = getattr(config, "n_sim", None)
+    settings = config.to_dict() if hasattr(config, "to_dict") else dict(vars(config))
     return {
+        "rules": settings.get("rules"),
+        "deviations": [d["name"] for d in deviations(settings)] if settings.get("strategy") else None,
         "problems": len(examples),
         "kept": len(kept),
         "trajectories": sum(len(e.trajectories) for e in examples),
@@ -303,7 +334,10 @@ def summarize(examples: Sequence[AdaptedExample], config: AdaptConfig) -> dict[s
         "mean_kept_steps": round(statistics.fmean(e.keep_steps for e in examples), 2) if examples else None,
         "repetitive_candidates": sum(c.repetition > config.max_repetition for c in candidates),
         "candidates": len(candidates),
+        "relative_cut": relative_cut_position(examples),
+        "paper_table6_gap_position": paper_gap_positions(),
         "rollouts": sum(e.rollouts for e in examples),
+        "confirm_rollouts": sum(extra_rollouts(e.samples, n_sim) for e in examples) if n_sim else None,
         "prompt_tokens": sum(e.prompt_tokens for e in examples),
         "completion_tokens": sum(e.completion_tokens for e in examples),
     }

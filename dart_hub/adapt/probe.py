@@ -1,10 +1,14 @@
 """Step adaptability (paper Eq. 3): f_t = share of student rollouts from s_0..s_t reaching the gold.
 
-Prefixes that already reveal the gold answer (dart_hub.adapt.reveal) are not probed: their
-score and success count are None and they have no rollouts. Which of the other prefixes are
-probed, and with how many rollouts, is the search's choice (dart_hub.adapt.search): all of
-them with N_sim rollouts (`scan`), or an adaptive subset; an unprobed prefix's score is None,
-and a prefix whose sampling stopped early scores k of the m rollouts drawn.
+With ``--answer-steps skip`` (robust) prefixes that already reveal the gold answer
+(dart_hub.adapt.reveal) are not probed: their score and success count are None and they have
+no rollouts; with ``probe`` (the paper's) they are probed like the others (`reveal_step` is
+recorded either way). Which prefixes are probed, and with how many rollouts, is the search's
+choice (dart_hub.adapt.search): all of them with N_sim rollouts (`scan`), or an adaptive subset;
+an unprobed prefix's score is None, and a prefix whose sampling stopped early scores k of the m
+rollouts drawn. With ``--confirm K`` (dart_hub.adapt.confirm) candidate gaps and their peak get
+up to K more rollouts once the search is done; a score is then the share over all rollouts
+drawn for that prefix.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from dart_hub.adapt.confirm import confirmed_walk
 from dart_hub.adapt.judge import Checker, judge, request_seed
 from dart_hub.adapt.search import Ask, search_requests
 from dart_hub.config import AdaptConfig
@@ -26,7 +31,7 @@ from dart_hub.steps import join_steps
 class ProbeResult:
     scores: list[float | None]  # f_t for t = 0..T; None: not probed (answer-revealing prefix)
     successes: list[int | None]
-    rollouts: list[list[Candidate]]  # rollouts[t]: the n_sim judged rollouts from s_0..s_t
+    rollouts: list[list[Candidate]]  # rollouts[t]: the judged rollouts from s_0..s_t, in sample order
     prompt_tokens: int
     completion_tokens: int
     reveal_step: int | None = None  # first step whose prefix states the gold answer
@@ -72,8 +77,11 @@ def probe_requests(
     return [prefix_request(problem, steps, t, config, prompts) for t in range(count)]
 
 
-def next_asks(config: AdaptConfig, limit: int, tallies: dict[int, tuple[int, int]]) -> list[Ask]:
-    return search_requests(
+def next_asks(config: AdaptConfig, limit: int, outcomes: dict[int, list[bool]]) -> list[Ask]:
+    """The search's next rollouts, on the first N_sim rollouts of each prefix; once it is done,
+    the confirmation walk's (--confirm K, strategies full and gap)."""
+    tallies = {t: (sum(o[: config.n_sim]), min(len(o), config.n_sim)) for t, o in outcomes.items()}
+    asks = search_requests(
         config.probe,
         limit,
         config.n_sim,
@@ -85,6 +93,15 @@ def next_asks(config: AdaptConfig, limit: int, tallies: dict[int, tuple[int, int
         first_round=config.probe_round,
         head=config.probe_head,
     )
+    if asks or not uses_confirmation(config):
+        return asks
+    return confirmed_walk(
+        outcomes, config.n_sim, config.confirm, config.epsilon, config.peak, refine=config.probe == "adaptive"
+    ).asks
+
+
+def uses_confirmation(config: AdaptConfig) -> bool:
+    return bool(config.confirm) and config.strategy in ("full", "gap")
 
 
 def probe(
@@ -97,18 +114,20 @@ def probe(
     reveals: Sequence[int | None] | None = None,
 ) -> list[ProbeResult]:
     """Probe a chunk's prefixes (all of them with `--probe scan`, the ones the adaptive search
-    asks for otherwise), never the answer-revealing ones (`reveals[i]`: first revealing step of
-    problem i, or None). One engine call per round over the whole chunk: the scan is one round."""
+    asks for otherwise), the answer-revealing ones (`reveals[i]`: first revealing step of
+    problem i, or None) only with `--answer-steps probe`. One engine call per round over the
+    whole chunk: the scan is one round (plus confirmation rounds with --confirm)."""
     reveals = list(reveals) if reveals is not None else [None] * len(items)
-    limits = [len(steps) if r is None else min(r, len(steps)) for (_, steps), r in zip(items, reveals, strict=True)]
+    skip = config.answer_steps == "skip"
+    limits = [len(steps) if r is None or not skip else min(r, len(steps)) for (_, steps), r in zip(items, reveals, strict=True)]
     drawn: list[dict[int, list[Candidate]]] = [{} for _ in items]
     prompt_tokens = [0] * len(items)
     completion_tokens = [0] * len(items)
     while True:
         asks = []
         for i, limit in enumerate(limits):
-            tallies = {t: (sum(c.correct for c in group), len(group)) for t, group in drawn[i].items()}
-            asks += [(i, ask) for ask in next_asks(config, limit, tallies)]
+            outcomes = {t: [c.correct for c in group] for t, group in drawn[i].items()}
+            asks += [(i, ask) for ask in next_asks(config, limit, outcomes)]
         if not asks:
             break
         requests = [

@@ -25,18 +25,25 @@ ones excluded) gets all N_sim rollouts in one round.
 3. *Sequential stopping*: a prefix first gets ``--probe-round`` rollouts (default 2). It gets the
    rest of its N_sim only while they could still change which side of the threshold
    (running maximum - epsilon, the ``--min-follow`` bar at the last prefix, or zero for
-   ``first``) it is on. A stopped prefix's score is its share so far (k of m drawn).
+   ``first``) it is on. A stopped prefix's score is its share so far (k of m drawn). When the
+   curve has no drop and ends below ``--min-follow`` (weak_follow, which keeps s_0..s_peak),
+   every probed prefix gets all N_sim rollouts: the peak's index depends on exact scores.
 
 Budget (what the tests check): at most N_sim x (|coarse and head points| + ceil(log2(widest
 interval between them))) rollouts per problem (`adaptive_budget`), against N_sim x R for the
 scan.
 
-Guarantee: the decision on every probed prefix (below the threshold or not, success or not) is
-the one the full N_sim rollouts would give, so when f is monotone on each side of the cut
-(non-decreasing up to the peak and below the threshold from the gap on; zero before the first
-success) adaptive returns the scan's cut exactly. A dip that recovers between two coarse
-prefixes, or a peak between probed prefixes that is higher than the probed ones, can move the
-cut: `benchmarks/probing.py` measures how often on real curves.
+Guarantee (tested by a property test over random curves of the class,
+tests/test_search.py): the decision on every probed prefix (below the threshold or not,
+success or not) is the one the full N_sim rollouts would give, so adaptive returns the scan's
+cut exactly whenever the highest f before the scan's cut (the whole curve when there is no cut)
+is first reached within the head t = 0..H, and every prefix from the cut on stays more than
+epsilon below it. That covers plateau-then-cliff curves and all-zero curves. It is not true of
+every unimodal curve: a peak between probed prefixes ([0, 0, 0, 0, 1, 0] of 4: the scan says
+weak_follow, keep 5; adaptive sees only zeros) or a dip that recovers between two coarse
+prefixes can move the cut; `benchmarks/probing.py` measures how often on random unimodal
+curves and on noisy cliffs (docs/performance.md). No sublinear search can be exact on every
+unimodal curve: a single non-zero prefix among zeros is only found by probing it.
 """
 
 from __future__ import annotations
@@ -155,6 +162,10 @@ class _View:
         undecided = not (self.lo(last) >= min_follow or self.hi(last) < min_follow)
         if last in self.tallies and not self.exact(last) and undecided:
             return [self.more(last)]
+        if last in self.tallies and self.hi(last) < min_follow:
+            # weak_follow keeps s_0..s_peak: the peak's index needs exact scores (a prefix
+            # stopped at 0 of 2 may be the 2 of 4 that is the first maximum)
+            return [self.more(t) for t in points if not self.exact(t)]
         return []
 
     def asks_for_first(self, limit: int) -> list[Ask]:

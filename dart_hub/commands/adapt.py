@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -12,11 +13,17 @@ import click
 from dart_hub import __version__
 from dart_hub.adapt.cut import (
     DEFAULT_EPSILON,
-    DEFAULT_MIN_FOLLOW,
-    DEFAULT_PEAK,
     PEAK_ALIASES,
     PEAK_RULES,
     STRATEGIES,
+)
+from dart_hub.adapt.rules import (
+    ALL_ZERO,
+    ANSWER_STEPS,
+    DEFAULT_CONFIRM,
+    DEFAULT_RULES,
+    RULE_SETS,
+    UNFINISHED,
 )
 from dart_hub.adapt.search import DEFAULT_COARSE, DEFAULT_FIRST_ROUND, DEFAULT_HEAD, SEARCHES
 from dart_hub.commands.options import (
@@ -32,6 +39,22 @@ from dart_hub.errors import DartHubError
 from dart_hub.methods import METHODS
 from dart_hub.repetition import DEFAULT_MAX_REPETITION, DEFAULT_NGRAM
 from dart_hub.shards import Shard
+
+
+def _deviation_help() -> str:
+    from dart_hub.adapt.rules import DEVIATIONS, PRESETS
+
+    robust = PRESETS["robust"]
+    lines = []
+    for name, (option, _active, text) in DEVIATIONS.items():
+        if name == "adaptive-probing":
+            continue  # not part of robust; listed with --probe below
+        shown = option.replace("K", str(robust["confirm"])).replace("X", str(robust["min_follow"]))
+        lines.append(textwrap.fill(f"{name} ({shown}): {text}", width=92, initial_indent="  ", subsequent_indent="    "))
+    return "\n".join(lines)
+
+
+DEVIATION_HELP = _deviation_help()
 
 HELP = f"""Adapt an expert reasoning dataset to a student model with DART (or DAIL: --method dail).
 
@@ -49,47 +72,56 @@ Strategies (--strategy):
   static  the expert traces unchanged (baseline; nothing is generated)
 
 \b
-Answer-revealing steps: a prefix whose steps contain a \\boxed{{X}} (or \\fbox{{X}}) with X
-equivalent to the gold is not probed (the student would just restate it); its score is null
-in the `steps` config and it counts for neither the peak nor the gap. An answer stated without
-a box is probed like any other step.
+Rules (--rules): paper [default] runs Algorithm 1 of the DART paper as written: f_t for every
+step (answer-stating ones included), peak = the first index of the maximum of f, gap = the
+first t after the peak with f_t < f_peak - EPSILON (default {DEFAULT_EPSILON}), keep s_0..s_(gap-1);
+no gap: the whole expert trace is kept. Where the paper is silent it is read literally: an
+all-zero curve has no gap (the trace is kept); a continuation is judged by its final answer
+only, even when the token budget cut it off. robust runs dart-hub's own rules instead, each
+a deviation from Algorithm 1 that the summary and the dataset card list by name:
+{DEVIATION_HELP}
+Each switch can also be set on its own (--answer-steps, --peak, --confirm, --min-follow,
+--all-zero, --unfinished; --probe adaptive is a deviation too); docs/method.md explains
+them. Cut reasons: gap, no_drop (no gap, trace kept), weak_follow (no gap but f at the last
+probed prefix < MIN_FOLLOW: the student continues from s_0..s_peak), all_zero / answer_first
+(robust: nothing to follow, full solves from the question, gap/first discard).
 
 \b
-Cut rules: peak = the first local maximum of f_t followed by a significant drop (--peak
-local, default) or the highest f_t, earliest on ties (--peak global); gap = first t after the
-peak with f_t < f_peak - EPSILON (default {DEFAULT_EPSILON}: with 4 rollouts a drop must lose
-two of them). Steps s_0..s_(gap-1) are kept, so the first step is never cut. No significant
-drop: the expert trace is kept unchanged only if f at the last probed prefix is at least
-MIN_FOLLOW (default {DEFAULT_MIN_FOLLOW}: the student reliably follows the whole trace);
-otherwise (weak_follow) the student continues from its best prefix s_0..s_peak and outcome
-consistency decides, so weak students never fall back to the Static trace unchecked. All
-f_t = 0 (or the first step already reveals the answer): full lets the student solve from the
-question alone; gap/first discard the example.
+Answer-revealing steps: a step whose \\boxed{{X}} (or \\fbox{{X}}) has X equivalent to the gold
+reveals the answer (`reveal_step`); with --answer-steps skip that prefix and every longer one
+are not probed (null scores in the `steps` config). An answer without a box does not count.
 
 \b
-Kept continuation: it must reach an answer equivalent to the gold and have finished on its
-own (a continuation cut off by the token budget is never kept); with --cleaning cleaned
+Kept continuation: it must reach an answer equivalent to the gold (and, with --unfinished
+drop, have finished on its own); with --cleaning cleaned
 (default) it must not be repetitive (ratio <= MAX_REPETITION) and --keep one takes the lowest
 repetition ratio, then fewest tokens, then lowest sample index; --cleaning raw (paper Table 5)
 drops the repetition filter and preference and keeps the first qualifying sample. --keep all
 keeps every qualifying continuation as its own row.
 
 \b
-Simulation results are cached by what decides them (student, engine, data, prompts,
-simulation settings, seed) in the probe cache: another --strategy, --epsilon, --peak or
-exploration setting on the same inputs reuses them instead of probing again.
+Where the cuts fall: the summary and the card give keep/T (mean and quartiles) next to the
+paper's Table 6 gap positions (LIMO 0.60-0.77, Math-QwQ-32B 0.32-0.52 of the trace).
 
 \b
-Probing (--probe): scan probes every prefix with N_SIM rollouts. adaptive probes
-PROBE_COARSE evenly spaced prefixes (first and last included), then binary-searches between
-the last prefix still near the running maximum and the first one clearly below it (for
---strategy first: the first success), and stops sampling a prefix once its remaining rollouts
-cannot change which side of the threshold it is on. Rollout j of prefix t has the same seed in
-both modes, so adaptive draws a subset of the scan's rollouts; when f is monotone on each side
-of the cut it finds the scan's cut exactly (docs/performance.md measures how often otherwise).
-The coarse round also probes the first prefixes t = 0..PROBE_HEAD, where a trace's feasible
-start (and so the peak) usually is. At most N_SIM x (coarse and head points + ceil(log2(widest
-interval between them))) rollouts per problem.
+Simulation results are cached by what decides them (student, engine, data, prompts,
+simulation settings, seed) in the probe cache: another --strategy, --epsilon, --peak or
+exploration setting on the same inputs reuses them instead of probing again (--rules and
+--answer-steps / --confirm change what is probed, so they have keys of their own).
+
+\b
+Probing (--probe): scan probes every prefix with N_SIM rollouts. adaptive (deviation
+adaptive-probing; needs --peak local) probes PROBE_COARSE evenly spaced prefixes (first and
+last included) and the head t = 0..PROBE_HEAD, then binary-searches between the last prefix still near the
+running maximum and the first one clearly below it (for --strategy first: the first
+success), and stops sampling a prefix once its remaining rollouts cannot change which side of
+the threshold it is on. Rollout j of prefix t has the same seed in both modes. It returns
+the scan's cut exactly (tested) when the highest f before the scan's cut is first reached
+within the head t = 0..PROBE_HEAD and every prefix from the cut on stays more than EPSILON
+below it (the whole curve when there is no cut); elsewhere, e.g. a peak between probed
+prefixes, it can differ (docs/performance.md measures how often). At most N_SIM x (coarse
+and head points + ceil(log2(widest interval between them))) rollouts per problem, plus the
+confirmation rollouts with --confirm.
 
 \b
 --method dail (DAIL, Mendes et al. 2026): the student is shown each expert solution as
@@ -110,7 +142,8 @@ answer, finished and was not flagged is kept. None: drop the problem or keep the
 
 \b
 Finished chunks are stored in the work dir; the same command resumes after a crash or kill
-and gives the same result. Defaults are the paper's (Appendix A.2/A.3).
+and gives the same result. Defaults are the paper's (Algorithm 1, Appendix A.2/A.3) where it
+gives one; EPSILON = 0.3 is ours (the paper gives no value).
 
 \b
 Examples:
@@ -184,8 +217,13 @@ class ProgressReporter:
 @click.option("--probe-head", type=click.IntRange(min=0), default=DEFAULT_HEAD, show_default=True, help="adaptive: the first prefixes t = 0..PROBE_HEAD are always probed in the coarse round (a short feasible start would fall between evenly spaced points).")
 @click.option("--probe-round", type=click.IntRange(min=1), default=DEFAULT_FIRST_ROUND, show_default=True, help="adaptive: rollouts a prefix gets first; the rest of N_SIM only while they could change its side of the threshold.")
 @click.option("--epsilon", type=float, default=DEFAULT_EPSILON, show_default=True, help="Significant drop of f below the peak that marks the gap.")
-@click.option("--peak", type=click.Choice([*PEAK_RULES, *PEAK_ALIASES]), default=DEFAULT_PEAK, show_default=True, help="Which maximum of f is the peak (see above; 'first' is the old name of 'local').")
-@click.option("--min-follow", type=click.FloatRange(0, 1), default=DEFAULT_MIN_FOLLOW, show_default=True, help="No drop keeps the expert trace unchanged only if f at the last probed prefix is at least this.")
+@click.option("--rules", type=click.Choice(RULE_SETS), default=DEFAULT_RULES, show_default=True, help="paper: Algorithm 1 as written; robust: dart-hub's additions, each a named deviation (see above). The switches below default to the chosen set's value.")
+@click.option("--peak", type=click.Choice([*PEAK_RULES, *PEAK_ALIASES]), default=None, help="Which maximum of f is the peak: global = the first index of the maximum (paper), local = the best step before the first significant drop (robust; 'first' is its old name). [default: from --rules]")
+@click.option("--min-follow", type=click.FloatRange(0, 1), default=None, help="No gap keeps the expert trace unchanged only if f at the last probed prefix is at least this; otherwise weak_follow. [default: from --rules: paper 0, robust 0.5]")
+@click.option("--answer-steps", type=click.Choice(ANSWER_STEPS), default=None, help="probe (paper) or skip (robust) the prefixes that already state the gold answer in a \\boxed{}. [default: from --rules]")
+@click.option("--confirm", type=click.IntRange(min=0), default=None, metavar="K", help=f"Draw up to K more rollouts at a candidate gap and at its peak and accept the drop only when a sequential test confirms it (docs/method.md); 0: off. [default: from --rules: paper 0, robust {DEFAULT_CONFIRM}]")
+@click.option("--all-zero", type=click.Choice(ALL_ZERO), default=None, help="When no rollout from any prefix reaches the answer: trace = no gap, keep the expert trace (paper, read literally); question = the student solves from the question alone (robust). [default: from --rules]")
+@click.option("--unfinished", type=click.Choice(UNFINISHED), default=None, help="keep (paper: outcome consistency alone decides) or drop (robust) continuations cut off by the token budget. [default: from --rules]")
 @click.option("--n-explore", type=click.IntRange(min=1), default=8, show_default=True, help="Exploration samples from the kept prefix (strategy full).")
 @click.option("--explore-temperature", type=float, default=0.7, show_default=True, help="Sampling temperature of exploration.")
 @click.option("--explore-max-tokens", type=click.IntRange(min=1), default=2000, show_default=True, help="Max new tokens of an exploration sample.")
@@ -258,8 +296,13 @@ def _run(**o) -> dict:
         probe_round=o["probe_round"],
         probe_head=o["probe_head"],
         epsilon=o["epsilon"],
+        rules=o.get("rules") or DEFAULT_RULES,
         peak=o["peak"],
         min_follow=o["min_follow"],
+        answer_steps=o.get("answer_steps"),
+        confirm=o.get("confirm"),
+        all_zero=o.get("all_zero"),
+        unfinished=o.get("unfinished"),
         n_explore=o["n_explore"],
         explore_temperature=o["explore_temperature"],
         explore_max_tokens=o["explore_max_tokens"],
@@ -305,7 +348,7 @@ def _run(**o) -> dict:
         "student_revision": o["student_revision"],
         "engine": engine.name,
         "dtype": o["dtype"],
-        "config": method.settings(),
+        "config": getattr(method, "fingerprint_settings", method.settings)(),
         "prompts": prompts.fingerprint(),
     }
     if method.name != "dart":  # DART's fingerprints stay what they were before methods existed
@@ -334,6 +377,8 @@ def _run(**o) -> dict:
             if hasattr(method, "close"):
                 method.close()  # the mapper's scorer (a vLLM scorer runs an engine process)
     summary = {"method": method.name, **summarize(examples, config)}
+    if method.name != "dart":  # the cut rules are DART's; another method ran none of them
+        summary.update(rules=None, deviations=None, confirm_rollouts=None)
     if engine_info.get("prefix_cache_hit_rate") is not None:
         summary["prefix_cache_hit_rate"] = engine_info["prefix_cache_hit_rate"]
     summary["skipped_rows"] = len(source.skipped)

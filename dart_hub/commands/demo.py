@@ -50,6 +50,10 @@ def gap_lines(steps_rows: list[dict]) -> list[str]:
     return lines
 
 
+DEMO_RULES = "robust"
+DEMO_CONFIRM = 0
+
+
 def adapt_toy(strategy: str, output: Path, work_root: Path | None, o: dict, method: str = "dart") -> dict:
     """`dart-hub adapt` on the toy expert set for the toy student (the library path of the
     command, so the demo runs exactly what users run). DART's strategies share one probe cache,
@@ -75,6 +79,10 @@ def adapt_toy(strategy: str, output: Path, work_root: Path | None, o: dict, meth
         explore_max_tokens=TOY_EXPLORE_MAX_TOKENS,
         limit=o["limit"],
         seed=o["seed"],
+        # the rules docs/toy-world.md's figures were measured with (before --rules existed):
+        # dart-hub's robust rules without confirmation, not Algorithm 1 as written
+        rules=DEMO_RULES,
+        confirm=DEMO_CONFIRM,
         output=output,
         work_dir=work_root / (strategy if method == "dart" else method) if work_root else None,
         probe_cache=work_root / "probes" if work_root else None,
@@ -130,7 +138,9 @@ def command(**o) -> None:
     folds several operations into one expression (which the student cannot follow). The demo
     adapts the expert set for the student with the default strategy (gap detection + exploration +
     outcome consistency), writes the Hub-ready folder with its card, and prints where the
-    gaps fall.
+    gaps fall. It runs dart-hub's robust rules without confirmation (`adapt --rules robust
+    --confirm 0`), the rules its published figures were measured with, not the paper's
+    Algorithm 1 as written (the card lists the deviations).
 
     \b
     With --train it also adapts with the gap and first strategies, fine-tunes the toy student
@@ -164,6 +174,7 @@ def command(**o) -> None:
     lines = [
         f"adapted {summary['problems']} toy problems for the toy student: {summary['kept']} kept, "
         f"{summary['discarded']} discarded {summary['discard_reasons'] or ''}".rstrip(),
+        f"rules: {summary['rules']} (--confirm {DEMO_CONFIRM}); deviations from Algorithm 1: {', '.join(summary['deviations']) or 'none'}",
         f"mean kept share of the expert trace where it was cut: {summary['mean_relative_gap']}",
         *gap_lines(rows),
         *curve_lines(rows),

@@ -25,6 +25,10 @@ class Dart:
     def settings(self) -> dict[str, Any]:
         return self.config.to_dict()
 
+    def fingerprint_settings(self) -> dict[str, Any]:
+        """What keys the work dir (the rule set's name does not; see AdaptConfig.fingerprint_dict)."""
+        return self.config.fingerprint_dict()
+
     def adapt_chunk(self, engine: Engine, problems: Sequence[Problem], checker, reporter, probe_store=None) -> list[AdaptedExample]:
         return adapt_chunk(engine, problems, self.config, self.prompts, checker, reporter, probe_store)
 

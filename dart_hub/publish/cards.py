@@ -61,8 +61,13 @@ PARAMETERS: dict[str, tuple[str | None, str]] = {
     "probe_head": ("--probe-head", "adaptive probing: the first prefixes t = 0..H are probed first as well"),
     "probe_round": ("--probe-round", "adaptive probing: rollouts a prefix gets first; the rest only while they could change its side of the threshold"),
     "epsilon": ("--epsilon", "significant drop of f below the peak that marks the imitation gap"),
-    "peak": ("--peak", "which maximum of f is the peak: local (first local maximum followed by a significant drop) or global (highest, earliest on ties)"),
-    "min_follow": ("--min-follow", "with no significant drop the expert trace is kept unchanged only if f at the last probed prefix is at least this; otherwise the student continues from its best prefix"),
+    "rules": ("--rules", "paper: Algorithm 1 as written; robust: dart-hub's additions (the switches below, each a named deviation)"),
+    "peak": ("--peak", "which maximum of f is the peak: global (the first index of the maximum, Algorithm 1) or local (the best step before the first significant drop)"),
+    "min_follow": ("--min-follow", "with no significant drop the expert trace is kept unchanged only if f at the last probed prefix is at least this (0: always, as in Algorithm 1); otherwise the student continues from its best prefix"),
+    "answer_steps": ("--answer-steps", "probe (Algorithm 1) or skip the prefixes that already state the gold answer in a \\boxed{}"),
+    "confirm": ("--confirm", "extra rollouts that may confirm a candidate gap and its peak (sequential test); 0: none, as in Algorithm 1"),
+    "all_zero": ("--all-zero", "f all zero: trace = no gap, the expert trace is kept (Algorithm 1 read literally); question = the student solves from the question alone"),
+    "unfinished": ("--unfinished", "keep (outcome consistency alone decides) or drop continuations cut off by the token budget"),
     "n_explore": ("--n-explore", "exploration samples from the kept prefix (strategy full)"),
     "explore_temperature": ("--explore-temperature", "sampling temperature of exploration"),
     "explore_top_p": (None, "top-p of exploration"),
@@ -361,7 +366,7 @@ def _statistics(examples: Sequence[AdaptedExample], config: dict[str, Any]) -> d
     # summarize only reads max_repetition from the config; a namespace keeps cards renderable
     # for run configs written by other dart-hub versions (AdaptConfig.from_dict would refuse them).
     max_repetition = adapt.get("max_repetition")
-    stats = summarize(examples, SimpleNamespace(max_repetition=1.0 if max_repetition is None else max_repetition))
+    stats = summarize(examples, SimpleNamespace(**{**adapt, "max_repetition": 1.0 if max_repetition is None else max_repetition}))
     lengths = [len(t) for e in examples for t in e.trajectories]
     stats["mean_trajectory_chars"] = round(statistics.fmean(lengths)) if lengths else None
     gaps = [e.relative_gap for e in examples if e.cut_reason == "gap" and e.relative_gap is not None]
@@ -389,6 +394,10 @@ def _reproduce(config: dict[str, Any]) -> str:
             if flag and mapper.get(key) is not None:
                 args += [flag, fmt(mapper[key])]
     adapt = config.get("adapt") or {}
+    if adapt and "rules" not in adapt:  # written before --rules: what ran then, spelled out
+        from dart_hub.adapt.rules import with_legacy
+
+        adapt = {"rules": "robust", **with_legacy(adapt)}
     for key, (flag, _) in PARAMETERS.items():
         if flag and adapt.get(key) is not None:
             args += [flag, fmt(adapt[key])]
@@ -561,6 +570,24 @@ def card_context(run_config: dict[str, Any], examples: Sequence[AdaptedExample],
         "limo_bibtex": LIMO_BIBTEX,
         "sft_system": (config.get("prompts") or {}).get("sft_system") or "",
         **_method_texts(adapt, strategy),
+        **_rules_context(adapt, method),
+    }
+
+
+def _rules_context(adapt: dict[str, Any], method: str) -> dict[str, Any]:
+    """Which cut rules ran and every active deviation from Algorithm 1, by name; where the cuts
+    fall next to the paper's Table 6."""
+    from dart_hub.adapt.position import PAPER_TABLE6, TABLE6_SOURCE
+    from dart_hub.adapt.rules import deviations, rules_label, with_legacy
+
+    if method != "dart":
+        return {"rules": None, "deviations": [], "rule_settings": {}, "table6": [], "table6_source": TABLE6_SOURCE}
+    return {
+        "rules": rules_label(adapt),
+        "deviations": deviations(adapt),
+        "rule_settings": with_legacy(adapt),
+        "table6": [(dataset, size, fmt(first), fmt(gap)) for dataset, sizes in PAPER_TABLE6.items() for size, (first, gap) in sizes.items()],
+        "table6_source": TABLE6_SOURCE,
     }
 
 
@@ -581,11 +608,11 @@ def _mapper_context(mapper: dict[str, Any]) -> dict[str, Any]:
 
 def _method_texts(adapt: dict[str, Any], strategy: str) -> dict[str, str]:
     """The strategy- and option-dependent sentences of the Method section."""
-    if adapt.get("peak") in ("local", "first", None):  # "first": the old name; None: default
+    if adapt.get("peak") in ("local", "first", None):  # "first": the old name; None: written before --rules
         peak = ("the first local maximum of f that is followed by a significant drop (the best step "
-                "seen before the first t with f_t < max(f_0..f_{t-1}) - epsilon)")
+                "seen before the first t with f_t < max(f_0..f_{t-1}) - epsilon; a deviation from Algorithm 1)")
     else:
-        peak = "the highest f_t, the earliest one on ties"
+        peak = "the first index of the maximum of f (Algorithm 1)"
     if strategy == "full":
         all_zero = "The student then solves the problem from the question alone (empty prefix) and outcome consistency decides."
         exploration = (
@@ -599,6 +626,9 @@ def _method_texts(adapt: dict[str, Any], strategy: str) -> dict[str, str]:
     else:
         all_zero = "There is no successful rollout to reuse: the example is discarded."
         exploration = "No extra search: the continuation is one of the successful simulation rollouts of the kept prefix."
+    if adapt.get("all_zero") == "trace" and strategy in ("full", "gap"):
+        all_zero = ("Then the peak is t = 0 and no f_t falls below 0 - epsilon: there is no gap and the rule "
+                    "for no significant drop applies (Algorithm 1 read literally).")
     if adapt.get("keep") == "all":
         keep = "Every qualifying continuation becomes its own row."
     elif adapt.get("cleaning") == "raw":
