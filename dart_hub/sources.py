@@ -846,3 +846,21 @@ def _row_to_problem(
         provenance=provenance,
         extra=extra,
     )
+
+
+def source_record(source) -> dict:
+    """Where the data came from, for the run config and the card."""
+    return {
+        "dataset": source.spec.dataset,
+        "preset": source.preset,
+        "kind": source.kind,
+        "repo_id": source.repo_id,
+        "revision": source.revision,
+        "config": source.config,
+        "split": source.split,
+        "license": source.license,
+        "columns": {"question": source.question_column, "solution": source.solution_column, "answer": source.answer_column},
+        "rows": source.num_rows,
+        "skipped": source.skipped_by_reason(),
+        "fingerprint": source.fingerprint(),
+    }

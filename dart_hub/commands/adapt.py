@@ -239,7 +239,7 @@ def run(**o) -> dict:
 def _run(**o) -> dict:
     from dart_hub.adapt.pipeline import run_chunks, summarize
     from dart_hub.prompts import load_prompts
-    from dart_hub.sources import load_source
+    from dart_hub.sources import load_source, source_record
     from dart_hub.store import (
         ProbeStore,
         WorkDir,
@@ -442,24 +442,6 @@ def build_mapper(o: dict, prompts):
                            revision=o["student_revision"], gpu_memory_utilization=o.get("scorer_gpu_memory_utilization"))  # fmt: skip
 
     return Mapper(config, prompts, load_mapper_prompts(o.get("method_prompts")), scorer)
-
-
-def source_record(source) -> dict:
-    """Where the data came from, for the run config and the card."""
-    return {
-        "dataset": source.spec.dataset,
-        "preset": source.preset,
-        "kind": source.kind,
-        "repo_id": source.repo_id,
-        "revision": source.revision,
-        "config": source.config,
-        "split": source.split,
-        "license": source.license,
-        "columns": {"question": source.question_column, "solution": source.solution_column, "answer": source.answer_column},
-        "rows": source.num_rows,
-        "skipped": source.skipped_by_reason(),
-        "fingerprint": source.fingerprint(),
-    }
 
 
 def _print(data: dict, as_json: bool, title: str) -> None:

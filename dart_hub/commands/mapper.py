@@ -84,13 +84,12 @@ def train(**o) -> None:
 
 def run_train(**o) -> dict:
     from dart_hub.answers import AnswerChecker
-    from dart_hub.commands.adapt import source_record
     from dart_hub.methods.mapper.method import load_mapper_prompts
     from dart_hub.methods.mapper.rewards import RewardConfig
     from dart_hub.methods.mapper.scorer import make_scorer
     from dart_hub.methods.mapper.train import MapperTrainConfig, train_mapper
     from dart_hub.prompts import load_prompts
-    from dart_hub.sources import load_source
+    from dart_hub.sources import load_source, source_record
 
     rewards = RewardConfig(max_repetition=o["max_repetition"], repetition_ngram=o["repetition_ngram"])
     rewards = rewards.with_weights(o["reward_weights"]).with_settings(o["reward_settings"])
