@@ -864,3 +864,17 @@ def source_record(source) -> dict:
         "skipped": source.skipped_by_reason(),
         "fingerprint": source.fingerprint(),
     }
+
+
+def source_spec(dataset: str, options: dict[str, Any], limit: int | None) -> SourceSpec:
+    return SourceSpec(
+        dataset=dataset,
+        split=options["split"],
+        revision=options["revision"],
+        config=options["dataset_config"],
+        question_column=options["question_column"],
+        solution_column=options["solution_column"],
+        answer_column=options["answer_column"],
+        limit=limit,
+        preset=options["preset"],
+    )

@@ -24,7 +24,6 @@ from dart_hub.commands.options import (
     engine_options,
     library_progress_bars,
     source_options,
-    source_spec,
 )
 from dart_hub.commands.push import preflight, push_after_adapt, push_options
 from dart_hub.config import CLEANING, KEEP_RULES, AdaptConfig
@@ -239,7 +238,7 @@ def run(**o) -> dict:
 def _run(**o) -> dict:
     from dart_hub.adapt.pipeline import run_chunks, summarize
     from dart_hub.prompts import load_prompts
-    from dart_hub.sources import load_source, source_record
+    from dart_hub.sources import load_source, source_record, source_spec
     from dart_hub.store import (
         ProbeStore,
         WorkDir,

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import click
 
-from dart_hub.commands.options import library_progress_bars, source_options, source_spec
+from dart_hub.commands.options import library_progress_bars, source_options
 from dart_hub.errors import DartHubError
 from dart_hub.repetition import DEFAULT_MAX_REPETITION, DEFAULT_NGRAM
+from dart_hub.sources import source_spec
 
 TRAIN_HELP = """Train a rewriting mapper with GRPO (TRL GRPOTrainer) to make expert data fit a student.
 

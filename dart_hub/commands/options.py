@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from dart_hub.engines.factory import ENGINES
-from dart_hub.sources import PRESETS, SourceSpec
+from dart_hub.sources import PRESETS
 
 _SOURCE_OPTIONS = [
     click.option(
@@ -58,20 +58,6 @@ def source_options(function: Callable[..., Any]) -> Callable[..., Any]:
     for decorator in reversed(_SOURCE_OPTIONS):
         function = decorator(function)
     return function
-
-
-def source_spec(dataset: str, options: dict[str, Any], limit: int | None) -> SourceSpec:
-    return SourceSpec(
-        dataset=dataset,
-        split=options["split"],
-        revision=options["revision"],
-        config=options["dataset_config"],
-        question_column=options["question_column"],
-        solution_column=options["solution_column"],
-        answer_column=options["answer_column"],
-        limit=limit,
-        preset=options["preset"],
-    )
 
 
 def cli_defaults(command: click.Command) -> dict[str, Any]:
