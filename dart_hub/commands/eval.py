@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from dart_hub.commands.options import engine_for, engine_options, library_progress_bars
+from dart_hub.commands.options import engine_options, library_progress_bars
+from dart_hub.engines.factory import engine_for
 from dart_hub.evaluation.benchmarks import BENCHMARK_NAMES, BENCHMARKS
 from dart_hub.evaluation.run import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_TOKENS
 

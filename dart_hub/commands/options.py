@@ -97,10 +97,6 @@ def library_progress_bars(enabled: bool):
         if restore_hub:
             hub_utils.enable_progress_bars()
 
-ENGINE_KEYS = (
-    "dtype", "device", "batch_size", "base_url", "concurrency", "tensor_parallel_size",
-    "data_parallel_size", "gpu_memory_utilization", "max_num_seqs", "max_model_len", "max_retries", "request_timeout",
-)  # fmt: skip
 _ENGINE_OPTIONS = [
     click.option("--engine", type=click.Choice(ENGINES), default="auto", show_default=True, help="Generation engine (auto: vllm with a GPU when installed, else transformers)."),
     click.option("--dtype", default="auto", show_default=True, help="Model dtype: auto, float16 (the paper's), bfloat16, float32."),
@@ -123,10 +119,3 @@ def engine_options(function: Callable[..., Any]) -> Callable[..., Any]:
     for decorator in reversed(_ENGINE_OPTIONS):
         function = decorator(function)
     return function
-
-
-def engine_for(options: dict[str, Any], model: str, revision: str | None):
-    """The (lazily loaded) engine the options describe."""
-    from dart_hub.engines.factory import LazyEngine
-
-    return LazyEngine(options["engine"], model, revision=revision, **{k: options[k] for k in ENGINE_KEYS})
