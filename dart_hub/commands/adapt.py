@@ -21,7 +21,6 @@ from dart_hub.adapt.cut import (
 from dart_hub.adapt.search import DEFAULT_COARSE, DEFAULT_FIRST_ROUND, DEFAULT_HEAD, SEARCHES
 from dart_hub.commands.options import (
     engine_options,
-    library_progress_bars,
     source_options,
 )
 from dart_hub.commands.push import preflight, push_after_adapt, push_options
@@ -29,6 +28,7 @@ from dart_hub.config import CLEANING, KEEP_RULES, AdaptConfig
 from dart_hub.engines.factory import engine_for
 from dart_hub.errors import DartHubError
 from dart_hub.methods import METHODS
+from dart_hub.progress import library_progress_bars
 from dart_hub.repetition import DEFAULT_MAX_REPETITION, DEFAULT_NGRAM
 from dart_hub.shards import Shard
 

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import click
 
-from dart_hub.commands.options import engine_options, library_progress_bars
+from dart_hub.commands.options import engine_options
 from dart_hub.engines.factory import engine_for
 from dart_hub.evaluation.benchmarks import BENCHMARK_NAMES, BENCHMARKS
 from dart_hub.evaluation.run import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_TOKENS
+from dart_hub.progress import library_progress_bars
 
 _TABLE = "\n".join(
     f"  {b.name:<14}{b.title:<16}{b.rows:>5} rows  {b.repo_id}" for b in BENCHMARKS.values()

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
-from dart_hub.commands.options import library_progress_bars, source_options
+from dart_hub.commands.options import source_options
 from dart_hub.errors import DartHubError
+from dart_hub.progress import library_progress_bars
 from dart_hub.repetition import DEFAULT_MAX_REPETITION, DEFAULT_NGRAM
 from dart_hub.sources import source_spec
 
