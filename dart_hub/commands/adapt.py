@@ -23,12 +23,13 @@ from dart_hub.commands.options import (
     engine_options,
     source_options,
 )
-from dart_hub.commands.push import preflight, push_after_adapt, push_options
+from dart_hub.commands.push import push_options
 from dart_hub.config import CLEANING, KEEP_RULES, AdaptConfig
 from dart_hub.engines.factory import engine_for
 from dart_hub.errors import DartHubError
 from dart_hub.methods import METHODS
 from dart_hub.progress import library_progress_bars
+from dart_hub.publish.hub import preflight, push_after_adapt
 from dart_hub.repetition import DEFAULT_MAX_REPETITION, DEFAULT_NGRAM
 from dart_hub.shards import Shard
 
