@@ -165,7 +165,7 @@ def _jsonable(value: Any) -> Any:
 
 def child_main(spec_path: str) -> int:
     """Entry point of one launched process."""
-    from dart_hub.commands.train import run
+    from dart_hub.training.stage import run
 
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
     options = spec["options"]
