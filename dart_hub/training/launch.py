@@ -7,9 +7,9 @@ supported way. The parent process writes the command's options to a JSON spec in
 folder, runs
 
     python -m accelerate.commands.launch [--config_file CFG | --multi_gpu] --num_processes N \
-        --main_process_port PORT -m dart_hub.training.launch SPEC.json
+        --main_process_port PORT -m dart_hub.training.child SPEC.json
 
-and waits. Each child calls `dart_hub.commands.train.run` with the same options (rank 0 scores
+and waits. Each child calls `dart_hub.training.stage.run` with the same options (rank 0 scores
 the checkpoints and writes training_summary.json); the parent then reads the summary, pushes
 and prints as a one-process run would. Without GPUs (tests, CPU clusters) the same launcher
 runs N CPU processes with the gloo backend (`use_cpu` is set in the children).
@@ -103,7 +103,7 @@ def launch_command(
         # Plain DDP. Mixed precision is left to the Trainer's own bf16 setting.
         cmd += ["--multi_gpu", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
     cmd += ["--num_processes", str(num_processes), "--main_process_port", str(port or free_port())]
-    cmd += ["-m", "dart_hub.training.launch", str(spec)]
+    cmd += ["-m", "dart_hub.training.child", str(spec)]
     return cmd
 
 
@@ -161,24 +161,3 @@ def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return None
-
-
-def child_main(spec_path: str) -> int:
-    """Entry point of one launched process."""
-    from dart_hub.training.stage import run
-
-    spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
-    options = spec["options"]
-    sft = dict(spec.get("sft") or {})
-    if not visible_gpus():
-        sft["use_cpu"] = True  # accelerate only forms a CPU (gloo) process group when asked
-    try:
-        run(sft=sft or None, **options)
-    except DartHubError as error:
-        print(f"Error: {error}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(child_main(sys.argv[1]))
