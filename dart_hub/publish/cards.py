@@ -244,7 +244,7 @@ def configs_metadata(has_train_rows: bool) -> list[dict[str, Any]]:
 
     datasets refuses to load a split with zero rows, so when nothing was kept the default
     config is not declared and `steps` becomes the default (the empty data/ file stays)."""
-    from dart_hub.publish.folder import DATA_FILE, STEPS_FILE
+    from dart_hub.publish.layout import DATA_FILE, STEPS_FILE
 
     steps = {"config_name": "steps", "data_files": [{"split": "train", "path": STEPS_FILE}]}
     if not has_train_rows:
@@ -623,7 +623,7 @@ def render_card(
     body = _environment().get_template("dataset_card.md.j2").render(**context)
     train_rows = context["stats"]["trajectories"]
     metadata_yaml = card_data(_normalise(run_config), train_rows, dataset_info).to_yaml()
-    from dart_hub.publish.folder import card_marker
+    from dart_hub.publish.layout import card_marker
 
     marker = card_marker(run_config)
     content = f"---\n{metadata_yaml}\n---\n\n{body.strip()}\n" + (f"\n{marker}\n" if marker else "")
