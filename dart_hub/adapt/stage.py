@@ -3,11 +3,7 @@ chunks through the work dir, write the output folder (and push it)."""
 
 from __future__ import annotations
 
-import json
-import sys
 import time
-
-import click
 
 from dart_hub import __version__
 from dart_hub.config import AdaptConfig
@@ -67,7 +63,7 @@ def run(**o) -> dict:
     """Run `adapt` with the command's options (as click passes them); returns the summary."""
     if o.get("tokens_per_second") and not o["dry_run"]:
         raise DartHubError("--tokens-per-second goes with --dry-run (it prices the planned run)")
-    with library_progress_bars(not o["quiet"] and not o["as_json"]):
+    with library_progress_bars(not o["quiet"] and not o.get("as_json")):
         return _run(**o)
 
 
@@ -125,7 +121,6 @@ def _run(**o) -> dict:
             # every rollout at its max_tokens: an upper bound, like new_tokens_max
             cost["tokens_per_second"] = o["tokens_per_second"]
             cost["gpu_hours_max"] = round(cost["new_tokens_max"] / o["tokens_per_second"] / 3600, 2)
-        _print(cost, o["as_json"], title="dry run: what this run needs")
         return cost
     preflight(o)  # --push-to-hub: repo id and token checked before any generation
     problems, admitted = _admit(problems, config, prompts, o, source)
@@ -156,7 +151,7 @@ def _run(**o) -> dict:
     chunk_size = method.config.chunk_size
 
     started = time.monotonic()
-    show_progress = not o["quiet"] and not o["as_json"]
+    show_progress = not o["quiet"] and not o.get("as_json")
     with AnswerChecker(timeout=o["answer_timeout"]) as checker, ProgressReporter(len(problems), show_progress) as reporter:
         try:
             examples = run_chunks(
@@ -204,7 +199,6 @@ def _run(**o) -> dict:
         summary["output"] = str(output)
         if o.get("push_to_hub"):
             summary.update(push_after_adapt(output, o))
-    _print(summary, o["as_json"], title=f"adapted {o['dataset']} for {o['student']}")
     return summary
 
 
@@ -277,13 +271,3 @@ def build_mapper(o: dict, prompts):
                            revision=o["student_revision"], gpu_memory_utilization=o.get("scorer_gpu_memory_utilization"))  # fmt: skip
 
     return Mapper(config, prompts, load_mapper_prompts(o.get("method_prompts")), scorer)
-
-
-def _print(data: dict, as_json: bool, title: str) -> None:
-    if as_json:
-        click.echo(json.dumps(data, sort_keys=True))
-        return
-    click.echo(title)
-    for key, value in data.items():
-        click.echo(f"  {key}: {value}")
-    sys.stdout.flush()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 
 import click
@@ -15,7 +17,6 @@ from dart_hub.adapt.cut import (
     STRATEGIES,
 )
 from dart_hub.adapt.search import DEFAULT_COARSE, DEFAULT_FIRST_ROUND, DEFAULT_HEAD, SEARCHES
-from dart_hub.adapt.stage import run
 from dart_hub.commands.options import (
     engine_options,
     source_options,
@@ -171,5 +172,22 @@ Examples:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @push_options
-def command(**options) -> None:
-    run(**options)
+def command(as_json: bool, **options) -> None:
+    from dart_hub.api import adapt
+    from dart_hub.specs import AdaptSpec
+
+    options["quiet"] = options["quiet"] or as_json  # --json: no progress bars either
+    spec = AdaptSpec(**options)
+    result = adapt(spec)
+    title = "dry run: what this run needs" if spec.dry_run else f"adapted {spec.dataset} for {spec.student}"
+    _print(result.summary, as_json, title=title)
+
+
+def _print(data: dict, as_json: bool, title: str) -> None:
+    if as_json:
+        click.echo(json.dumps(data, sort_keys=True))
+        return
+    click.echo(title)
+    for key, value in data.items():
+        click.echo(f"  {key}: {value}")
+    sys.stdout.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -9,7 +10,6 @@ import click
 from dart_hub.commands.options import engine_options
 from dart_hub.evaluation.benchmarks import BENCHMARK_NAMES, BENCHMARKS
 from dart_hub.evaluation.run import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_TOKENS
-from dart_hub.evaluation.stage import run
 
 _TABLE = "\n".join(
     f"  {b.name:<14}{b.title:<16}{b.rows:>5} rows  {b.repo_id}" for b in BENCHMARKS.values()
@@ -75,5 +75,38 @@ Examples:
 @click.option("--answer-timeout", type=float, default=5.0, show_default=True, help="Seconds before an answer comparison is killed and counted as wrong.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json's content on stdout.")
-def command(**options) -> None:
-    run(**options)
+def command(as_json: bool, **options) -> None:
+    from dart_hub.api import evaluate
+    from dart_hub.specs import EvalSpec
+
+    options["quiet"] = options["quiet"] or as_json  # --json: no progress bars either
+    result = evaluate(EvalSpec(**options))
+    print_report(result.report, result.benchmarks, as_json)
+
+
+def print_report(report, names: list[str], as_json: bool) -> None:
+    """results.json as JSON, or one line per benchmark (warnings on stderr)."""
+    data = report.data
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), sort_keys=True))
+        return
+    for name in names:
+        for warning in data["benchmarks"][name].get("warnings", []):
+            click.echo(f"warning: {warning}", err=True)
+    click.echo(f"{data['model']} -> {report.output_dir}")
+    for name, entry in data["benchmarks"].items():
+        note = " (resumed)" if name in report.resumed else ""
+        extra = f", {entry['truncated']} truncated" if entry.get("truncated") else ""
+        if entry.get("mean_completion_tokens") is not None:
+            extra += f", {entry['mean_completion_tokens']:g} tokens on average"
+        if entry.get("pass_at_k"):
+            shown = "  ".join(f"pass@{k} {100 * v:5.1f}" for k, v in entry["pass_at_k"].items())
+            count = f"{entry['correct']}/{entry['total'] * entry['samples']} samples correct"
+            click.echo(f"  {entry.get('title', name):<16}{shown}  ({count}{extra}){note}")
+            continue
+        click.echo(
+            f"  {entry.get('title', name):<16}{100 * entry['accuracy']:6.1f}  "
+            f"({entry['correct']}/{entry['total']}{extra}){note}"
+        )
+    if data.get("average") is not None:
+        click.echo(f"  {'Average':<16}{100 * data['average']:6.1f}  over {len(data['average_over'])} benchmarks")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import click
-
-from dart_hub.training.stage import run
 
 HELP = """Fine-tune a student on a DART-adapted dataset (TRL SFTTrainer), keep the best epoch.
 
@@ -124,5 +123,45 @@ Examples:
 @click.option("--dry-run", is_flag=True, help="Load the data, resolve the settings and the loss masking, print them, and exit (no model loaded).")
 @click.option("--quiet", "-q", is_flag=True, help="Less output.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
-def command(**options: Any) -> None:
-    run(**options)
+def command(as_json: bool, **options: Any) -> None:
+    from dart_hub.api import train
+    from dart_hub.specs import TrainSpec
+
+    result = train(TrainSpec(**options), as_json=as_json)
+    if result.summary is not None and not options["dry_run"] and not options["push_only"]:
+        _print(result.summary, as_json, bool(options["quiet"]))
+
+
+def _print(summary: dict[str, Any], as_json: bool, quiet: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(summary, sort_keys=True))
+        return
+    selection = summary["selection"]
+    grpo = summary.get("objective", {}).get("name") == "grpo"
+    unit = "step" if grpo else "epoch"
+    chosen = next((e for e in summary["epochs"] if e["checkpoint"] == summary["chosen_checkpoint"]), {})
+    label = chosen.get("step") if grpo else summary["chosen_epoch"]
+    if selection["enabled"]:
+        click.echo(f"best {unit}: {label} ({selection['best_checkpoint']})")
+    else:
+        click.echo(f"kept the last {unit}: {label} ({summary['chosen_checkpoint']})")
+    if not quiet:
+        for epoch in summary["epochs"]:
+            v = epoch.get("validation")
+            score = f"validation {v['correct']}/{v['total']}" if v else "not scored"
+            loss = f", train loss {epoch['train_loss']:.4f}" if "train_loss" in epoch else ""
+            label = epoch["step"] if grpo else epoch["epoch"]
+            click.echo(f"  {unit} {label} {epoch['checkpoint']}: {score}{loss}")
+        rewards = summary.get("rewards")
+        if rewards:
+            click.echo(f"  mean reward: first step {rewards['first']}, last step {rewards['last']}")
+        if "device_hours" in summary:
+            click.echo(f"  compute: {_compute_text(summary)}")
+    click.echo(f"model: {Path(summary['request']['output']) / summary['model_dir']}")
+
+
+def _compute_text(summary: dict[str, Any]) -> str:
+    seconds = sum(s["seconds"] for s in summary.get("sessions", []))
+    if summary.get("device") == "cuda":
+        return f"{summary['gpu_hours']:.3f} GPU-hours ({seconds:.0f} s wall)"
+    return f"{seconds:.0f} s wall on CPU (0 GPU-hours)"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 import click
@@ -55,7 +54,7 @@ class EvalProgressBar:
             self.progress.advance(self.task, count)
 
 
-def run(**o) -> None:
+def run(**o):
     from dart_hub.answers import AnswerChecker
     from dart_hub.evaluation.benchmarks import parse_benchmark_list, parse_source_overrides
     from dart_hub.evaluation.run import Sampling, evaluate
@@ -67,7 +66,7 @@ def run(**o) -> None:
     if unused:
         click.echo(f"warning: --benchmark-source given for {', '.join(unused)}, which is not evaluated", err=True)
     engine = engine_for(o, o["model"], o["model_revision"])
-    show_progress = not o["quiet"] and not o["as_json"]
+    show_progress = not o["quiet"] and not o.get("as_json")
     try:
         with library_progress_bars(show_progress), AnswerChecker(timeout=o["answer_timeout"]) as checker, EvalProgressBar(show_progress) as bar:
             report = evaluate(
@@ -86,27 +85,4 @@ def run(**o) -> None:
     finally:
         engine.close()
 
-    data = report.data
-    if o["as_json"]:
-        click.echo(json.dumps(report.to_dict(), sort_keys=True))
-        return
-    for name in names:
-        for warning in data["benchmarks"][name].get("warnings", []):
-            click.echo(f"warning: {warning}", err=True)
-    click.echo(f"{data['model']} -> {report.output_dir}")
-    for name, entry in data["benchmarks"].items():
-        note = " (resumed)" if name in report.resumed else ""
-        extra = f", {entry['truncated']} truncated" if entry.get("truncated") else ""
-        if entry.get("mean_completion_tokens") is not None:
-            extra += f", {entry['mean_completion_tokens']:g} tokens on average"
-        if entry.get("pass_at_k"):
-            shown = "  ".join(f"pass@{k} {100 * v:5.1f}" for k, v in entry["pass_at_k"].items())
-            count = f"{entry['correct']}/{entry['total'] * entry['samples']} samples correct"
-            click.echo(f"  {entry.get('title', name):<16}{shown}  ({count}{extra}){note}")
-            continue
-        click.echo(
-            f"  {entry.get('title', name):<16}{100 * entry['accuracy']:6.1f}  "
-            f"({entry['correct']}/{entry['total']}{extra}){note}"
-        )
-    if data.get("average") is not None:
-        click.echo(f"  {'Average':<16}{100 * data['average']:6.1f}  over {len(data['average_over'])} benchmarks")
+    return report

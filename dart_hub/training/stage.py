@@ -135,7 +135,9 @@ def run(sft: dict[str, Any] | None = None, **o: Any) -> dict[str, Any] | None:
         if o.get("dry_run"):
             plan = plan_training(request, sft_kwargs, notes)
             plan["processes"] = num_processes
-            if o.get("as_json"):
+            if o.get("as_json") is None:  # called from Python (dart_hub.api): the plan is returned, not printed
+                pass
+            elif o.get("as_json"):
                 click.echo(json.dumps(plan, sort_keys=True))
             else:
                 click.echo(f"would train {request.student} on {plan['rows']['train']} rows ({plan['rows']['validation']} held out)")
@@ -160,7 +162,6 @@ def run(sft: dict[str, Any] | None = None, **o: Any) -> dict[str, Any] | None:
         return None
     if o.get("push_repo"):
         summary["push"] = _push(output, o, settings, quiet=True)
-    _print(summary, bool(o.get("as_json")), bool(o.get("quiet")))
     return summary
 
 
@@ -240,38 +241,3 @@ def _push(output: Path, o: dict[str, Any], settings: dict[str, Any], quiet: bool
     if not quiet:
         click.echo(f"pushed {result['files']} files to {result['url']} (commit {result['commit'][:12]})")
     return result
-
-
-def _print(summary: dict[str, Any], as_json: bool, quiet: bool) -> None:
-    if as_json:
-        click.echo(json.dumps(summary, sort_keys=True))
-        return
-    selection = summary["selection"]
-    grpo = summary.get("objective", {}).get("name") == "grpo"
-    unit = "step" if grpo else "epoch"
-    chosen = next((e for e in summary["epochs"] if e["checkpoint"] == summary["chosen_checkpoint"]), {})
-    label = chosen.get("step") if grpo else summary["chosen_epoch"]
-    if selection["enabled"]:
-        click.echo(f"best {unit}: {label} ({selection['best_checkpoint']})")
-    else:
-        click.echo(f"kept the last {unit}: {label} ({summary['chosen_checkpoint']})")
-    if not quiet:
-        for epoch in summary["epochs"]:
-            v = epoch.get("validation")
-            score = f"validation {v['correct']}/{v['total']}" if v else "not scored"
-            loss = f", train loss {epoch['train_loss']:.4f}" if "train_loss" in epoch else ""
-            label = epoch["step"] if grpo else epoch["epoch"]
-            click.echo(f"  {unit} {label} {epoch['checkpoint']}: {score}{loss}")
-        rewards = summary.get("rewards")
-        if rewards:
-            click.echo(f"  mean reward: first step {rewards['first']}, last step {rewards['last']}")
-        if "device_hours" in summary:
-            click.echo(f"  compute: {_compute_text(summary)}")
-    click.echo(f"model: {Path(summary['request']['output']) / summary['model_dir']}")
-
-
-def _compute_text(summary: dict[str, Any]) -> str:
-    seconds = sum(s["seconds"] for s in summary.get("sessions", []))
-    if summary.get("device") == "cuda":
-        return f"{summary['gpu_hours']:.3f} GPU-hours ({seconds:.0f} s wall)"
-    return f"{seconds:.0f} s wall on CPU (0 GPU-hours)"
