@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from dart_hub.errors import DartHubError
-from dart_hub.recipes import STAGES, Recipe, adapt_options, stage_options
+from dart_hub.recipes import STAGES, Recipe, adapt_options, load_recipe, stage_options
 from dart_hub.store import write_atomic
 
 SUMMARY_JSON = "run-summary.json"
@@ -103,11 +103,9 @@ def dataset_dir(recipe: Recipe) -> Path:
 
 
 def run_adapt_stage(recipe: Recipe, quiet: bool, shard: str | None) -> dict[str, Any]:
-    from dart_hub.commands import adapt
-
     options = adapt_options(recipe, dataset_dir(recipe) if not shard else recipe.output / "shards", quiet=quiet)
     options["shard"] = shard
-    summary = adapt.run(**options)
+    summary = _adapt(options)
     return {"output": str(options["output"]), "summary": summary}
 
 
@@ -165,12 +163,11 @@ def plan_recipe(recipe: Recipe, stages: list[str]) -> tuple[list[str], dict[str,
 def per_problem_plan(recipe: Recipe, params: dict[str, Any], head: str, samples: int, max_tokens: int, unit: str) -> tuple[list[str], dict[str, int]]:
     """Methods that make `samples` generations per problem and nothing else (DAIL, mapper):
     adapt's own dry run when the data is local, else the preset's row count."""
-    from dart_hub.commands import adapt
     from dart_hub.sources import PRESETS
 
     source = recipe.section("source")
     if Path(str(source["dataset"])).expanduser().exists():
-        cost = adapt.run(**params | {"as_json": False, "shard": None})
+        cost = _adapt(params | {"shard": None})
         rows, rollouts, tokens = cost["problems"], cost["rollouts"], cost["new_tokens_max"]
     else:
         preset = PRESETS.get(str(source.get("preset") or source["dataset"]))
@@ -198,7 +195,6 @@ def mapper_plan(recipe: Recipe, params: dict[str, Any], source: dict[str, Any]) 
 def adapt_plan(recipe: Recipe) -> tuple[list[str], dict[str, int]]:
     """adapt's own dry run (`dart-hub adapt --dry-run`) when the data is local; else the bounds
     that do not need the data: exploration from the preset's row count, simulation per step."""
-    from dart_hub.commands import adapt
     from dart_hub.sources import PRESETS
 
     source = recipe.section("source")
@@ -212,7 +208,7 @@ def adapt_plan(recipe: Recipe) -> tuple[list[str], dict[str, int]]:
     if params["strategy"] == "static":
         return [head, "nothing is generated: the expert traces are kept unchanged"], {}
     if Path(str(source["dataset"])).expanduser().exists():
-        cost = adapt.run(**params | {"as_json": False, "shard": None})
+        cost = _adapt(params | {"shard": None})
         lines = [head, f"{cost['problems']:,} problems, {cost['steps']:,} steps: rollouts <= {cost['rollouts_max']:,} (simulation {cost['simulation_rollouts']:,}), new tokens <= {cost['new_tokens_max']:,}"]
         explore = cost["exploration_rollouts_max"]
         return lines, {"generations": explore, "new_tokens": cost["new_tokens_max"] - cost["simulation_rollouts"] * params["sim_max_tokens"],
@@ -354,7 +350,7 @@ def print_plan(plans: list[tuple[Recipe, list[str]]]) -> None:
             click.echo(f"  not counted above: the simulation rollouts of {unknown} set(s) whose data is not local (steps x n_sim each)")
 
 
-def run_recipe(recipe: Recipe, stages: list[str], quiet: bool, shard: str | None, force: bool) -> None:
+def run_recipe(recipe: Recipe, stages: list[str], quiet: bool, shard: str | None, force: bool) -> RunState:
     state = RunState(recipe)
     for stage in stages:
         upstream = dataset_fingerprint(recipe) if stage != "adapt" else None
@@ -367,31 +363,30 @@ def run_recipe(recipe: Recipe, stages: list[str], quiet: bool, shard: str | None
         if stage == "adapt":
             result = run_adapt_stage(recipe, quiet, shard)
             if shard:
-                return  # a shard is not the whole adapt stage
+                return state  # a shard is not the whole adapt stage
         elif stage == "push":
             result = run_push_stage(recipe)
         else:
             result = run_stage(stage, recipe, quiet, state)
         state.record(stage, key, result)
     click.echo(f"summary: {state.path}")
+    return state
 
 
-def command_options(module: Any, recipe: Recipe, section: str) -> dict[str, Any]:
-    """A command's keyword arguments: its CLI defaults, then what the recipe gives that stage
+def command_options(spec: Any, recipe: Recipe, section: str) -> dict[str, Any]:
+    """A stage's spec fields: its CLI defaults, then what the recipe gives that stage
     (`dart_hub.recipes.stage_options`: its own section plus the keys shared with it)."""
-    from dart_hub.commands.options import cli_defaults
-
-    options = cli_defaults(module.command)
+    options = spec.defaults()
     options.update(stage_options(recipe, section, set(options)))
     return options
 
 
 def train_options(recipe: Recipe) -> dict[str, Any]:
     """`dart-hub train`'s keyword arguments for the recipe's train stage."""
-    from dart_hub.commands import train as train_command
+    from dart_hub.specs import TrainSpec
 
     section = recipe.section("train")
-    options = command_options(train_command, recipe, "train")
+    options = command_options(TrainSpec, recipe, "train")
     static = bool(section.get("static"))
     source = recipe.section("source")
     options.update(
@@ -409,9 +404,9 @@ def train_options(recipe: Recipe) -> dict[str, Any]:
 
 
 def eval_options(recipe: Recipe) -> dict[str, Any]:
-    from dart_hub.commands import eval as eval_command
+    from dart_hub.specs import EvalSpec
 
-    return command_options(eval_command, recipe, "eval")
+    return command_options(EvalSpec, recipe, "eval")
 
 
 def trained_model(recipe: Recipe, state: RunState) -> str:
@@ -422,18 +417,50 @@ def trained_model(recipe: Recipe, state: RunState) -> str:
 
 def run_stage(stage: str, recipe: Recipe, quiet: bool, state: RunState | None = None) -> dict[str, Any]:
     if stage == "eval":
-        from dart_hub.commands import eval as eval_command
+        from dart_hub.evaluation import stage as eval_stage
+        from dart_hub.specs import EvalSpec
 
         options = eval_options(recipe)
-        options.update(model=trained_model(recipe, state or RunState(recipe)), output=recipe.output / "eval", quiet=quiet, as_json=False)
-        eval_command.run(**options)
+        options.update(model=trained_model(recipe, state or RunState(recipe)), output=recipe.output / "eval", quiet=quiet)
+        eval_stage.run(**EvalSpec(**options).options())
         results = json.loads((recipe.output / "eval" / "results.json").read_text(encoding="utf-8"))
         return {"output": str(recipe.output / "eval"), "model": options["model"], "average": results.get("average")}
     if stage == "train":
-        from dart_hub.commands import train as train_command
+        from dart_hub.specs import TrainSpec
+        from dart_hub.training import stage as train_stage
 
         options = train_options(recipe)
-        options.update(quiet=quiet, as_json=False)
-        summary = train_command.run(sft=recipe.section("train").get("sft"), **options) or {}
+        options.update(quiet=quiet)
+        summary = train_stage.run(sft=recipe.section("train").get("sft"), **TrainSpec(**options).options()) or {}
         return {"output": str(recipe.output / "train"), "best_model": summary.get("model_path")}
     raise DartHubError(f"unknown stage {stage}")
+
+
+def _adapt(options: dict[str, Any]) -> dict[str, Any]:
+    """The adapt stage (as `dart_hub.api.adapt`) on the recipe's settings, checked by its spec."""
+    from dart_hub.adapt.stage import run
+    from dart_hub.specs import AdaptSpec
+
+    return run(**AdaptSpec(**options).options())
+
+
+def plan_runs(recipe_paths, only: tuple[str, ...] = (), overrides: tuple[str, ...] = (), shard: str | None = None) -> list[tuple[Recipe, list[str]]]:
+    """Every recipe (files, folders, glob patterns) validated, with the stages it will run;
+    all are checked before anything runs."""
+    recipes = [load_recipe(path, list(overrides)) for path in expand_recipe_paths(recipe_paths)]
+    outputs: dict[Path, Path] = {}
+    for recipe in recipes:
+        other = outputs.setdefault(recipe.output.resolve(), recipe.path)
+        if other != recipe.path:
+            raise DartHubError(f"{recipe.path} and {other} write to the same output {recipe.output}: give one of them another `output:`")
+    plans = []
+    for recipe in recipes:
+        stages = [s for s in recipe.stages() if not only or s in only]
+        if len(recipes) == 1:
+            for stage in only:
+                if stage not in recipe.stages():
+                    raise DartHubError(f"--only {stage}: the recipe has no {stage} stage (add a `{'publish' if stage == 'push' else 'source' if stage == 'adapt' else stage}` section)")
+        plans.append((recipe, stages))
+    if shard and (len(recipes) > 1 or plans[0][1] != ["adapt"]):
+        raise DartHubError("--shard runs one adapt shard of one recipe: combine it with --only adapt")
+    return plans

@@ -90,22 +90,18 @@ def push_options(function: Callable) -> Callable:
 @click.option("--allow-empty", is_flag=True, help="Publish even when no trajectory was kept (only the `steps` diagnostics; refused by default).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def command(folder: Path, repo_id: str, private: bool, hub_branch: str | None, create_pr: bool, commit_message: str | None, token_env: str | None, allow_empty: bool, as_json: bool) -> None:
-    from dart_hub.publish.folder import read_config
-    from dart_hub.publish.hub import push_folder
+    from dart_hub.api import push
 
-    if not folder.is_dir():
-        raise DartHubError(f"{folder} is not a folder: pass the folder written by `dart-hub adapt --output`")
-    read_config(folder)  # refuses a folder that is not an adapt output
     token = None
     if token_env:
         token = os.environ.get(token_env)
         if not token:
             raise DartHubError(f"environment variable {token_env} is not set or empty (--token-env names the variable that holds the token)")
-    result = push_folder(
+    result = push(
         folder,
         repo_id,
         private=private,
-        branch=hub_branch,
+        hub_branch=hub_branch,
         create_pr=create_pr,
         commit_message=commit_message,
         token=token,

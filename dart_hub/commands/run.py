@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from dart_hub.errors import DartHubError
 from dart_hub.recipe_runner import (  # noqa: F401  (tests and tools import these from here)
     RunState,
     eval_options,
-    expand_recipe_paths,
+    plan_runs,
     print_plan,
     run_recipe,
     stage_key,
     train_options,
 )
-from dart_hub.recipes import STAGES, load_recipe
+from dart_hub.recipes import STAGES
 
 
 @click.command()
@@ -49,22 +46,7 @@ def command(recipe_path: tuple[str, ...], only: tuple[str, ...], overrides: tupl
       dart-hub run recipes/ --dry-run                     # the whole paper grid, offline
       dart-hub run 'recipes/*/math-qwq-32b-*.yaml'        # Tables 3 and 5 variants
     """
-    recipes = [load_recipe(path, list(overrides)) for path in expand_recipe_paths(recipe_path)]
-    outputs: dict[Path, Path] = {}
-    for recipe in recipes:
-        other = outputs.setdefault(recipe.output.resolve(), recipe.path)
-        if other != recipe.path:
-            raise DartHubError(f"{recipe.path} and {other} write to the same output {recipe.output}: give one of them another `output:`")
-    plans = []
-    for recipe in recipes:
-        stages = [s for s in recipe.stages() if not only or s in only]
-        if len(recipes) == 1:
-            for stage in only:
-                if stage not in recipe.stages():
-                    raise DartHubError(f"--only {stage}: the recipe has no {stage} stage (add a `{'publish' if stage == 'push' else 'source' if stage == 'adapt' else stage}` section)")
-        plans.append((recipe, stages))
-    if shard and (len(recipes) > 1 or plans[0][1] != ["adapt"]):
-        raise DartHubError("--shard runs one adapt shard of one recipe: combine it with --only adapt")
+    plans = plan_runs(recipe_path, only, overrides, shard)
     if dry_run:
         print_plan(plans)
         return
