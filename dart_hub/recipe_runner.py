@@ -3,9 +3,11 @@ summary (OUTPUT/run-summary.json and .md); plans for `--dry-run`."""
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -422,7 +424,7 @@ def run_stage(stage: str, recipe: Recipe, quiet: bool, state: RunState | None = 
 
         options = eval_options(recipe)
         options.update(model=trained_model(recipe, state or RunState(recipe)), output=recipe.output / "eval", quiet=quiet)
-        eval_stage.run(**EvalSpec(**options).options())
+        _show("eval", eval_stage.run(**EvalSpec(**options).options()), options)
         results = json.loads((recipe.output / "eval" / "results.json").read_text(encoding="utf-8"))
         return {"output": str(recipe.output / "eval"), "model": options["model"], "average": results.get("average")}
     if stage == "train":
@@ -432,6 +434,8 @@ def run_stage(stage: str, recipe: Recipe, quiet: bool, state: RunState | None = 
         options = train_options(recipe)
         options.update(quiet=quiet)
         summary = train_stage.run(sft=recipe.section("train").get("sft"), **TrainSpec(**options).options()) or {}
+        if summary:
+            _show("train", summary, options)
         return {"output": str(recipe.output / "train"), "best_model": summary.get("model_path")}
     raise DartHubError(f"unknown stage {stage}")
 
@@ -441,7 +445,28 @@ def _adapt(options: dict[str, Any]) -> dict[str, Any]:
     from dart_hub.adapt.stage import run
     from dart_hub.specs import AdaptSpec
 
-    return run(**AdaptSpec(**options).options())
+    summary = run(**AdaptSpec(**options).options())
+    _show("adapt", summary, options)
+    return summary
+
+
+_PRINTERS: list[Callable[[str, Any, dict[str, Any]], None]] = []
+
+
+@contextlib.contextmanager
+def showing_results(printer: Callable[[str, Any, dict[str, Any]], None]):
+    """While a `dart-hub run` runs: `printer(stage, result, options)` shows each stage's result
+    as its own command prints it (the library itself prints no results)."""
+    _PRINTERS.append(printer)
+    try:
+        yield
+    finally:
+        _PRINTERS.remove(printer)
+
+
+def _show(stage: str, result: Any, options: dict[str, Any]) -> None:
+    for printer in _PRINTERS:
+        printer(stage, result, options)
 
 
 def plan_runs(recipe_paths, only: tuple[str, ...] = (), overrides: tuple[str, ...] = (), shard: str | None = None) -> list[tuple[Recipe, list[str]]]:

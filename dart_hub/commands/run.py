@@ -10,6 +10,7 @@ from dart_hub.recipe_runner import (  # noqa: F401  (tests and tools import thes
     plan_runs,
     print_plan,
     run_recipe,
+    showing_results,
     stage_key,
     train_options,
 )
@@ -47,6 +48,11 @@ def command(recipe_path: tuple[str, ...], only: tuple[str, ...], overrides: tupl
       dart-hub run 'recipes/*/math-qwq-32b-*.yaml'        # Tables 3 and 5 variants
     """
     plans = plan_runs(recipe_path, only, overrides, shard)
+    with showing_results(show_result):
+        _run_plans(plans, only, shard, force, dry_run, quiet)
+
+
+def _run_plans(plans, only, shard, force, dry_run, quiet) -> None:
     if dry_run:
         print_plan(plans)
         return
@@ -57,3 +63,21 @@ def command(recipe_path: tuple[str, ...], only: tuple[str, ...], overrides: tupl
             click.echo(f"nothing to run: the recipe has no {' / '.join(only)} stage", err=True)
             continue
         run_recipe(recipe, stages, quiet, shard, force)
+
+
+def show_result(stage: str, result, options: dict) -> None:
+    """A stage's result as `dart-hub adapt` / `train` / `eval` print it."""
+    if stage == "adapt":
+        from dart_hub.commands.adapt import _print
+
+        title = "dry run: what this run needs" if options.get("dry_run") else f"adapted {options['dataset']} for {options['student']}"
+        _print(result, False, title=title)
+    elif stage == "train":
+        from dart_hub.commands.train import _print
+
+        _print(result, False, bool(options.get("quiet")))
+    elif stage == "eval":
+        from dart_hub.commands.eval import print_report
+        from dart_hub.evaluation.benchmarks import parse_benchmark_list
+
+        print_report(result, parse_benchmark_list(options["benchmarks"]), False)
