@@ -1,7 +1,7 @@
 """The dataset card (README.md) of an adapted dataset: YAML metadata + Markdown body.
 
 Metadata is a huggingface_hub ``DatasetCardData`` dumped by the library (never string
-concatenation), the body is rendered from the Jinja templates in ``dart_hub/resources/cards/``.
+concatenation), the body is rendered from the Jinja templates in the top-level ``cards/`` folder.
 Everything the card says comes from the run configuration (``dart_config.json``) and the
 examples (the ``steps`` config), so ``dart-hub card FOLDER`` re-renders exactly the card that
 ``adapt`` wrote:
@@ -22,7 +22,7 @@ import re
 import shlex
 import statistics
 from collections.abc import Sequence
-from importlib import metadata, resources
+from importlib import metadata
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -494,7 +494,9 @@ def _environment() -> jinja2.Environment:
 
 
 def _load_template(name: str) -> str:
-    return resources.files("dart_hub").joinpath(f"resources/cards/{name}").read_text(encoding="utf-8")
+    from dart_hub.publish.templates import read_template
+
+    return read_template(name)
 
 
 def card_context(run_config: dict[str, Any], examples: Sequence[AdaptedExample], figure: str | None) -> dict[str, Any]:
