@@ -371,7 +371,6 @@ def run_recipe(recipe: Recipe, stages: list[str], quiet: bool, shard: str | None
         else:
             result = run_stage(stage, recipe, quiet, state)
         state.record(stage, key, result)
-    click.echo(f"summary: {state.path}")
     return state
 
 

@@ -181,16 +181,18 @@ def test_train_trains_the_toy_student_like_the_command_line(tmp_path):
     assert losses == [e.get("train_loss") for e in cli_summary["epochs"]]  # same seed, same data: same loss
 
 
-def test_run_recipe_runs_and_resumes_like_the_command_line(tmp_path):
+def test_run_recipe_runs_and_resumes_like_the_command_line(tmp_path, capsys):
     recipe = tmp_path / "r.yaml"
     recipe.write_text(
         f"source:\n  dataset: {DATA / 'limo_sample.jsonl'}\nstudent:\n  model: any/model\n"
         f"adapt:\n  strategy: static\n  work_dir: {tmp_path / 'w'}\noutput: {tmp_path / 'run'}\n"
     )
     runs = run_recipe(recipe, quiet=True)
+    assert capsys.readouterr().out == ""  # from Python nothing is printed on stdout
     assert [r.stages for r in runs] == [["adapt"]] and runs[0].output == tmp_path / "run"
     assert runs[0].summary["stages"]["adapt"]["summary"]["kept"] >= 3
     again = CliRunner().invoke(cli, ["run", str(recipe)])
     assert again.exit_code == 0 and "adapt: done, skipped" in again.stderr
+    assert again.stdout == f"summary: {tmp_path / 'run' / 'run-summary.json'}\n"
     with pytest.raises(DartHubError, match="--only train: the recipe has no train stage"):
         run_recipe(recipe, only=["train"])

@@ -62,7 +62,9 @@ def _run_plans(plans, only, shard, force, dry_run, quiet) -> None:
         if not stages:
             click.echo(f"nothing to run: the recipe has no {' / '.join(only)} stage", err=True)
             continue
-        run_recipe(recipe, stages, quiet, shard, force)
+        state = run_recipe(recipe, stages, quiet, shard, force)
+        if not shard:  # a shard is not the whole adapt stage
+            click.echo(f"summary: {state.path}")
 
 
 def show_result(stage: str, result, options: dict) -> None:

@@ -88,7 +88,7 @@ def run(sft: dict[str, Any] | None = None, **o: Any) -> dict[str, Any] | None:
     if o.get("push_only"):
         if not o.get("push_repo"):
             raise DartHubError("--push-only needs --push-to-hub REPO")
-        return _push(output, o, settings, quiet=o.get("quiet", False))
+        return _push(output, o, settings, quiet=o.get("quiet", False) or o.get("as_json") is None)  # from Python: nothing printed
 
     for key in ("student", "data"):
         if not settings.get(key):
