@@ -17,6 +17,7 @@ from dart_hub.adapt.cut import (
     STRATEGIES,
 )
 from dart_hub.adapt.search import DEFAULT_COARSE, DEFAULT_FIRST_ROUND, DEFAULT_HEAD, SEARCHES
+from dart_hub.adapt.stage import run  # noqa: F401  (the stage, for code written when it lived here; new code calls dart_hub.api)
 from dart_hub.commands.options import (
     engine_options,
     source_options,

@@ -10,6 +10,7 @@ import click
 from dart_hub.commands.options import engine_options
 from dart_hub.evaluation.benchmarks import BENCHMARK_NAMES, BENCHMARKS
 from dart_hub.evaluation.run import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_TOKENS
+from dart_hub.evaluation.stage import run  # noqa: F401  (the stage, for code written when it lived here; new code calls dart_hub.api)
 
 _TABLE = "\n".join(
     f"  {b.name:<14}{b.title:<16}{b.rows:>5} rows  {b.repo_id}" for b in BENCHMARKS.values()

@@ -1,7 +1,8 @@
 """`dart-hub push`: publish an adapt output folder on the Hub in one commit.
 
 Also the push options of `dart-hub adapt` (`--push-to-hub` & co), defined here so that adapt
-only has to apply the decorator and call `preflight` / `push_after_adapt`.
+only has to apply the decorator (its stage calls `preflight` / `push_after_adapt` from
+dart_hub.publish.hub).
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from dart_hub.training.stage import run  # noqa: F401  (the stage, for code written when it lived here; new code calls dart_hub.api)
+
 HELP = """Fine-tune a student on a DART-adapted dataset (TRL SFTTrainer), keep the best epoch.
 
 \b
