@@ -59,3 +59,18 @@ def test_a_spec_checks_values_as_the_command_line_does():
         AdaptSpec(dataset="d")  # --student is required
     assert EvalSpec(model="m", output="o", benchmark_sources="gsm8k=x.jsonl").benchmark_sources == ("gsm8k=x.jsonl",)
     assert TrainSpec().static is None and TrainSpec(eval_dirs=["a"]).eval_dirs[0].name == "a"
+
+
+def test_the_package_re_exports_the_api_without_loading_it_at_import():
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, dart_hub; assert 'dart_hub.api' not in sys.modules; "
+        "from dart_hub import AdaptSpec, DartHubError, compare, evaluate, push, run_recipe, train; "
+        "import dart_hub.api as api, dart_hub.errors as errors; "
+        "assert train is api.train and push is api.push and AdaptSpec is api.AdaptSpec and DartHubError is errors.DartHubError; "
+        "assert 'torch' not in sys.modules"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
