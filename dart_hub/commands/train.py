@@ -128,8 +128,11 @@ Examples:
 def command(as_json: bool, **options: Any) -> None:
     from dart_hub.api import train
     from dart_hub.specs import TrainSpec
+    from dart_hub.training.launch import in_distributed_run
 
     result = train(TrainSpec(**options), as_json=as_json)
+    if in_distributed_run() and not options["dry_run"]:
+        return  # inside `accelerate launch` / torchrun: every rank runs this command; none prints (as before)
     if result.summary is not None and not options["dry_run"] and not options["push_only"]:
         _print(result.summary, as_json, bool(options["quiet"]))
 
