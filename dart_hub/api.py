@@ -1,6 +1,6 @@
 """dart-hub from Python: every stage is one call that takes one typed spec.
 
-    from dart_hub import AdaptSpec, adapt, push
+    from dart_hub.api import AdaptSpec, adapt, push   # (dart_hub.adapt is the algorithm package)
     result = adapt(AdaptSpec(student="./my-model", dataset="./my.jsonl", engine="transformers",
                              limit=20, output="out/x"))
     result.summary["kept"], result.output           # what `dart-hub adapt` prints, the folder
