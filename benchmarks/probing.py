@@ -130,26 +130,24 @@ def toy_adapt(data: Path, work: Path, probe: str, args) -> dict:
     import contextlib
     import io
 
-    from dart_hub.commands import adapt
-    from dart_hub.commands.options import cli_defaults
+    from dart_hub import AdaptSpec, adapt
     from dart_hub.toy import toy_student_path
     from dart_hub.toy.long import MIN_STEP_CHARS
 
     # one work dir per data file and settings: adapt refuses to resume another run's work dir
     chosen = (args.n_sim, args.toy_max_tokens, args.coarse, args.first_round, args.head, args.epsilon, args.min_follow, args.strategy)
     settings = hashlib.sha256(repr(chosen).encode()).hexdigest()[:8]
-    options = cli_defaults(adapt.command)
-    options.update(
+    spec = AdaptSpec(
         student=str(toy_student_path()), dataset=str(data), engine="transformers", dtype="float32", device="cpu",
         strategy="first" if args.strategy == "first" else "gap",  # the cut of full and gap is the same; gap skips exploration
         n_sim=args.n_sim, sim_max_tokens=args.toy_max_tokens, explore_max_tokens=args.toy_max_tokens,
         min_step_chars=MIN_STEP_CHARS, probe=probe, probe_coarse=args.coarse, probe_round=args.first_round, probe_head=args.head,
         epsilon=args.epsilon, min_follow=args.min_follow, seed=0,
         output=work / f"out-{data.stem}-{probe}-{settings}", work_dir=work / f"work-{data.stem}-{probe}-{settings}", probe_cache=work / "probes",
-        quiet=True, as_json=True,
+        quiet=True,
     )  # fmt: skip
     with contextlib.redirect_stdout(io.StringIO()):
-        return adapt.run(**options)
+        return adapt(spec).summary
 
 
 def stored_probes(root: Path, probe: str) -> dict[str, dict]:

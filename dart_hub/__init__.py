@@ -1,3 +1,28 @@
-"""dart-hub: adapt expert reasoning datasets to small students (DART) and publish them on the Hub."""
+"""dart-hub: adapt expert reasoning datasets to small students (DART) and publish them on the Hub.
+
+The Python API is `dart_hub.api`: `adapt`, `push`, `train`, `evaluate`, `compare`,
+`run_recipe` and their specs. All but `adapt` are re-exported here (`dart_hub.adapt` is the
+package of the DART algorithm, so take that function from `dart_hub.api`), with `DartHubError`.
+They load on first use, so `import dart_hub` (and `dart-hub --help`) stays fast.
+"""
+
+import importlib
 
 __version__ = "0.1.0"
+
+_API = (
+    "AdaptResult", "AdaptSpec", "Comparison", "EvalResult", "EvalSpec", "RecipeRun", "TrainResult",
+    "TrainSpec", "compare", "evaluate", "push", "run_recipe", "train",
+)  # fmt: skip
+__all__ = ["DartHubError", "__version__", *_API]
+
+
+def __getattr__(name: str):
+    if name in _API:
+        # imported by name: the package does not import its API at import time
+        return getattr(importlib.import_module("dart_hub.api"), name)
+    if name == "DartHubError":
+        from dart_hub.errors import DartHubError
+
+        return DartHubError
+    raise AttributeError(f"module 'dart_hub' has no attribute {name!r}")

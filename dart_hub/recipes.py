@@ -18,7 +18,6 @@ No-Tuning row (the student evaluated as it is).
 from __future__ import annotations
 
 import copy
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import click
 import yaml
 
 from dart_hub.errors import DartHubError
+from dart_hub.specs import AdaptSpec, EvalSpec, SpecParam, TrainSpec
 
 # recipe section -> {recipe key: `dart-hub adapt` parameter name}
 ADAPT_SECTIONS: dict[str, dict[str, str]] = {
@@ -63,7 +63,7 @@ ADAPT_SECTIONS: dict[str, dict[str, str]] = {
     },
 }  # fmt: skip
 PUBLISH_KEYS = {"push_to_hub": str, "private": bool, "hub_branch": str, "create_pr": bool, "commit_message": str}
-STAGE_SECTIONS = ("train", "eval")  # validated against those commands' options when installed
+STAGE_SECTIONS = ("train", "eval")  # validated against those stages' specs (dart_hub.specs)
 TOP_LEVEL = ("name", "output", "paper", *ADAPT_SECTIONS, "publish", *STAGE_SECTIONS)
 STAGES = ("adapt", "push", "train", "eval")
 
@@ -158,22 +158,15 @@ def _fail(recipe_path: Path, lines: dict[str, int], key: str, message: str) -> D
     return DartHubError(f"{where}: {key}: {message}")
 
 
-def _adapt_params() -> dict[str, click.Parameter]:
-    from dart_hub.commands.adapt import command
-
-    return {p.name: p for p in command.params if p.name}
+def _adapt_params() -> dict[str, SpecParam]:
+    return AdaptSpec.params()
 
 
-def _command_params(section: str) -> dict[str, click.Parameter] | None:
-    module_name = {"train": "dart_hub.commands.train", "eval": "dart_hub.commands.eval"}[section]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError:
-        return None
-    return {p.name: p for p in module.command.params if p.name}
+def _command_params(section: str) -> dict[str, SpecParam] | None:
+    return {"train": TrainSpec, "eval": EvalSpec}[section].params()
 
 
-def _convert(param: click.Parameter, value: Any) -> Any:
+def _convert(param: SpecParam, value: Any) -> Any:
     if value is None:
         return None
     if param.multiple or (param.nargs not in (1, None) and param.nargs != -1):
@@ -327,13 +320,9 @@ def stage_options(recipe: Recipe, stage: str, params: set[str]) -> dict[str, Any
 
 
 def adapt_options(recipe: Recipe, output: Path, *, dry_run: bool = False, quiet: bool = False) -> dict[str, Any]:
-    """The keyword arguments of `dart_hub.commands.adapt.run` for this recipe: the CLI's
-    defaults, overridden by the recipe."""
-    from dart_hub.commands.adapt import command
-    from dart_hub.commands.options import cli_defaults
-
-    options = cli_defaults(command)
-    options.update({"output": output, "dry_run": dry_run, "quiet": quiet, "as_json": False})
+    """The fields of the recipe's `AdaptSpec`: the CLI's defaults, overridden by the recipe."""
+    options = AdaptSpec.defaults()
+    options.update({"output": output, "dry_run": dry_run, "quiet": quiet})
     for section, mapping in ADAPT_SECTIONS.items():
         for key, value in recipe.section(section).items():
             options[mapping[key]] = value

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -42,6 +43,24 @@ FINGERPRINT_VERSION = "sources/1"
 
 # Local file suffix -> `datasets` packaged builder.
 LOCAL_FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def data_suffix(name: str | Path) -> str:
+    """The data format's suffix of a file name: ".jsonl" for x.jsonl and x.jsonl.gz (gzip-
+    compressed JSON is read as it is, as `datasets` does), else the last suffix, lower-cased."""
+    lower = str(name).lower()
+    for suffix in (".jsonl", ".json"):
+        if lower.endswith(suffix + ".gz"):
+            return suffix
+    return Path(lower).suffix
+
+
+def _open_data(name: str):
+    """A data file's bytes, decompressed when it is named .gz."""
+    import gzip
+
+    return gzip.open(name, "rb") if str(name).lower().endswith(".gz") else open(name, "rb")
 
 DEFAULT_QUESTION_COLUMN = "question"
 DEFAULT_SOLUTION_COLUMN = "solution"
@@ -257,7 +276,7 @@ def _local_path(dataset: str) -> Path | None:
     if path.exists():
         return path
     looks_local = (
-        path.suffix.lower() in LOCAL_FORMATS
+        data_suffix(path) in LOCAL_FORMATS
         or dataset.startswith((".", "/", "~"))
         or dataset.endswith("/")
         or "\\" in dataset
@@ -337,7 +356,7 @@ def _load_local(spec: SourceSpec, preset: Preset | None, path: Path) -> LoadedSo
             f"{', '.join(splits)}. Use --split"
         )
     files = splits[spec.split]
-    suffixes = sorted({Path(f).suffix.lower() for f in files})
+    suffixes = sorted({data_suffix(f) for f in files})
     builders = {LOCAL_FORMATS[s] for s in suffixes}
     if len(builders) > 1:
         raise DartHubError(
@@ -346,6 +365,8 @@ def _load_local(spec: SourceSpec, preset: Preset | None, path: Path) -> LoadedSo
         )
     builder = builders.pop()
     try:
+        if builder == "json":
+            _refuse_compressed(files)
         nonempty = [f for f in files if not _is_empty_file(f, builder)]
         file_hashes = [_file_sha256(f) for f in nonempty]
     except OSError as error:
@@ -375,6 +396,11 @@ def _load_local(spec: SourceSpec, preset: Preset | None, path: Path) -> LoadedSo
             cause = error.__cause__ or error
             if isinstance(cause, OSError) and cause.filename:
                 raise _unreadable(cause) from None
+            if builder == "json" and _only_empty_objects(to_load):
+                raise DartHubError(
+                    f"{spec.dataset} has no columns: its rows are empty JSON objects ({{}}); each row "
+                    f"needs the question and solution columns (see `dart-hub inspect --help`)"
+                ) from None
             raise DartHubError(
                 f"could not read {spec.dataset} as {builder}: {_redact(_first_line(str(cause)))}. "
                 f"Check the file's format (JSON lines, a JSON array of objects, or parquet)"
@@ -398,6 +424,36 @@ def _load_local(spec: SourceSpec, preset: Preset | None, path: Path) -> LoadedSo
         file_hashes=file_hashes,
         screened=screened,
     )
+
+
+def _refuse_compressed(files: list[str]) -> None:
+    """gzip bytes under a plain .jsonl / .json name would read as "not UTF-8" line by line."""
+    for name in files:
+        if str(name).lower().endswith(".gz"):
+            continue
+        with open(name, "rb") as handle:
+            if handle.read(2) == GZIP_MAGIC:
+                raise DartHubError(
+                    f"{name} is gzip-compressed: decompress it (gunzip) or name it "
+                    f"{Path(name).name}.gz (dart-hub reads .jsonl.gz and .json.gz as they are)"
+                )
+
+
+def _only_empty_objects(files: list[str]) -> bool:
+    """Whether every non-blank line of these JSON-lines files is an empty object `{}`."""
+    seen = False
+    for name in files:
+        with _open_data(name) as handle:
+            for raw in handle:
+                if not raw.strip():
+                    continue
+                try:
+                    if json.loads(raw) != {}:
+                        return False
+                except (ValueError, RecursionError):
+                    return False
+                seen = True
+    return seen
 
 
 def _unreadable(error: OSError) -> DartHubError:
@@ -459,12 +515,12 @@ def _screen_json_lines(files: list[str], clean_dir: Path) -> _Screened | None:
     skipped: list[SkippedRow] = []
     kept_index: list[int] = []
     cleaned: list[str] = []
-    if any(Path(name).suffix.lower() == ".json" and _is_json_document(name) for name in files):
+    if any(data_suffix(name) == ".json" and _is_json_document(name) for name in files):
         return None
     row = 0
     for number, name in enumerate(files):
         target = clean_dir / f"{number:05d}.jsonl"
-        with open(name, "rb") as source, open(target, "wb") as out:
+        with _open_data(name) as source, open(target, "wb") as out:
             for line_number, raw in enumerate(source, start=1):
                 if not raw.strip():
                     continue
@@ -504,7 +560,7 @@ def _check_line(raw: bytes, first: bool) -> tuple[str | None, str]:
 
 def _is_json_document(name: str) -> bool:
     """Whether a .json file is one JSON document (array / object) rather than JSON lines."""
-    with open(name, "rb") as handle:
+    with _open_data(name) as handle:
         head = handle.read(1 << 16).lstrip(b"\xef\xbb\xbf \t\r\n")
     if head[:1] == b"[":
         return True
@@ -521,8 +577,12 @@ def _is_json_document(name: str) -> bool:
 
 def _local_splits(path: Path, name: str) -> dict[str, list[str]]:
     """Split name -> files. A single file is the train split; folders follow `datasets`."""
+    if not path.is_file() and not path.is_dir():
+        raise DartHubError(f"{name} is not a regular file ({_file_kind(path)}); copy the data into a .jsonl, .json or .parquet file")
+    if path.is_dir() and not os.access(path, os.R_OK | os.X_OK):
+        raise DartHubError(f"permission denied: cannot list folder {name}; check its permissions (chmod) or run as a user who may read it")
     if path.is_file():
-        if path.suffix.lower() not in LOCAL_FORMATS:
+        if data_suffix(path) not in LOCAL_FORMATS:
             raise DartHubError(
                 f"{name} is not a .jsonl, .json or .parquet file; convert it to one of those"
             )
@@ -536,14 +596,32 @@ def _local_splits(path: Path, name: str) -> dict[str, list[str]]:
         found = {}
     splits = {}
     for split, files in found.items():
-        kept = sorted(str(f) for f in files if Path(str(f)).suffix.lower() in LOCAL_FORMATS)
+        kept = sorted(str(f) for f in files if data_suffix(str(f)) in LOCAL_FORMATS)
+        for file in kept:
+            if not Path(file).is_file():
+                raise DartHubError(f"{file} is not a regular file ({_file_kind(Path(file))}); move it out of {name} or replace it with the data file")
         if kept:
             splits[str(split)] = kept
     if not splits:
+        for entry in sorted(path.rglob("*")):
+            if data_suffix(entry) in LOCAL_FORMATS and not entry.is_file() and not entry.is_dir():
+                raise DartHubError(f"{entry} is not a regular file ({_file_kind(entry)}); move it out of {name} or replace it with the data file")
         raise DartHubError(
             f"folder {name} holds no .jsonl, .json or .parquet files; point at a folder of them"
         )
     return splits
+
+
+def _file_kind(path: Path) -> str:
+    """What a path that is neither a regular file nor a folder is, for the error message."""
+    import stat
+
+    mode = path.stat().st_mode
+    for test, kind in ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):  # fmt: skip
+        if test(mode):
+            return kind
+    return "not a file or folder"
 
 
 def _is_empty_file(path: str, builder: str) -> bool:
@@ -556,7 +634,7 @@ def _is_empty_file(path: str, builder: str) -> bool:
             return pq.ParquetFile(path).metadata.num_rows == 0
         except Exception:
             return False  # let `datasets` report what is wrong with the file
-    with open(path, "rb") as handle:
+    with _open_data(path) as handle:
         for chunk in iter(lambda: handle.read(1 << 16), b""):
             if chunk.strip():
                 return False
@@ -845,4 +923,36 @@ def _row_to_problem(
         answer=answer,
         provenance=provenance,
         extra=extra,
+    )
+
+
+def source_record(source) -> dict:
+    """Where the data came from, for the run config and the card."""
+    return {
+        "dataset": source.spec.dataset,
+        "preset": source.preset,
+        "kind": source.kind,
+        "repo_id": source.repo_id,
+        "revision": source.revision,
+        "config": source.config,
+        "split": source.split,
+        "license": source.license,
+        "columns": {"question": source.question_column, "solution": source.solution_column, "answer": source.answer_column},
+        "rows": source.num_rows,
+        "skipped": source.skipped_by_reason(),
+        "fingerprint": source.fingerprint(),
+    }
+
+
+def source_spec(dataset: str, options: dict[str, Any], limit: int | None) -> SourceSpec:
+    return SourceSpec(
+        dataset=dataset,
+        split=options["split"],
+        revision=options["revision"],
+        config=options["dataset_config"],
+        question_column=options["question_column"],
+        solution_column=options["solution_column"],
+        answer_column=options["answer_column"],
+        limit=limit,
+        preset=options["preset"],
     )

@@ -110,11 +110,11 @@ def test_grid_keeps_one_table_and_names_its_arms(runs):
 
 def test_run_takes_a_folder_and_compare_reads_what_it_wrote(tmp_path, monkeypatch):
     """`dart-hub run FOLDER` runs every recipe in it (here two No-Tuning recipes, eval only)."""
-    from dart_hub.commands import eval as eval_command
+    from dart_hub.evaluation import stage as eval_stage
 
     sources = write_benchmarks(tmp_path)
     models = {"org/weak": {"gsm8k": 3, "math500": 1}, "org/strong": {"gsm8k": 9, "math500": 6}}
-    monkeypatch.setattr(eval_command, "engine_for", lambda options, model, revision: ScriptedEngine(student(models[model]), model))
+    monkeypatch.setattr(eval_stage, "engine_for", lambda options, model, revision: ScriptedEngine(student(models[model]), model))
     folder = tmp_path / "grid"
     folder.mkdir()
     for name in models:

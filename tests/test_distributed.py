@@ -62,8 +62,8 @@ def test_shipped_fsdp_config_and_the_trainer_arguments_agree(monkeypatch, tmp_pa
     pytest.importorskip("trl")
     from accelerate.utils import FullyShardedDataParallelPlugin
 
-    from dart_hub.commands.train import _launch_settings
     from dart_hub.training.config import make_sft_config, resolve_sft_kwargs
+    from dart_hub.training.stage import _launch_settings
 
     in_launch(monkeypatch, accelerate_env(CONFIGS / "fsdp.yaml"))
     plugin = FullyShardedDataParallelPlugin()  # reads the launch environment, as the Trainer's Accelerator does

@@ -62,10 +62,10 @@ def sampled(request, index):
 
 
 def test_eval_with_four_samples_writes_pass_at_k_and_mean_tokens(tmp_path, monkeypatch):
-    from dart_hub.commands import eval as eval_command
+    from dart_hub.evaluation import stage as eval_stage
 
     engine = ScriptedEngine(sampled, "test/sampler")
-    monkeypatch.setattr(eval_command, "engine_for", lambda o, model, revision: engine)
+    monkeypatch.setattr(eval_stage, "engine_for", lambda o, model, revision: engine)
     source = write_local(tmp_path)["gsm8k"]
     out = tmp_path / "eval"
     args = ["eval", "--model", "test/sampler", "--benchmarks", "gsm8k", "--benchmark-source", f"gsm8k={source}",
@@ -95,7 +95,7 @@ def test_eval_with_four_samples_writes_pass_at_k_and_mean_tokens(tmp_path, monke
 
     # compare shows pass@k and the mean tokens next to the accuracy table
     base = tmp_path / "base"
-    monkeypatch.setattr(eval_command, "engine_for", lambda o, model, revision: ScriptedEngine(sampled, "test/base"))
+    monkeypatch.setattr(eval_stage, "engine_for", lambda o, model, revision: ScriptedEngine(sampled, "test/base"))
     assert CliRunner().invoke(cli, ["eval", "--model", "test/base", "--benchmarks", "gsm8k", "--benchmark-source", f"gsm8k={source}", "--output", str(base)]).exit_code == 0
     table = CliRunner().invoke(cli, ["compare", str(base), str(out), "--format", "text"])
     assert table.exit_code == 0, table.output

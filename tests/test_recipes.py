@@ -240,10 +240,10 @@ LEAK = BASE + "engine:\n  name: transformers\n  batch_size: 8\ntrain:\n  epochs:
 def test_engine_settings_do_not_leak_into_train(tmp_path, monkeypatch):
     """engine.batch_size is the generation batch (adapt, eval), never train's per-device batch."""
     from dart_hub.commands import run as run_command
-    from dart_hub.commands import train as train_command
+    from dart_hub.training import stage as train_stage
 
     seen: list[dict] = []
-    monkeypatch.setattr(train_command, "run", lambda sft=None, **options: seen.append(options) or {})
+    monkeypatch.setattr(train_stage, "run", lambda sft=None, **options: seen.append(options) or {})
     recipe = write(tmp_path, LEAK + f"output: {tmp_path / 'run'}\n")
     for extra in ([], ["--set", "engine.batch_size=32"]):
         result = CliRunner().invoke(cli, ["run", str(recipe), "--only", "train", "--force", *extra])

@@ -127,7 +127,7 @@ def test_eight_visible_gpus_make_train_launch_eight_processes(monkeypatch, tiny_
     [cmd] = calls
     assert cmd[1:3] == ["-m", "accelerate.commands.launch"] and "--multi_gpu" in cmd
     assert cmd[cmd.index("--num_processes") + 1] == "8"
-    assert cmd[-3:-1] == ["-m", "dart_hub.training.launch"]
+    assert cmd[-3:-1] == ["-m", "dart_hub.training.child"]
     assert "kept the last epoch: 1" in result.output
 
 

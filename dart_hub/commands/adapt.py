@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import click
 
-from dart_hub import __version__
 from dart_hub.adapt.cut import (
     DEFAULT_EPSILON,
     PEAK_ALIASES,
@@ -26,19 +24,15 @@ from dart_hub.adapt.rules import (
     UNFINISHED,
 )
 from dart_hub.adapt.search import DEFAULT_COARSE, DEFAULT_FIRST_ROUND, DEFAULT_HEAD, SEARCHES
+from dart_hub.adapt.stage import run  # noqa: F401  (the stage, for code written when it lived here; new code calls dart_hub.api)
 from dart_hub.commands.options import (
-    engine_for,
     engine_options,
-    library_progress_bars,
     source_options,
-    source_spec,
 )
-from dart_hub.commands.push import preflight, push_after_adapt, push_options
-from dart_hub.config import CLEANING, KEEP_RULES, AdaptConfig
-from dart_hub.errors import DartHubError
+from dart_hub.commands.push import push_options
+from dart_hub.config import CLEANING, KEEP_RULES
 from dart_hub.methods import METHODS
 from dart_hub.repetition import DEFAULT_MAX_REPETITION, DEFAULT_NGRAM
-from dart_hub.shards import Shard
 
 
 def _deviation_help() -> str:
@@ -153,51 +147,6 @@ Examples:
 """
 
 
-class ProgressReporter:
-    """A rich progress bar over problems, with rollouts/s and ETA (off with --quiet)."""
-
-    def __init__(self, total: int, enabled: bool):
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.started = time.monotonic()
-        self.sequences = 0
-        self.progress = Progress(
-            TextColumn("[bold]adapt[/bold]"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("problems"),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            disable=not enabled,
-        )
-        self.task = self.progress.add_task("adapt", total=total, rate="")
-
-    def __enter__(self):
-        self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        self.progress.__exit__(*exc)
-
-    def sequences_done(self, count: int) -> None:
-        self.sequences += count
-        rate = self.sequences / max(time.monotonic() - self.started, 1e-9)
-        self.progress.update(self.task, rate=f"{self.sequences} rollouts ({rate:.1f}/s)")
-
-    def problems_done(self, count: int, resumed: bool) -> None:
-        self.progress.advance(self.task, count)
-
-
 @click.command(help=HELP, context_settings={"max_content_width": 100})
 @click.option("--student", required=True, help="Student model: Hub id or local folder.")
 @click.option("--dataset", required=True, help="Preset (limo, math-qwq-32b), Hub dataset id, or local .jsonl/.json/.parquet file or folder.")
@@ -262,249 +211,15 @@ class ProgressReporter:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @push_options
-def command(**options) -> None:
-    run(**options)
+def command(as_json: bool, **options) -> None:
+    from dart_hub.api import adapt
+    from dart_hub.specs import AdaptSpec
 
-
-def run(**o) -> dict:
-    """Run `adapt` with the command's options (as click passes them); returns the summary."""
-    if o.get("tokens_per_second") and not o["dry_run"]:
-        raise DartHubError("--tokens-per-second goes with --dry-run (it prices the planned run)")
-    with library_progress_bars(not o["quiet"] and not o["as_json"]):
-        return _run(**o)
-
-
-def _run(**o) -> dict:
-    from dart_hub.adapt.pipeline import run_chunks, summarize
-    from dart_hub.prompts import load_prompts
-    from dart_hub.sources import load_source
-    from dart_hub.store import (
-        ProbeStore,
-        WorkDir,
-        default_probe_cache,
-        default_work_root,
-        fingerprint,
-    )
-
-    config = AdaptConfig(
-        strategy=o["strategy"],
-        n_sim=o["n_sim"],
-        sim_temperature=o["sim_temperature"],
-        sim_max_tokens=o["sim_max_tokens"],
-        probe=o["probe"],
-        probe_coarse=o["probe_coarse"],
-        probe_round=o["probe_round"],
-        probe_head=o["probe_head"],
-        epsilon=o["epsilon"],
-        rules=o.get("rules") or DEFAULT_RULES,
-        peak=o["peak"],
-        min_follow=o["min_follow"],
-        answer_steps=o.get("answer_steps"),
-        confirm=o.get("confirm"),
-        all_zero=o.get("all_zero"),
-        unfinished=o.get("unfinished"),
-        n_explore=o["n_explore"],
-        explore_temperature=o["explore_temperature"],
-        explore_max_tokens=o["explore_max_tokens"],
-        max_repetition=o["max_repetition"],
-        repetition_ngram=o["repetition_ngram"],
-        keep=o["keep"],
-        cleaning=o["cleaning"],
-        min_step_chars=o["min_step_chars"],
-        chunk_size=o["chunk_size"],
-        seed=o["seed"],
-    )
-    prompts = load_prompts(o["prompts_file"])
-    spec = source_spec(o["dataset"], o, o["limit"])
-    shard = Shard.parse(o["shard"]) if o["shard"] else None
-    source = load_source(spec)
-    if not source.problems:
-        raise DartHubError(f"no usable problems in {o['dataset']} ({len(source.skipped)} rows skipped); run `dart-hub inspect {o['dataset']}` to see why")
-    problems = shard.select(source.problems) if shard else source.problems
-
-    method = build_method(o, config, prompts)
-    from dart_hub.answers import AnswerChecker
-
-    if o["dry_run"]:
-        with AnswerChecker(timeout=o["answer_timeout"]) as checker:
-            cost = method.plan(problems, checker)
-        cost["skipped_rows"] = len(source.skipped)
-        if o.get("tokens_per_second"):
-            # every rollout at its max_tokens: an upper bound, like new_tokens_max
-            cost["tokens_per_second"] = o["tokens_per_second"]
-            cost["gpu_hours_max"] = round(cost["new_tokens_max"] / o["tokens_per_second"] / 3600, 2)
-        _print(cost, o["as_json"], title="dry run: what this run needs")
-        return cost
-    preflight(o)  # --push-to-hub: repo id and token checked before any generation
-    problems, admitted = _admit(problems, config, prompts, o, source)
-
-    if method.name == "mapper" and method.config.mapper:  # the mapper generates; the student only scores
-        engine = engine_for(o, method.config.mapper, None)
-    else:
-        engine = engine_for(o, o["student"], o["student_revision"])
-    inputs = {
-        "source": source.fingerprint(),
-        "student": o["student"],
-        "student_revision": o["student_revision"],
-        "engine": engine.name,
-        "dtype": o["dtype"],
-        "config": getattr(method, "fingerprint_settings", method.settings)(),
-        "prompts": prompts.fingerprint(),
-    }
-    if method.name != "dart":  # DART's fingerprints stay what they were before methods existed
-        inputs["method"] = method.name
-    if method.name == "mapper":
-        inputs["engine_model"] = engine.model_id
-    run_key = fingerprint(inputs)
-    work_dir = WorkDir(o["work_dir"] or default_work_root() / run_key, run_key, inputs)
-    probe_inputs = {key: inputs[key] for key in ("source", "student", "student_revision", "engine", "dtype", "prompts")}
-    probe_inputs["simulation"] = config.simulation_settings()
-    probes = method.name == "dart" and config.probes
-    probe_store = ProbeStore(o["probe_cache"] or default_probe_cache(), fingerprint(probe_inputs), probe_inputs) if probes else None
-    chunk_size = method.config.chunk_size
-
-    started = time.monotonic()
-    show_progress = not o["quiet"] and not o["as_json"]
-    with AnswerChecker(timeout=o["answer_timeout"]) as checker, ProgressReporter(len(problems), show_progress) as reporter:
-        try:
-            examples = run_chunks(
-                lambda chunk, rep: method.adapt_chunk(engine, chunk, checker, rep, probe_store),
-                problems, chunk_size, work_dir, reporter,
-            )  # fmt: skip
-            engine_info = engine.describe()  # before close: vLLM reports its prefix-cache hit rate here
-        finally:
-            engine.close()
-            if hasattr(method, "close"):
-                method.close()  # the mapper's scorer (a vLLM scorer runs an engine process)
-    summary = {"method": method.name, **summarize(examples, config)}
-    if method.name != "dart":  # the cut rules are DART's; another method ran none of them
-        summary.update(rules=None, deviations=None, confirm_rollouts=None)
-    if engine_info.get("prefix_cache_hit_rate") is not None:
-        summary["prefix_cache_hit_rate"] = engine_info["prefix_cache_hit_rate"]
-    summary["skipped_rows"] = len(source.skipped)
-    if probe_store is not None:
-        summary["probe_chunks_reused"] = probe_store.reused
-        summary["probe_problems_reused"] = probe_store.reused_problems
-    summary["skipped_before_generation"] = admitted.counts()
-    summary["seconds"] = round(time.monotonic() - started, 1)
-    summary["work_dir"] = str(work_dir.path)
-
-    output_root = o["output"]
-    if output_root is None and o.get("push_to_hub"):
-        output_root = work_dir.path / "hub-folder"  # kept: a failed push can be retried with `dart-hub push`
-    if output_root is not None:
-        from dart_hub.publish.folder import write_folder
-
-        run_config = {
-            "dart_hub_version": __version__,
-            "fingerprint": run_key,
-            "student": o["student"],
-            "student_revision": o["student_revision"],
-            "engine": engine_info,
-            "source": source_record(source),
-            "method": method.name,
-            "objective": method.objective,
-            method_section(method.name): published_settings(method),
-            "prompts": prompts.to_dict(),
-            "summary": summary,
-            "shard": {"index": shard.index, "count": shard.count} if shard else None,
-        }
-        output = output_root / shard.name if shard else output_root
-        write_folder(output, examples, run_config, {"question": source.question_column, "solution": source.solution_column, "answer": source.answer_column}, prompts.sft_system)
-        summary["output"] = str(output)
-        if o.get("push_to_hub"):
-            summary.update(push_after_adapt(output, o))
-    _print(summary, o["as_json"], title=f"adapted {o['dataset']} for {o['student']}")
-    return summary
-
-
-def method_section(name: str) -> str:
-    """The run config's key for a method's settings ("adapt" for DART, as before methods)."""
-    return "adapt" if name == "dart" else name
-
-
-def published_settings(method) -> dict:
-    """The method's settings as the folder shows them: a local mapper model is named ./FOLDER
-    (like a local student: nothing published shows the user's file system)."""
-    settings = method.settings()
-    if method.name == "mapper" and settings.get("mapper"):
-        from dart_hub.publish.cards import is_local_model, model_argument
-
-        if is_local_model(settings["mapper"]):
-            settings = {**settings, "mapper": model_argument(settings["mapper"])}
-    return settings
-
-
-def build_method(o: dict, config: AdaptConfig, prompts):
-    """The adaptation method the options ask for (dart_hub.methods)."""
-    if o.get("method", "dart") == "dart":
-        from dart_hub.methods.dart import Dart
-
-        return Dart(config, prompts)
-    if o["method"] == "mapper":
-        return build_mapper(o, prompts)
-    from dart_hub.methods.dail import Dail, DailConfig, load_dail_prompts
-
-    dail = DailConfig(
-        samples=o["dail_samples"], temperature=o["dail_temperature"], top_p=o["dail_top_p"],
-        max_tokens=o["dail_max_tokens"], tau=o["dail_tau"], proposer=o["dail_proposer"], max_hints=o["dail_max_hints"],
-        max_repetition=o["max_repetition"], repetition_ngram=o["repetition_ngram"],
-        chunk_size=o["chunk_size"], seed=o["seed"],
-    )  # fmt: skip
-    return Dail(dail, prompts, load_dail_prompts(o.get("method_prompts")))
-
-
-def _admit(problems, config, prompts, o, source):
-    """Admission checks (too_long, unverifiable_gold): skipped before generating, counted with the
-    source's skipped rows (so in the summary and the card)."""
-    from dart_hub.adapt.admission import admit
-
-    admitted = admit(problems, config, prompts, o)
-    source.skipped.extend(admitted.skipped)
-    if problems and not admitted.problems:
-        counts = ", ".join(f"{k}: {v}" for k, v in sorted(admitted.counts().items()))
-        raise DartHubError(f"no problem can be adapted: all {len(problems)} were skipped before generating ({counts}); run `dart-hub inspect` and see docs/reliability.md")
-    return admitted.problems, admitted
-
-
-def build_mapper(o: dict, prompts):
-    """The mapper method; its scorer (the student's likelihood) is loaded on first use."""
-    from dart_hub.methods.mapper import Mapper, MapperConfig, RewardConfig, load_mapper_prompts
-    from dart_hub.methods.mapper.scorer import make_scorer, require_scorer
-
-    rewards = RewardConfig(max_repetition=o["max_repetition"], repetition_ngram=o["repetition_ngram"])
-    rewards = rewards.with_weights(o.get("mapper_rewards")).with_settings(o.get("mapper_reward_settings"))
-    config = MapperConfig(
-        mapper=o.get("mapper_model"), samples=o["mapper_samples"], temperature=o["mapper_temperature"],
-        top_p=o["mapper_top_p"], max_tokens=o["mapper_max_tokens"], fallback=o["mapper_fallback"],
-        rewards=rewards, chunk_size=o["chunk_size"], seed=o["seed"], scorer=o.get("scorer") or "transformers",
-    )  # fmt: skip
-    if rewards.weights.get("alignment", 0.0):
-        require_scorer(config.scorer)  # vLLM missing: say so now, not after the first chunk's generation
-
-    def scorer():
-        return make_scorer(config.scorer, o["student"], device=o.get("scorer_device"), dtype=o["dtype"], system=prompts.sft_system,
-                           revision=o["student_revision"], gpu_memory_utilization=o.get("scorer_gpu_memory_utilization"))  # fmt: skip
-
-    return Mapper(config, prompts, load_mapper_prompts(o.get("method_prompts")), scorer)
-
-
-def source_record(source) -> dict:
-    """Where the data came from, for the run config and the card."""
-    return {
-        "dataset": source.spec.dataset,
-        "preset": source.preset,
-        "kind": source.kind,
-        "repo_id": source.repo_id,
-        "revision": source.revision,
-        "config": source.config,
-        "split": source.split,
-        "license": source.license,
-        "columns": {"question": source.question_column, "solution": source.solution_column, "answer": source.answer_column},
-        "rows": source.num_rows,
-        "skipped": source.skipped_by_reason(),
-        "fingerprint": source.fingerprint(),
-    }
+    options["quiet"] = options["quiet"] or as_json  # --json: no progress bars either
+    spec = AdaptSpec(**options)
+    result = adapt(spec)
+    title = "dry run: what this run needs" if spec.dry_run else f"adapted {spec.dataset} for {spec.student}"
+    _print(result.summary, as_json, title=title)
 
 
 def _print(data: dict, as_json: bool, title: str) -> None:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from dart_hub.evaluation.report import FORMATS, RESULTS_FILE
+from dart_hub.evaluation.report import FORMATS
 
 HELP = """Compare evaluations: the paper's grid from `dart-hub run` folders, or eval folders side by side.
 
@@ -42,30 +40,13 @@ Examples:
 @click.option("--label", "labels", multiple=True, metavar="DIR=NAME", help="Eval folders: row label of a run. Repeatable.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="markdown", show_default=True, help="Output format.")
 def command(directories, table, baseline, labels, fmt) -> None:
+    from dart_hub.api import compare
     from dart_hub.errors import DartHubError
-    from dart_hub.evaluation.report import (
-        compare_runs,
-        grid_table,
-        load_grid_runs,
-        load_runs,
-        match_directory,
-        render_comparison,
-        render_grid,
-    )
 
-    if not all((Path(d) / RESULTS_FILE).is_file() for d in directories):
-        if baseline or labels:
-            raise DartHubError("--baseline / --label are for eval folders; the grid takes each student's No-Tuning run as the baseline")
-        click.echo(render_grid(grid_table(load_grid_runs(directories), int(table) if table else None), fmt))
-        return
-    if table:
-        raise DartHubError("--table lays out `dart-hub run` folders; these are eval folders")
     names = {}
     for value in labels:
         key, sep, name = value.partition("=")
         if not sep or not key or not name:
             raise DartHubError(f"--label {value!r}: expected DIR=NAME")
         names[key] = name
-    runs = load_runs(directories, names)
-    index = 0 if baseline is None else match_directory(baseline, [r.directory for r in runs], "--baseline")
-    click.echo(render_comparison(compare_runs(runs, baseline=index), fmt))
+    click.echo(compare(directories, table=int(table) if table else None, baseline=baseline, labels=names, fmt=fmt).text)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import statistics
 from collections import Counter
@@ -59,13 +57,11 @@ def adapt_toy(strategy: str, output: Path, work_root: Path | None, o: dict, meth
     command, so the demo runs exactly what users run). DART's strategies share one probe cache,
     so the simulation rollouts are generated once and gap / first reuse them. `method` dail or
     mapper runs that method instead, with the toy student's own rewrite wording as its prompt."""
-    from dart_hub.commands import adapt
-    from dart_hub.commands.options import cli_defaults
+    from dart_hub.api import AdaptSpec, adapt
     from dart_hub.toy import expert_dataset_path, method_prompts_path, toy_student_path
     from dart_hub.toy.styles import MIN_STEP_CHARS
 
-    options = cli_defaults(adapt.command)
-    options.update(
+    options = dict(
         student=str(toy_student_path()),
         dataset=str(expert_dataset_path()),
         strategy=strategy,
@@ -86,8 +82,7 @@ def adapt_toy(strategy: str, output: Path, work_root: Path | None, o: dict, meth
         output=output,
         work_dir=work_root / (strategy if method == "dart" else method) if work_root else None,
         probe_cache=work_root / "probes" if work_root else None,
-        quiet=o["quiet"],
-        as_json=True,  # the demo prints its own report
+        quiet=True,  # the demo prints its own report and progress
     )
     if method != "dart":
         options.update(method=method, method_prompts=method_prompts_path(method))
@@ -98,8 +93,7 @@ def adapt_toy(strategy: str, output: Path, work_root: Path | None, o: dict, meth
             mapper_model=str(o["mapper"]) if o.get("mapper") else None,  # default: the student (no RL)
             mapper_samples=TOY_MAPPER_SAMPLES, mapper_max_tokens=TOY_SIM_MAX_TOKENS, scorer_device="cpu",
         )  # fmt: skip
-    with contextlib.redirect_stdout(io.StringIO()):  # adapt's own summary; the demo prints a richer one
-        return adapt.run(**options)
+    return adapt(AdaptSpec(**options)).summary
 
 
 def method_lines(method: str, summary: dict, output: Path) -> list[str]:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import click
 
-from dart_hub.commands.options import engine_for, engine_options, library_progress_bars
+from dart_hub.commands.options import engine_options
 from dart_hub.evaluation.benchmarks import BENCHMARK_NAMES, BENCHMARKS
 from dart_hub.evaluation.run import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_TOKENS
+from dart_hub.evaluation.stage import run  # noqa: F401  (the stage, for code written when it lived here; new code calls dart_hub.api)
 
 _TABLE = "\n".join(
     f"  {b.name:<14}{b.title:<16}{b.rows:>5} rows  {b.repo_id}" for b in BENCHMARKS.values()
@@ -59,50 +59,6 @@ Examples:
 """
 
 
-class EvalProgressBar:
-    """A rich progress bar per benchmark, with items/s and ETA (off with --quiet / --json)."""
-
-    def __init__(self, enabled: bool):
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.started = time.monotonic()
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}[/bold]"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("items"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            disable=not enabled,
-        )
-        self.task = None
-
-    def __enter__(self):
-        self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        self.progress.__exit__(*exc)
-
-    def benchmark_started(self, name: str, total: int, done: int) -> None:
-        if self.task is not None:
-            self.progress.update(self.task, visible=False)
-        self.task = self.progress.add_task(name, total=total, completed=done)
-
-    def items_done(self, count: int) -> None:
-        if self.task is not None:
-            self.progress.advance(self.task, count)
-
-
 @click.command(help=HELP, context_settings={"max_content_width": 100})
 @click.option("--model", required=True, help="Model to evaluate: Hub id or local folder (a checkpoint).")
 @click.option("--model-revision", default=None, help="Hub revision of the model.")
@@ -120,43 +76,19 @@ class EvalProgressBar:
 @click.option("--answer-timeout", type=float, default=5.0, show_default=True, help="Seconds before an answer comparison is killed and counted as wrong.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json's content on stdout.")
-def command(**options) -> None:
-    run(**options)
+def command(as_json: bool, **options) -> None:
+    from dart_hub.api import evaluate
+    from dart_hub.specs import EvalSpec
+
+    options["quiet"] = options["quiet"] or as_json  # --json: no progress bars either
+    result = evaluate(EvalSpec(**options))
+    print_report(result.report, result.benchmarks, as_json)
 
 
-def run(**o) -> None:
-    from dart_hub.answers import AnswerChecker
-    from dart_hub.evaluation.benchmarks import parse_benchmark_list, parse_source_overrides
-    from dart_hub.evaluation.run import Sampling, evaluate
-
-    sampling = Sampling.make(o["samples"], o["temperature"], o["top_p"], o["pass_k"])
-    names = parse_benchmark_list(o["benchmarks"])
-    sources = parse_source_overrides(o["benchmark_sources"])
-    unused = sorted(set(sources) - set(names))
-    if unused:
-        click.echo(f"warning: --benchmark-source given for {', '.join(unused)}, which is not evaluated", err=True)
-    engine = engine_for(o, o["model"], o["model_revision"])
-    show_progress = not o["quiet"] and not o["as_json"]
-    try:
-        with library_progress_bars(show_progress), AnswerChecker(timeout=o["answer_timeout"]) as checker, EvalProgressBar(show_progress) as bar:
-            report = evaluate(
-                engine,
-                names,
-                o["output"],
-                limit=o["limit"],
-                max_tokens=o["max_tokens"],
-                checker=checker,
-                sources=sources,
-                chunk_size=o["chunk_size"],
-                model_revision=o["model_revision"],
-                progress=bar,
-                sampling=sampling,
-            )
-    finally:
-        engine.close()
-
+def print_report(report, names: list[str], as_json: bool) -> None:
+    """results.json as JSON, or one line per benchmark (warnings on stderr)."""
     data = report.data
-    if o["as_json"]:
+    if as_json:
         click.echo(json.dumps(report.to_dict(), sort_keys=True))
         return
     for name in names:

@@ -10,9 +10,9 @@ from typing import Any
 
 import click
 
-from dart_hub.commands.options import source_options, source_spec
+from dart_hub.commands.options import source_options
 from dart_hub.records import Problem
-from dart_hub.sources import PRESETS, LoadedSource, load_source
+from dart_hub.sources import PRESETS, LoadedSource, load_source, source_spec
 from dart_hub.steps import DEFAULT_MIN_STEP_CHARS, split_steps
 
 _LAST_BOX = "last \\boxed{}"

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import click
 
-from dart_hub.commands.options import library_progress_bars, source_options, source_spec
+from dart_hub.commands.options import source_options
 from dart_hub.errors import DartHubError
+from dart_hub.progress import library_progress_bars
 from dart_hub.repetition import DEFAULT_MAX_REPETITION, DEFAULT_NGRAM
+from dart_hub.sources import source_spec
 
 TRAIN_HELP = """Train a rewriting mapper with GRPO (TRL GRPOTrainer) to make expert data fit a student.
 
@@ -84,13 +86,12 @@ def train(**o) -> None:
 
 def run_train(**o) -> dict:
     from dart_hub.answers import AnswerChecker
-    from dart_hub.commands.adapt import source_record
     from dart_hub.methods.mapper.method import load_mapper_prompts
     from dart_hub.methods.mapper.rewards import RewardConfig
     from dart_hub.methods.mapper.scorer import make_scorer
     from dart_hub.methods.mapper.train import MapperTrainConfig, train_mapper
     from dart_hub.prompts import load_prompts
-    from dart_hub.sources import load_source
+    from dart_hub.sources import load_source, source_record
 
     rewards = RewardConfig(max_repetition=o["max_repetition"], repetition_ngram=o["repetition_ngram"])
     rewards = rewards.with_weights(o["reward_weights"]).with_settings(o["reward_settings"])

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from typing import Any
 
 import click
 
 from dart_hub.engines.factory import ENGINES
-from dart_hub.sources import PRESETS, SourceSpec
+from dart_hub.sources import PRESETS
 
 _SOURCE_OPTIONS = [
     click.option(
@@ -60,20 +59,6 @@ def source_options(function: Callable[..., Any]) -> Callable[..., Any]:
     return function
 
 
-def source_spec(dataset: str, options: dict[str, Any], limit: int | None) -> SourceSpec:
-    return SourceSpec(
-        dataset=dataset,
-        split=options["split"],
-        revision=options["revision"],
-        config=options["dataset_config"],
-        question_column=options["question_column"],
-        solution_column=options["solution_column"],
-        answer_column=options["answer_column"],
-        limit=limit,
-        preset=options["preset"],
-    )
-
-
 def cli_defaults(command: click.Command) -> dict[str, Any]:
     """A command's option defaults as click would pass them (flags resolved to False), so the
     library can call a command's `run(**options)` exactly as the CLI does."""
@@ -89,32 +74,6 @@ def cli_defaults(command: click.Command) -> dict[str, Any]:
     return out
 
 
-@contextlib.contextmanager
-def library_progress_bars(enabled: bool):
-    """--quiet / --json: no 'Generating test split' or download bars from datasets / the Hub
-    (restored afterwards: the CLI may run inside a longer-lived process)."""
-    import datasets
-    import huggingface_hub.utils as hub_utils
-
-    if enabled:
-        yield
-        return
-    restore_datasets = datasets.is_progress_bar_enabled()
-    restore_hub = not hub_utils.are_progress_bars_disabled()
-    datasets.disable_progress_bars()
-    hub_utils.disable_progress_bars()
-    try:
-        yield
-    finally:
-        if restore_datasets:
-            datasets.enable_progress_bars()
-        if restore_hub:
-            hub_utils.enable_progress_bars()
-
-ENGINE_KEYS = (
-    "dtype", "device", "batch_size", "base_url", "concurrency", "tensor_parallel_size",
-    "data_parallel_size", "gpu_memory_utilization", "max_num_seqs", "max_model_len", "max_retries", "request_timeout",
-)  # fmt: skip
 _ENGINE_OPTIONS = [
     click.option("--engine", type=click.Choice(ENGINES), default="auto", show_default=True, help="Generation engine (auto: vllm with a GPU when installed, else transformers)."),
     click.option("--dtype", default="auto", show_default=True, help="Model dtype: auto, float16 (the paper's), bfloat16, float32."),
@@ -137,10 +96,3 @@ def engine_options(function: Callable[..., Any]) -> Callable[..., Any]:
     for decorator in reversed(_ENGINE_OPTIONS):
         function = decorator(function)
     return function
-
-
-def engine_for(options: dict[str, Any], model: str, revision: str | None):
-    """The (lazily loaded) engine the options describe."""
-    from dart_hub.engines.factory import LazyEngine
-
-    return LazyEngine(options["engine"], model, revision=revision, **{k: options[k] for k in ENGINE_KEYS})

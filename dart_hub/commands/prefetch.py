@@ -35,7 +35,7 @@ def command(recipe_path: tuple[str, ...], overrides: tuple[str, ...], with_eval:
 
 
 def run(recipe_path, overrides=(), *, with_eval: bool = True, quiet: bool = False) -> list[dict[str, Any]]:
-    from dart_hub.commands.run import expand_recipe_paths
+    from dart_hub.recipe_runner import expand_recipe_paths
     from dart_hub.recipes import load_recipe
 
     echo = (lambda _m: None) if quiet else click.echo
@@ -56,9 +56,8 @@ def _fetch_recipe(recipe, student: dict[str, Any], with_eval: bool, seen: set[tu
         seen.add(("model", model, str(student.get("revision"))))
         yield {"kind": "model", "name": model, "where": fetch_model(model, student.get("revision"))}
     if recipe.adapts:
-        from dart_hub.commands.options import source_spec
-        from dart_hub.commands.run import adapt_options
-        from dart_hub.sources import load_source
+        from dart_hub.recipes import adapt_options
+        from dart_hub.sources import load_source, source_spec
 
         options = adapt_options(recipe, recipe.output, quiet=True)
         key = ("source", str(options["dataset"]), str(options["revision"]), str(options["split"]))
@@ -67,8 +66,8 @@ def _fetch_recipe(recipe, student: dict[str, Any], with_eval: bool, seen: set[tu
             source = load_source(source_spec(options["dataset"], options, options["limit"]))
             yield {"kind": "dataset", "name": str(options["dataset"]), "where": f"{len(source.problems)} problems ({_revision(source)})"}
     if with_eval and "eval" in recipe.stages():
-        from dart_hub.commands.run import eval_options
         from dart_hub.evaluation.benchmarks import load_benchmark, parse_benchmark_list
+        from dart_hub.recipe_runner import eval_options
 
         options = eval_options(recipe)
         for name in parse_benchmark_list(options["benchmarks"]):

@@ -1,7 +1,8 @@
 """`dart-hub push`: publish an adapt output folder on the Hub in one commit.
 
 Also the push options of `dart-hub adapt` (`--push-to-hub` & co), defined here so that adapt
-only has to apply the decorator and call `preflight` / `push_after_adapt`.
+only has to apply the decorator (its stage calls `preflight` / `push_after_adapt` from
+dart_hub.publish.hub).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -83,44 +83,6 @@ def push_options(function: Callable) -> Callable:
     )(hub_options(checked))
 
 
-def preflight(options: dict[str, Any]) -> None:
-    """Before an adapt run that will push: fail now, not hours later: repo id shape, no --shard,
-    a token, and (asking the Hub, in seconds) that the token is valid and may write the repo or
-    create it in its namespace."""
-    from dart_hub.publish.hub import check_push_access, check_repo_id
-
-    repo_id = options.get("push_to_hub")
-    if not repo_id:
-        return
-    if options.get("shard"):
-        raise DartHubError("--push-to-hub cannot publish a single shard: run the shards, `dart-hub merge` them, then `dart-hub push` the merged folder")
-    check_repo_id(repo_id)
-    check_push_access(repo_id)
-
-
-def push_after_adapt(output: Path, options: dict[str, Any]) -> dict[str, Any]:
-    """Push the folder adapt just wrote; the summary fields to add to adapt's output."""
-    from dart_hub.publish.hub import push_folder
-
-    repo_id = options["push_to_hub"]
-    try:
-        result = push_folder(
-            output,
-            repo_id,
-            private=options.get("private", False),
-            branch=options.get("hub_branch"),
-            create_pr=options.get("create_pr", False),
-            commit_message=options.get("commit_message"),
-        )
-    except DartHubError as error:
-        retry = f"dart-hub push {output} {repo_id}"
-        raise DartHubError(f"{error} -- the adapted dataset is written in {output}; publish it later with `{retry}`") from None
-    summary = {"pushed": result.repo_id, "commit_url": result.commit_url}
-    if result.pr_url:
-        summary["pr_url"] = result.pr_url
-    return summary
-
-
 @click.command(name="push", help=HELP, context_settings={"max_content_width": 100})
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 @click.argument("repo_id")
@@ -129,22 +91,18 @@ def push_after_adapt(output: Path, options: dict[str, Any]) -> dict[str, Any]:
 @click.option("--allow-empty", is_flag=True, help="Publish even when no trajectory was kept (only the `steps` diagnostics; refused by default).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def command(folder: Path, repo_id: str, private: bool, hub_branch: str | None, create_pr: bool, commit_message: str | None, token_env: str | None, allow_empty: bool, as_json: bool) -> None:
-    from dart_hub.publish.folder import read_config
-    from dart_hub.publish.hub import push_folder
+    from dart_hub.api import push
 
-    if not folder.is_dir():
-        raise DartHubError(f"{folder} is not a folder: pass the folder written by `dart-hub adapt --output`")
-    read_config(folder)  # refuses a folder that is not an adapt output
     token = None
     if token_env:
         token = os.environ.get(token_env)
         if not token:
             raise DartHubError(f"environment variable {token_env} is not set or empty (--token-env names the variable that holds the token)")
-    result = push_folder(
+    result = push(
         folder,
         repo_id,
         private=private,
-        branch=hub_branch,
+        hub_branch=hub_branch,
         create_pr=create_pr,
         commit_message=commit_message,
         token=token,

@@ -144,3 +144,14 @@ class LazyEngine:
     def close(self) -> None:
         if self._engine is not None:
             self._engine.close()
+
+
+ENGINE_KEYS = (
+    "dtype", "device", "batch_size", "base_url", "concurrency", "tensor_parallel_size",
+    "data_parallel_size", "gpu_memory_utilization", "max_num_seqs", "max_model_len", "max_retries", "request_timeout",
+)  # fmt: skip
+
+
+def engine_for(options: dict[str, Any], model: str, revision: str | None):
+    """The (lazily loaded) engine the options describe."""
+    return LazyEngine(options["engine"], model, revision=revision, **{k: options[k] for k in ENGINE_KEYS})

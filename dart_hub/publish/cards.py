@@ -1,7 +1,7 @@
 """The dataset card (README.md) of an adapted dataset: YAML metadata + Markdown body.
 
 Metadata is a huggingface_hub ``DatasetCardData`` dumped by the library (never string
-concatenation), the body is rendered from the Jinja templates in ``dart_hub/resources/cards/``.
+concatenation), the body is rendered from the Jinja templates in the top-level ``cards/`` folder.
 Everything the card says comes from the run configuration (``dart_config.json``) and the
 examples (the ``steps`` config), so ``dart-hub card FOLDER`` re-renders exactly the card that
 ``adapt`` wrote:
@@ -22,7 +22,7 @@ import re
 import shlex
 import statistics
 from collections.abc import Sequence
-from importlib import metadata, resources
+from importlib import metadata
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -249,7 +249,7 @@ def configs_metadata(has_train_rows: bool) -> list[dict[str, Any]]:
 
     datasets refuses to load a split with zero rows, so when nothing was kept the default
     config is not declared and `steps` becomes the default (the empty data/ file stays)."""
-    from dart_hub.publish.folder import DATA_FILE, STEPS_FILE
+    from dart_hub.publish.layout import DATA_FILE, STEPS_FILE
 
     steps = {"config_name": "steps", "data_files": [{"split": "train", "path": STEPS_FILE}]}
     if not has_train_rows:
@@ -503,7 +503,9 @@ def _environment() -> jinja2.Environment:
 
 
 def _load_template(name: str) -> str:
-    return resources.files("dart_hub").joinpath(f"resources/cards/{name}").read_text(encoding="utf-8")
+    from dart_hub.publish.templates import read_template
+
+    return read_template(name)
 
 
 def card_context(run_config: dict[str, Any], examples: Sequence[AdaptedExample], figure: str | None) -> dict[str, Any]:
@@ -653,7 +655,7 @@ def render_card(
     body = _environment().get_template("dataset_card.md.j2").render(**context)
     train_rows = context["stats"]["trajectories"]
     metadata_yaml = card_data(_normalise(run_config), train_rows, dataset_info).to_yaml()
-    from dart_hub.publish.folder import card_marker
+    from dart_hub.publish.layout import card_marker
 
     marker = card_marker(run_config)
     content = f"---\n{metadata_yaml}\n---\n\n{body.strip()}\n" + (f"\n{marker}\n" if marker else "")

@@ -24,11 +24,10 @@ from typing import Any
 import datasets
 
 from dart_hub.errors import DartHubError
+from dart_hub.publish.layout import DATA_FILE, STEPS_FILE
 from dart_hub.records import AdaptedExample
 from dart_hub.store import OUT_OF_SPACE, _fsync_dir, write_atomic
 
-DATA_FILE = "data/train-00000-of-00001.parquet"
-STEPS_FILE = "steps/train-00000-of-00001.parquet"
 CONFIG_FILE = "dart_config.json"
 RESERVED = {
     "id", "messages", "privileged_messages", "negative_messages", "expert_solution", "strategy",
@@ -240,12 +239,6 @@ def _swap_in(staged: Path, out: Path) -> None:
 
 CONTENT_ID_KEY = b"dart_hub_content_id"
 _CARD_MARK = re.compile(r"<!-- dart-hub content_id: ([0-9a-f]+) -->")
-
-
-def card_marker(config: dict[str, Any]) -> str:
-    """The README line that ties a generated card to its folder's content ('' for old configs)."""
-    value = config.get("content_id")
-    return f"<!-- dart-hub content_id: {value} -->" if value else ""
 
 
 def part_ids(folder: str | Path) -> dict[str, str | None]:

@@ -328,3 +328,37 @@ def _explain(error: Exception, repo_id: str, target: str, token: str) -> DartHub
     if isinstance(error, OSError):
         return DartHubError(f"pushing to {repo_id} failed while reading the folder ({type(error).__name__}: {detail})")
     return DartHubError(f"pushing to {repo_id} failed ({type(error).__name__}: {detail})")
+
+
+def preflight(options: dict[str, Any]) -> None:
+    """Before an adapt run that will push: fail now, not hours later: repo id shape, no --shard,
+    a token, and (asking the Hub, in seconds) that the token is valid and may write the repo or
+    create it in its namespace."""
+    repo_id = options.get("push_to_hub")
+    if not repo_id:
+        return
+    if options.get("shard"):
+        raise DartHubError("--push-to-hub cannot publish a single shard: run the shards, `dart-hub merge` them, then `dart-hub push` the merged folder")
+    check_repo_id(repo_id)
+    check_push_access(repo_id)
+
+
+def push_after_adapt(output: Path, options: dict[str, Any]) -> dict[str, Any]:
+    """Push the folder adapt just wrote; the summary fields to add to adapt's output."""
+    repo_id = options["push_to_hub"]
+    try:
+        result = push_folder(
+            output,
+            repo_id,
+            private=options.get("private", False),
+            branch=options.get("hub_branch"),
+            create_pr=options.get("create_pr", False),
+            commit_message=options.get("commit_message"),
+        )
+    except DartHubError as error:
+        retry = f"dart-hub push {output} {repo_id}"
+        raise DartHubError(f"{error} -- the adapted dataset is written in {output}; publish it later with `{retry}`") from None
+    summary = {"pushed": result.repo_id, "commit_url": result.commit_url}
+    if result.pr_url:
+        summary["pr_url"] = result.pr_url
+    return summary

@@ -19,14 +19,14 @@ import json
 import re
 import shlex
 from collections.abc import Iterable, Sequence
-from importlib import metadata, resources
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from dart_hub import __version__
 from dart_hub.errors import DartHubError
 
-TEMPLATE = "resources/cards/model_card.md.j2"
+TEMPLATE = "model_card.md.j2"  # in the top-level cards/ folder
 TAGS = ["dart-hub", "dart", "trl", "sft", "math", "reasoning"]
 README = "README.md"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[A-Za-z0-9][\w.\-]*$")
@@ -448,7 +448,9 @@ def render_model_card(
         lstrip_blocks=True,
     )
     env.filters.update(md=md, code=code, fence=fence, fmt=fmt, pystr=lambda v: json.dumps(str(v), ensure_ascii=False))
-    template = resources.files("dart_hub").joinpath(TEMPLATE).read_text(encoding="utf-8")
+    from dart_hub.publish.templates import read_template
+
+    template = read_template(TEMPLATE)
     text = env.from_string(template).render(**context)
     check_no_token(text, "the model card")
     return ModelCard(text)

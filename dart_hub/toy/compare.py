@@ -105,8 +105,7 @@ def train_arm(data: Path, output: Path, seed: int) -> str:
     import hashlib
     import shutil
 
-    from dart_hub.commands import train
-    from dart_hub.commands.options import cli_defaults
+    from dart_hub.api import TrainSpec, train
     from dart_hub.toy import toy_student_path
 
     marker = output / "demo-train.json"
@@ -117,13 +116,12 @@ def train_arm(data: Path, output: Path, seed: int) -> str:
             return done["model_path"]
     if output.exists():
         shutil.rmtree(output)
-    options = cli_defaults(train.command)
-    options.update(
+    spec = TrainSpec(
         student=str(toy_student_path()), data=str(data), output=output, seed=seed,
-        validation_size=0.0, select_best=False, quiet=True, as_json=True, **TOY_TRAIN,
+        validation_size=0.0, select_best=False, quiet=True, **TOY_TRAIN,
     )  # fmt: skip
-    with contextlib.redirect_stdout(io.StringIO()):
-        summary = train.run(**options) or {}
+    with contextlib.redirect_stdout(io.StringIO()):  # the trainer's own logs
+        summary = train(spec).summary or {}
     marker.write_text(json.dumps({"key": key, "model_path": summary["model_path"]}, indent=2) + "\n")
     return summary["model_path"]
 

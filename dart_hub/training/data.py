@@ -91,9 +91,9 @@ def _static_rows(
     system_prompt: str | None,
     prompts_only: bool = False,
 ) -> TrainData:
-    from dart_hub.commands.adapt import source_record
     from dart_hub.prompts import default_prompts
     from dart_hub.publish.folder import messages_for
+    from dart_hub.sources import source_record
 
     system = default_prompts().sft_system if system_prompt is None else system_prompt
     source = load_source(

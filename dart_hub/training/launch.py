@@ -7,9 +7,9 @@ supported way. The parent process writes the command's options to a JSON spec in
 folder, runs
 
     python -m accelerate.commands.launch [--config_file CFG | --multi_gpu] --num_processes N \
-        --main_process_port PORT -m dart_hub.training.launch SPEC.json
+        --main_process_port PORT -m dart_hub.training.child SPEC.json
 
-and waits. Each child calls `dart_hub.commands.train.run` with the same options (rank 0 scores
+and waits. Each child calls `dart_hub.training.stage.run` with the same options (rank 0 scores
 the checkpoints and writes training_summary.json); the parent then reads the summary, pushes
 and prints as a one-process run would. Without GPUs (tests, CPU clusters) the same launcher
 runs N CPU processes with the gloo backend (`use_cpu` is set in the children).
@@ -36,6 +36,7 @@ from dart_hub.errors import DartHubError
 
 SPEC_FILE = ".dart-hub-launch.json"
 CHILD_ENV = "DART_HUB_TRAIN_CHILD"  # set in the launched processes: never launch again
+SUMMARY_FILE = "training_summary.json"  # rank 0's result (dart_hub.training.run writes it)
 
 
 def in_distributed_run() -> bool:
@@ -200,7 +201,7 @@ def launch_command(
             cmd += ["--num_machines", "1"]
         if machines["main_process_port"] is None:
             cmd += ["--main_process_port", str(port or free_port())]
-    cmd += ["-m", "dart_hub.training.launch", str(spec)]
+    cmd += ["-m", "dart_hub.training.child", str(spec)]
     return cmd
 
 
@@ -209,8 +210,6 @@ def launch(
 ) -> dict[str, Any] | None:
     """Run the training in N processes; returns rank 0's training summary (None on the other
     machines of a multi-node launch)."""
-    from dart_hub.training.run import load_summary
-
     output.mkdir(parents=True, exist_ok=True)
     accelerate_config = options.get("accelerate_config")
     config = read_accelerate_config(accelerate_config) if accelerate_config is not None else {}
@@ -248,6 +247,13 @@ def launch(
     return summary
 
 
+def load_summary(output: str | Path) -> dict[str, Any] | None:
+    path = Path(output) / SUMMARY_FILE
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def _pythonpath() -> str:
     """The children import this very dart_hub (a source checkout may not be installed)."""
     here = str(Path(__file__).resolve().parents[2])
@@ -266,24 +272,3 @@ def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return None
-
-
-def child_main(spec_path: str) -> int:
-    """Entry point of one launched process."""
-    from dart_hub.commands.train import run
-
-    spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
-    options = spec["options"]
-    sft = dict(spec.get("sft") or {})
-    if not visible_gpus():
-        sft["use_cpu"] = True  # accelerate only forms a CPU (gloo) process group when asked
-    try:
-        run(sft=sft or None, **options)
-    except DartHubError as error:
-        print(f"Error: {error}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(child_main(sys.argv[1]))

@@ -28,8 +28,8 @@ from dart_hub.errors import DartHubError
 from dart_hub.store import write_atomic
 from dart_hub.training.compute import compute_log as make_compute_log
 from dart_hub.training.compute import device_kind, previous_sessions
+from dart_hub.training.launch import SUMMARY_FILE, load_summary  # noqa: F401 (re-exported)
 
-SUMMARY_FILE = "training_summary.json"
 SECRET_KEYS = frozenset({"hub_token", "push_to_hub_token"})
 
 # Hyperparameters shown in the summary's short view and on the model card.
@@ -420,13 +420,6 @@ def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return str(value)
-
-
-def load_summary(output: str | Path) -> dict[str, Any] | None:
-    path = Path(output) / SUMMARY_FILE
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _load_data(request):
