@@ -223,6 +223,7 @@ class ProgressReporter:
 @click.option("--tokens-per-second", type=click.FloatRange(min=0, min_open=True), default=None, metavar="X", help="With --dry-run: your measured generation throughput per GPU (new tokens/s, all sequences together); the dry run adds the GPU-hours of its upper-bound token count.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.option("--no-report", is_flag=True, help="Do not write the HTML report (OUTPUT/report/index.html; see `dart-hub report --help`).")
 @push_options
 def command(**options) -> None:
     run(**options)
@@ -367,10 +368,23 @@ def _run(**o) -> dict:
         output = output_root / shard.name if shard else output_root
         write_folder(output, examples, run_config, {"question": source.question_column, "solution": source.solution_column, "answer": source.answer_column}, prompts.sft_system)
         summary["output"] = str(output)
+        if not o.get("no_report"):
+            summary["report"] = write_report(output)
         if o.get("push_to_hub"):
             summary.update(push_after_adapt(output, o))
     _print(summary, o["as_json"], title=f"adapted {o['dataset']} for {o['student']}")
     return summary
+
+
+def write_report(output: Path) -> str:
+    """The folder's HTML report (dart-hub report); a failure to write it never loses the folder."""
+    from dart_hub.report.render import write_dataset_report
+
+    try:
+        return str(write_dataset_report(output))
+    except DartHubError as error:
+        click.echo(f"warning: the report was not written ({error}); the dataset is in {output}; retry with `dart-hub report {output}`", err=True)
+        return ""
 
 
 def method_section(name: str) -> str:
