@@ -163,7 +163,7 @@ def test_report_command(folder, tmp_path):
     assert other.exit_code == 0, other.output
     info = json.loads(other.stdout)
     assert info["files"] == 6 and Path(info["index"]) == tmp_path / "elsewhere" / "index.html"
-    assert f'href="../out/README.md"' in (tmp_path / "elsewhere" / "index.html").read_text(encoding="utf-8")
+    assert 'href="../out/README.md"' in (tmp_path / "elsewhere" / "index.html").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("make, message", [

@@ -65,7 +65,7 @@ def fraction_ticks(step: float = 0.25) -> list[tuple[float, str]]:
     return [(i * step, f"{i * step:g}") for i in range(count + 1)]
 
 
-def mean_curve(bins: Sequence[dict[str, float]], width: int = 560, height: int = 260) -> str:
+def mean_curve(bins: Sequence[dict[str, float]], width: int = 540, height: int = 260) -> str:
     """Mean adaptability by relative position: each bin's Q1-Q3 as a box across the bin (a band
     that stays readable when quartiles jump between bins), its median as a tick, the mean as a
     line through the bin centres."""
@@ -108,7 +108,7 @@ def _legend(frame: Frame, items: Sequence[tuple[str, str]]) -> str:
     return "".join(parts)
 
 
-def cut_histogram(bins: Sequence[dict[str, float]], marks: Sequence[dict[str, Any]], width: int = 560, height: int = 280) -> str:
+def cut_histogram(bins: Sequence[dict[str, float]], marks: Sequence[dict[str, Any]], width: int = 540, height: int = 280) -> str:
     """Histogram of keep/T with the paper's Table 6 positions as labelled vertical lines."""
     top = max([b["count"] for b in bins] + [1])
     frame = Frame(width, height, top=56, y_range=(0, top))

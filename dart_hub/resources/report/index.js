@@ -62,20 +62,25 @@
     writeHash();
   }
 
-  var state = readHash();
-  if (state.problem) {
-    var target = data.filter(function (p) { return p.id === state.problem; })[0];
-    if (target) { location.replace(target.file); return; }
+  function openProblem(id) {
+    var target = data.filter(function (p) { return p.id === id; })[0];
+    if (target) { location.replace(target.file); return true; }
+    return false;
   }
-  if (state.q) search.value = state.q;
-  if (state.outcome) outcome.value = state.outcome;
-  if (state.reason) reason.value = state.reason;
-  if (state.sort) sort.value = state.sort;
+
+  // The fragment is the state: a shared link shows the same filtered list (or opens the problem).
+  function fromHash() {
+    var state = readHash();
+    if (state.problem && openProblem(state.problem)) return;
+    search.value = state.q || "";
+    outcome.value = state.outcome || "";
+    reason.value = state.reason || "";
+    sort.value = state.sort || "index";
+    apply();
+  }
+
   [search, outcome, reason, sort].forEach(function (el) { el.addEventListener("input", apply); el.addEventListener("change", apply); });
-  window.addEventListener("hashchange", function () {
-    var s = readHash();
-    if (s.problem) { var t = data.filter(function (p) { return p.id === s.problem; })[0]; if (t) location.href = t.file; }
-  });
+  window.addEventListener("hashchange", fromHash);
+  fromHash();
   document.documentElement.setAttribute("data-ready", "1");
-  apply();
 })();
