@@ -222,3 +222,61 @@ def test_push_with_report_commits_it_and_links_it_from_the_card(hub, folder):
     last = our_commits(hub)[0]
     assert "report/index.html" in last.changed  # deleted
     assert "report/" not in hub.read_file(REPO, "README.md").decode()
+
+
+# --------------------------------------------------------------------------------------------
+# Training / eval runs
+# --------------------------------------------------------------------------------------------
+
+from tests.test_compare_grid import runs  # noqa: E402,F401 - the `dart-hub run` folders fixture
+
+
+def table_rows(html: str, role: str) -> list[list[str]]:
+    import html as html_lib
+
+    table = re.search(rf'<table data-role="{role}">(.*?)</table>', html, re.S).group(1)
+    rows = []
+    for row in re.findall(r"<tr>(.*?)</tr>", table, re.S):
+        cells = [html_lib.unescape(re.sub(r"<.*?>", "", c)).strip() for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, re.S)]
+        rows.append(cells)
+    return rows
+
+
+def test_runs_report_has_the_compare_grid_bars_and_epochs(runs, tmp_path):  # noqa: F811
+    from dart_hub.report.runs import wilson
+
+    full = runs / "qwen2.5-0.5b-instruct" / "limo"
+    (full / "train").mkdir(parents=True)
+    training = {  # the fields dart_hub.training.run writes
+        "student": "Qwen/Qwen2.5-0.5B-Instruct", "rows": {"train": 40},
+        "epochs": [{"epoch": e, "step": 10 * e, "checkpoint": f"checkpoint-{10 * e}", "train_loss": 1.0 / e,
+                    "validation": {"correct": c, "total": 20, "accuracy": c / 20}} for e, c in ((1, 8), (2, 12), (3, 11))],
+        "selection": {"enabled": True, "best_epoch": 2}, "chosen_epoch": 2, "gpu_hours": 0.0,
+    }  # fmt: skip
+    (full / "train" / "training_summary.json").write_text(json.dumps(training))
+    result = CliRunner().invoke(cli, ["report", str(runs), "--output", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
+
+    compare = CliRunner().invoke(cli, ["compare", str(runs)]).output.splitlines()
+    printed = [[c.strip().strip("*") for c in line.strip("|").split("|")] for line in compare[2:] if line.startswith("|")]
+    shown = table_rows(html, "grid-table")[1:]
+    assert [[c for c in row if c] for row in shown] == [[c for c in row if c] for row in printed]
+
+    # one section per run: bars with Wilson intervals over the benchmark's problems
+    assert html.count('data-role="run"') == 7 and html.count('data-role="score-bar"') == 2 * 6  # 6 evaluated runs x 2 benchmarks
+    low, high = wilson(7, 10)
+    assert f"{100 * low:.1f} - {100 * high:.1f}" in html  # LIMO run, GSM8K 7/10
+    # the run's training: loss and validation per epoch, the chosen epoch marked
+    assert html.count('data-role="loss-chart"') == 1 and html.count('data-role="validation-chart"') == 1
+    assert html.count('data-role="chosen-epoch" data-epoch="2"') == 2
+    epochs = table_rows(html, "epochs")
+    assert epochs[2][:4] == ["2", "0.5000", "-", "60.0% (12/20)"] and epochs[2][4] == "chosen"
+
+
+def test_wilson_interval():
+    from dart_hub.report.runs import wilson
+
+    low, high = wilson(5, 10)
+    assert round(low, 4) == 0.2366 and round(high, 4) == 0.7634  # the textbook values
+    assert wilson(0, 0) is None and wilson(10, 10)[1] == 1.0

@@ -240,7 +240,7 @@ def grid_cells(grid: dict[str, Any]) -> list[dict[str, Any]]:
             else:
                 cells = [_cell(row["scores"].get(n), row["deltas"].get(n)) for n in grid["columns"]]
                 cells.append(_cell(row["average"], row["average_delta"]) + ("" if row["complete"] or row["average"] is None else "*"))
-            rows.append({"dataset": row["dataset"] or "-", "arm": row["arm"], "cells": cells})
+            rows.append({"group": None, "dataset": row["dataset"] or "-", "arm": row["arm"], "cells": cells})
     return rows
 
 

@@ -220,7 +220,7 @@ def interval_bars(items: Sequence[dict[str, Any]], width: int = 560, height: int
                 f'<path d="M{_num(xc)} {_num(lo)}V{_num(hi)}M{_num(xc - 6)} {_num(lo)}H{_num(xc + 6)}M{_num(xc - 6)} {_num(hi)}H{_num(xc + 6)}" '
                 f'class="whisker" data-role="interval"><title>95% interval {item["low"]:.1f} - {item["high"]:.1f}</title></path>'
             )
-        parts.append(f'<text x="{_num(frame.x(index + 0.5))}" y="{_num(y - 4)}" text-anchor="middle" class="tick">{item["value"]:.1f}</text>')
+        parts.append(f'<text x="{_num(frame.x(index + 0.5) + 9)}" y="{_num(y - 4)}" class="tick">{item["value"]:.1f}</text>')  # beside the whisker
         label = item["label"] if len(item["label"]) <= 22 else item["label"][:21] + "…"
         parts.append(f'<text x="{_num(frame.x(index + 0.5))}" y="{_num(frame.y(0) + 16)}" text-anchor="middle" class="tick">{escape(label)}</text>')
     parts.append("</svg>")
