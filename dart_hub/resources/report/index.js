@@ -69,9 +69,14 @@
   }
 
   // The fragment is the state: a shared link shows the same filtered list (or opens the problem).
+  var first = true;
+
   function fromHash() {
     var state = readHash();
     if (state.problem && openProblem(state.problem)) return;
+    var plain = !state.q && !state.outcome && !state.reason && (!state.sort || state.sort === "index");
+    if (first && plain) { first = false; return; }  // the page as written is already this list
+    first = false;
     search.value = state.q || "";
     outcome.value = state.outcome || "";
     reason.value = state.reason || "";
