@@ -193,10 +193,16 @@ def test_adapt_writes_the_report_unless_told_not_to(tmp_path):
     quiet = CliRunner().invoke(cli, [*base, "--output", str(tmp_path / "bare"), "--work-dir", str(tmp_path / "w2"), "--no-report"])
     assert quiet.exit_code == 0, quiet.output
     assert "report" not in json.loads(quiet.stdout.strip().splitlines()[-1]) and not (tmp_path / "bare" / "report").exists()
-    # a rerun over the folder keeps the folder whole and rewrites the report
-    again = CliRunner().invoke(cli, [*base, "--output", str(tmp_path / "out"), "--work-dir", str(tmp_path / "w")])
+    # a rerun over the folder keeps the folder whole and rewrites the report; without one, the
+    # old report (of other data) goes
+    again = CliRunner().invoke(cli, [*base, "--output", str(tmp_path / "out"), "--work-dir", str(tmp_path / "w"), "--limit", "2"])
     assert again.exit_code == 0, again.output
     assert CliRunner().invoke(cli, ["card", str(tmp_path / "out"), "--check"]).exit_code == 0
+    assert len(list((tmp_path / "out" / "report" / "problems").glob("*.html"))) == 2
+    bare = CliRunner().invoke(cli, [*base, "--output", str(tmp_path / "out"), "--work-dir", str(tmp_path / "w"), "--no-report"])
+    assert bare.exit_code == 0, bare.output
+    assert not (tmp_path / "out" / "report").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bare", "out", "w", "w2"]  # nothing left beside it
 
 
 def test_push_with_report_commits_it_and_links_it_from_the_card(hub, folder):

@@ -366,25 +366,17 @@ def _run(**o) -> dict:
             "shard": {"index": shard.index, "count": shard.count} if shard else None,
         }
         output = output_root / shard.name if shard else output_root
-        write_folder(output, examples, run_config, {"question": source.question_column, "solution": source.solution_column, "answer": source.answer_column}, prompts.sft_system)
+        columns = {"question": source.question_column, "solution": source.solution_column, "answer": source.answer_column}
+        write_folder(output, examples, run_config, columns, prompts.sft_system, with_report=not o.get("no_report"))
         summary["output"] = str(output)
         if not o.get("no_report"):
-            summary["report"] = write_report(output)
+            from dart_hub.report.render import INDEX, REPORT_DIR
+
+            summary["report"] = str(output / REPORT_DIR / INDEX)
         if o.get("push_to_hub"):
             summary.update(push_after_adapt(output, o))
     _print(summary, o["as_json"], title=f"adapted {o['dataset']} for {o['student']}")
     return summary
-
-
-def write_report(output: Path) -> str:
-    """The folder's HTML report (dart-hub report); a failure to write it never loses the folder."""
-    from dart_hub.report.render import write_dataset_report
-
-    try:
-        return str(write_dataset_report(output))
-    except DartHubError as error:
-        click.echo(f"warning: the report was not written ({error}); the dataset is in {output}; retry with `dart-hub report {output}`", err=True)
-        return ""
 
 
 def method_section(name: str) -> str:

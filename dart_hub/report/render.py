@@ -191,6 +191,9 @@ def write_pages(pages: dict[str, str], out: Path) -> Path:
     """Write the pages into `out` as a whole: a hidden sibling first, then swapped in."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    for pattern in (f".{out.name}.partial-*", f".{out.name}.old-*"):  # left by a killed write
+        for leftover in out.parent.glob(pattern):
+            shutil.rmtree(leftover, ignore_errors=True)
     staged = out.parent / f".{out.name}.partial-{os.getpid()}"
     old = out.parent / f".{out.name}.old-{os.getpid()}"
     try:
@@ -221,7 +224,7 @@ def write_dataset_report(folder: str | Path, out: str | Path | None = None) -> P
     folder = Path(folder)
     out = Path(out) if out is not None else folder / REPORT_DIR
     data = dataset_report(folder)
-    link = os.path.relpath(folder.resolve(), out.resolve()) if out.is_absolute() or folder.is_absolute() else os.path.relpath(folder, out)
+    link = os.path.relpath(folder.resolve(), out.resolve())  # relative: the pair can be moved together
     pages = render_dataset_pages(data, Path(link).as_posix())
     write_pages(pages, out)
     return out / INDEX
