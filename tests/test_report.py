@@ -66,10 +66,14 @@ def test_overview_has_the_summary_numbers(adapted, folder):
 
 def test_a_rules_record_is_shown_as_recorded(adapted, tmp_path):
     examples, config = adapted
-    summary = {**run_config(examples, config)["summary"], "rules": {"reveal": "answer-revealing steps not probed", "peak": "local"}}
+    summary = {**run_config(examples, config)["summary"], "rules": {"reveal": "answer-revealing steps not probed", "peak": "local"},
+               "deviations": ["answer-revealing steps are not probed", {"rule": "peak", "value": "local"}]}
     folder = write(tmp_path / "out", examples, config, summary=summary)
     rules = dataset_report(folder)["overview"]["rules"]
     assert sorted((r["name"], r["value"]) for r in rules) == [("peak", "local"), ("reveal", "answer-revealing steps not probed")]
+    assert dataset_report(folder)["overview"]["deviations"] == ["answer-revealing steps are not probed", "rule: peak; value: local"]
+    html = write_dataset_report(folder).read_text(encoding="utf-8")
+    assert "<li>answer-revealing steps are not probed</li>" in html
 
 
 def test_problem_records(adapted, folder):

@@ -206,6 +206,24 @@ def rules_rows(summary: dict[str, Any], config: dict[str, Any]) -> list[dict[str
     return rows
 
 
+def deviation_rows(summary: dict[str, Any], config: dict[str, Any]) -> list[str]:
+    """Departures from the paper's rule, when the run records them (a `deviations` list in the
+    summary or the method settings), each as one line of text."""
+    from dart_hub.publish.cards import fmt
+
+    _, settings = method_settings(config)
+    deviations = summary.get("deviations") or settings.get("deviations") or []
+    if not isinstance(deviations, list):
+        deviations = [deviations]
+    lines = []
+    for item in deviations:
+        if isinstance(item, dict):
+            lines.append("; ".join(f"{k}: {fmt(v)}" for k, v in item.items()))
+        else:
+            lines.append(str(item))
+    return lines
+
+
 def cost(summary: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
     """Rollouts, tokens, seconds, and GPU-hours where known: recorded by the run, else 0 on a
     CPU engine; a GPU run without a recorded GPU count has wall hours only."""
@@ -282,6 +300,7 @@ def dataset_report(folder: str | Path) -> dict[str, Any]:
         "cut_reasons": [(k, v, CUT_REASONS.get(k, "")) for k, v in sorted(summary["cut_reasons"].items())],
         "skipped_rows": sorted(skipped.items()) if isinstance(skipped, dict) else [],
         "rules": rules_rows(summary, config),
+        "deviations": deviation_rows(summary, config),
         "parameters": parameter_rows(config),
         "curve": curve_bins(examples),
         "probed_problems": sum(1 for e in examples if any(f is not None for f in e.scores)),
