@@ -148,6 +148,7 @@ def test_problem_view(report, browser, tmp_path):
 def test_index_screenshot(report, browser, tmp_path):
     _, index, _ = report
     browser.get(index.as_uri() + "#curves")
+    assert browser.execute_script("return window.scrollY") > 0 and browser.current_url.endswith("#curves")  # section links work
     shots = Path(os.environ.get("DART_HUB_SCREENSHOTS") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
     png = shots / "report-index.png"

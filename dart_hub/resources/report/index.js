@@ -72,6 +72,8 @@
   var first = true;
 
   function fromHash() {
+    var anchor = location.hash.slice(1);
+    if (anchor && anchor.indexOf("=") < 0 && document.getElementById(anchor)) { first = false; return; }  // a section link
     var state = readHash();
     if (state.problem && openProblem(state.problem)) return;
     var plain = !state.q && !state.outcome && !state.reason && (!state.sort || state.sort === "index");
