@@ -290,3 +290,30 @@ def test_wilson_interval():
     low, high = wilson(5, 10)
     assert round(low, 4) == 0.2366 and round(high, 4) == 0.7634  # the textbook values
     assert wilson(0, 0) is None and wilson(10, 10)[1] == 1.0
+
+
+def test_demo_arms_report(tmp_path):
+    """`demo --train`'s report: the arms with their bootstrap intervals (demo-results.json, by the
+    demo's own writer) and each trained model's loss per epoch (no validation in the demo)."""
+    from dart_hub.commands.demo import write_arms_report
+    from dart_hub.toy.compare import summarize_arm, write_results
+
+    arms = [summarize_arm("no-tuning", [[1, 0, 0, 1]], None), summarize_arm("static", [[1, 0, 1, 1], [0, 0, 1, 1]], 4),
+            summarize_arm("full", [[1, 1, 1, 1], [1, 1, 0, 1]], 3)]  # fmt: skip
+    output, training = tmp_path / "demo", tmp_path / "demo-training"
+    write_results({"arms": arms, "skipped_arms": [], "settings": {}, "seconds": 1.0}, output)
+    for arm in ("static", "full"):
+        for seed in (0, 1):
+            folder = training / f"{arm}-seed{seed}"
+            folder.mkdir(parents=True)
+            epochs = [{"epoch": e, "step": e, "checkpoint": f"checkpoint-{e}", "train_loss": 2.0 / e} for e in (1, 2, 3)]
+            summary = {"epochs": epochs, "chosen_epoch": 3, "selection": {"enabled": False}, "rows": {"train": 4}}
+            (folder / "training_summary.json").write_text(json.dumps(summary))
+    index = write_arms_report(output, training)
+    assert index == training / "report" / "index.html"
+    html = index.read_text(encoding="utf-8")
+    assert html.count('data-role="score-bar"') == 3 and html.count('data-role="interval"') == 3
+    assert html.count('data-role="loss-chart"') == 4 and 'data-role="validation-chart"' not in html
+    assert html.count("no validation: the last epoch is used") == 4
+    static = next(a for a in arms if a["arm"] == "static")
+    assert f"{100 * static['ci_low']:.1f} - {100 * static['ci_high']:.1f}" in html

@@ -265,7 +265,7 @@ def render_runs_pages(data: dict[str, Any]) -> dict[str, str]:
     env = environment()
     runs = []
     for run in data["runs"]:
-        charts = {}
+        charts = {"bars": None, "loss": None, "validation": None}
         if run["bars"]:
             charts["bars"] = Markup(svg.interval_bars(run["bars"], title=f"accuracy per benchmark: {run['label']}"))
         training = run["training"]
