@@ -106,8 +106,13 @@ def test_candidate_verdicts():
 
 
 def test_other_methods_have_the_student_part_whole(adapted):
-    example = dataclasses.replace(adapted[0][0], method="dail", cut_reason="rewrite")
+    from dart_hub.report.dataset import problem_record
+    from dart_hub.report.render import _step_rows
+
+    example = dataclasses.replace(adapted[0][0], method="dail", cut_reason="rewrite", keep_steps=0)
     assert student_part(example, "my own words") == ("", "my own words")
+    rows = _step_rows(problem_record(0, example, {}))
+    assert {r["state"] for r in rows} == {"rewritten"}  # not "cut": DAIL replaces the whole trace
 
 
 def test_tex_marks_math_and_boxed_answers_and_escapes():

@@ -169,6 +169,8 @@ def _step_rows(problem: dict[str, Any]) -> list[dict[str, Any]]:
     scores, successes, samples = problem["scores"], problem["successes"], problem["samples"]
     for t, text in enumerate(problem["expert_steps"]):
         state = "kept" if t < problem["keep_steps"] else "cut"
+        if problem["method"] != "dart":  # DAIL / mapper rewrite the whole trace: nothing is cut at a step
+            state = "kept" if problem["cut_reason"] == "mapper_original" else "rewritten"
         score = scores[t] if t < len(scores) else None
         drawn = samples[t] if t < len(samples) else None
         rows.append(
