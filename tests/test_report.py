@@ -279,7 +279,9 @@ def test_runs_report_has_the_compare_grid_bars_and_epochs(runs, tmp_path):  # no
     assert [[c for c in row if c] for row in shown] == [[c for c in row if c] for row in printed]
 
     # one section per run: bars with Wilson intervals over the benchmark's problems
-    assert html.count('data-role="run"') == 7 and html.count('data-role="score-bar"') == 2 * 6  # 6 evaluated runs x 2 benchmarks
+    # 6 evaluated runs x 2 benchmarks, per run and again per benchmark
+    assert html.count('data-role="run"') == 7 and html.count('data-role="score-bar"') == 2 * (2 * 6)
+    assert html.count('<figure data-benchmark=') == 2
     low, high = wilson(7, 10)
     assert f"{100 * low:.1f} - {100 * high:.1f}" in html  # LIMO run, GSM8K 7/10
     # the run's training: loss and validation per epoch, the chosen epoch marked

@@ -281,6 +281,7 @@ def render_runs_pages(data: dict[str, Any]) -> dict[str, str]:
                 charts["validation"] = Markup(svg.epoch_chart(valid, chosen, "validation accuracy (%)", "validation-chart", percent=True))
         runs.append({**run, "charts": charts})
     demos = [{**d, "chart": Markup(svg.interval_bars(d["bars"], width=640, title="toy held-out accuracy per arm"))} for d in data["demo"]]
+    benchmarks = benchmark_charts(data["runs"])
     grid = data["grid"]
     comparison = data["comparison"]
     page = env.get_template("runs.html.j2").render(
@@ -292,8 +293,28 @@ def render_runs_pages(data: dict[str, Any]) -> dict[str, str]:
         data=data,
         runs=runs,
         demos=demos,
+        benchmarks=benchmarks,
     )
     return {INDEX: page}
+
+
+def benchmark_charts(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One chart per benchmark with a bar per evaluated run (runs side by side)."""
+    from dart_hub.report import svg
+
+    order: list[str] = []
+    titles: dict[str, str] = {}
+    for run in runs:
+        for bar in run["bars"]:
+            if bar["name"] not in titles:
+                order.append(bar["name"])
+                titles[bar["name"]] = bar["label"]
+    charts = []
+    for name in order:
+        items = [{**bar, "label": run["label"]} for run in runs for bar in run["bars"] if bar["name"] == name]
+        width = max(360, 120 * len(items) + 60)
+        charts.append({"name": name, "title": titles[name], "chart": Markup(svg.interval_bars(items, width=width, title=f"{titles[name]}: accuracy per run"))})
+    return charts
 
 
 def write_runs_report(paths, out: str | Path) -> Path:

@@ -203,7 +203,7 @@ def problem_curve(problem: dict[str, Any], width: int = 640, height: int = 240) 
 def interval_bars(items: Sequence[dict[str, Any]], width: int = 560, height: int = 240, title: str = "") -> str:
     """Bars in percent with optional 95% intervals: items {"label", "value", "low", "high"}."""
     count = max(len(items), 1)
-    frame = Frame(width, height, bottom=56, x_range=(0, count), y_range=(0, 100))
+    frame = Frame(width, height + 12, bottom=60, x_range=(0, count), y_range=(0, 100))
     parts = [frame.open(title or "scores with intervals", "score-bars")]
     parts.append(frame.axes([], [(v, str(v)) for v in range(0, 101, 25)], "", "accuracy (%)"))
     for index, item in enumerate(items):
@@ -221,8 +221,11 @@ def interval_bars(items: Sequence[dict[str, Any]], width: int = 560, height: int
                 f'class="whisker" data-role="interval"><title>95% interval {item["low"]:.1f} - {item["high"]:.1f}</title></path>'
             )
         parts.append(f'<text x="{_num(frame.x(index + 0.5) + 9)}" y="{_num(y - 4)}" class="tick">{item["value"]:.1f}</text>')  # beside the whisker
-        label = item["label"] if len(item["label"]) <= 22 else item["label"][:21] + "…"
-        parts.append(f'<text x="{_num(frame.x(index + 0.5))}" y="{_num(frame.y(0) + 16)}" text-anchor="middle" class="tick">{escape(label)}</text>')
+        # run labels ("student / dataset / arm") go on up to 3 lines under their bar
+        xc = frame.x(index + 0.5)
+        for row, line in enumerate(item["label"].split(" / ")[-3:]):
+            line = line if len(line) <= 18 else line[:17] + "…"
+            parts.append(f'<text x="{_num(xc)}" y="{_num(frame.y(0) + 14 + 12 * row)}" text-anchor="middle" class="tick">{escape(line)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
