@@ -68,10 +68,12 @@ def push(
     commit_message: str | None = None,
     token: str | None = None,
     allow_empty: bool = False,
+    with_report: bool = False,
 ):
     """Publish an adapt output folder as the Hub dataset `repo_id` in one commit (`dart-hub
     push`); returns a `dart_hub.publish.hub.PushResult` (repo_id, commit_url, pr_url, files...).
-    `token`: else HF_TOKEN, else the stored login."""
+    `token`: else HF_TOKEN, else the stored login. `with_report`: also (re)write the HTML report
+    and commit it under report/, linked from the card."""
     from dart_hub.publish.folder import read_config
     from dart_hub.publish.hub import push_folder
 
@@ -80,7 +82,8 @@ def push(
         raise DartHubError(f"{folder} is not a folder: pass the folder written by `dart-hub adapt --output`")
     read_config(folder)  # refuses a folder that is not an adapt output
     return push_folder(folder, repo_id, private=private, branch=hub_branch, create_pr=create_pr,
-                       commit_message=commit_message, token=token, allow_empty=allow_empty)  # fmt: skip
+                       commit_message=commit_message, token=token, allow_empty=allow_empty,
+                       with_report=with_report)  # fmt: skip
 
 
 @dataclass

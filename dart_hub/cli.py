@@ -19,6 +19,7 @@ COMMANDS = {
     "run": "Run a YAML recipe: adapt, push, train and evaluate as it says, resuming finished stages.",
     "prefetch": "Download a recipe's student model, source dataset and benchmarks into the Hub cache once (before Slurm arrays).",
     "merge": "Combine the shard outputs of `adapt --shard I/N` into one dataset folder.",
+    "report": "Write a self-contained HTML report of an adapted dataset folder, or of training / eval runs.",
     "push": "Publish a finished adapt output folder to the Hugging Face Hub (one commit).",
     "card": "(Re)render the dataset card (README.md) of an adapt output folder.",
     "eval": "Evaluate a model on math benchmarks (Table 1's five by default; pass@k with --samples).",

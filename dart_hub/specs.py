@@ -183,6 +183,7 @@ class AdaptSpec(Spec):
     dry_run: bool = option(False, "--dry-run")
     tokens_per_second: float | None = option(None, "--tokens-per-second", click.FloatRange(min=0, min_open=True))
     quiet: bool = option(False, "--quiet")
+    no_report: bool = option(False, "--no-report")
     push_to_hub: str | None = option(None, "--push-to-hub")
     private: bool = option(False, "--private")
     hub_branch: str | None = option(None, "--hub-branch")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -50,6 +51,9 @@ def test_demo_adapts_the_toy_expert_set(tmp_path):
     assert text.exit_code == 0, text.output
     assert "mean adaptability f_t by expert step" in text.output and "step  0 |" in text.output
     assert "rules: robust (--confirm 0); deviations from Algorithm 1: answer-steps-skipped, local-peak" in text.output
+    index = out / "report" / "index.html"  # the HTML report, and the output says where it is
+    assert f"report (open in a browser): {index}" in text.output and index.is_file()
+    assert report["adapt"]["report"] == str(index) and len(list((out / "report" / "problems").glob("*.html"))) == 6
 
 
 def test_bootstrap_interval_and_table():
@@ -96,6 +100,12 @@ def test_demo_train_prints_the_five_arm_table_and_writes_the_results(tmp_path):
     static = next(a for a in results["arms"] if a["arm"] == "static")
     assert static["train_rows"] == 4  # every expert trace, unchanged
     assert report["adapt_gap"]["problems"] == report["adapt_first"]["problems"] == 4
+    # the arms' HTML report: every arm's accuracy with its interval, every trained model's loss per epoch
+    arms_report = Path(report["arms_report"])
+    assert arms_report == tmp_path / "demo-training" / "report" / "index.html"
+    html = arms_report.read_text(encoding="utf-8")
+    assert html.count('data-role="score-bar"') == len(results["arms"]) and html.count('data-role="interval"') == len(results["arms"])
+    assert html.count('data-role="loss-chart"') == 2 * 4  # Static, First, Gap, Full x 2 seeds
 
 
 @pytest.mark.slow

@@ -203,8 +203,13 @@ def _run(**o) -> dict:
             "shard": {"index": shard.index, "count": shard.count} if shard else None,
         }
         output = output_root / shard.name if shard else output_root
-        write_folder(output, examples, run_config, {"question": source.question_column, "solution": source.solution_column, "answer": source.answer_column}, prompts.sft_system)
+        columns = {"question": source.question_column, "solution": source.solution_column, "answer": source.answer_column}
+        write_folder(output, examples, run_config, columns, prompts.sft_system, with_report=not o.get("no_report"))
         summary["output"] = str(output)
+        if not o.get("no_report"):
+            from dart_hub.report.render import INDEX, REPORT_DIR
+
+            summary["report"] = str(output / REPORT_DIR / INDEX)
         if o.get("push_to_hub"):
             summary.update(push_after_adapt(output, o))
     return summary

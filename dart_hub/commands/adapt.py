@@ -210,6 +210,7 @@ Examples:
 @click.option("--tokens-per-second", type=click.FloatRange(min=0, min_open=True), default=None, metavar="X", help="With --dry-run: your measured generation throughput per GPU (new tokens/s, all sequences together); the dry run adds the GPU-hours of its upper-bound token count.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.option("--no-report", is_flag=True, help="Do not write the HTML report (OUTPUT/report/index.html; see `dart-hub report --help`).")
 @push_options
 def command(as_json: bool, **options) -> None:
     from dart_hub.api import adapt

@@ -96,12 +96,21 @@ def adapt_toy(strategy: str, output: Path, work_root: Path | None, o: dict, meth
     return adapt(AdaptSpec(**options)).summary
 
 
+def write_arms_report(output: Path, training: Path) -> Path:
+    """The HTML report of `demo --train`: the arms' accuracies with their intervals
+    (OUTPUT/demo-results.json) and each trained model's loss per epoch, in OUTPUT-training/report."""
+    from dart_hub.report.render import write_runs_report
+
+    return write_runs_report([output, training], training / "report")
+
+
 def method_lines(method: str, summary: dict, output: Path) -> list[str]:
     """What --method dail / mapper did on the toy set."""
     return [
         f"--method {method}: {summary['problems']} toy problems, {summary['kept']} kept, "
         f"{summary['discarded']} discarded {summary['discard_reasons'] or ''}".rstrip(),
         f"  samples: {summary['candidates']}, tokens generated: {summary['completion_tokens']}, {summary['seconds']} s; folder: {output}",
+        f"  report: {summary['report']}",
     ]
 
 
@@ -131,17 +140,19 @@ def command(**o) -> None:
     (a step the student can follow when shown), then works a few operations one by one, then
     folds several operations into one expression (which the student cannot follow). The demo
     adapts the expert set for the student with the default strategy (gap detection + exploration +
-    outcome consistency), writes the Hub-ready folder with its card, and prints where the
-    gaps fall. It runs dart-hub's robust rules without confirmation (`adapt --rules robust
-    --confirm 0`), the rules its published figures were measured with, not the paper's
-    Algorithm 1 as written (the card lists the deviations).
+    outcome consistency), writes the Hub-ready folder with its card and its HTML report
+    (OUTPUT/report/index.html, see `dart-hub report`), and prints where the gaps fall. It runs
+    dart-hub's robust rules without confirmation (`adapt --rules robust --confirm 0`), the rules
+    its published figures were measured with, not the paper's Algorithm 1 as written (the card
+    lists the deviations).
 
     \b
     With --train it also adapts with the gap and first strategies, fine-tunes the toy student
     on each adapted set and on the unchanged expert traces (Static) with the same toy settings
     for --seeds seeds, grades every model on --heldout held-out problems (greedy) and prints
     No-Tuning / Static / First / Gap / Full with 95% intervals, also written to
-    OUTPUT/demo-results.json and OUTPUT/demo-results.png.
+    OUTPUT/demo-results.json and OUTPUT/demo-results.png, and in an HTML report of the arms
+    (OUTPUT-training/report/index.html: accuracies with intervals, loss per epoch).
 
     \b
     --method dail / --method mapper also adapt the toy set with that method (in
@@ -174,6 +185,7 @@ def command(**o) -> None:
         *curve_lines(rows),
         f"rollouts: {summary['rollouts']}, tokens generated: {summary['completion_tokens']}, {summary['seconds']} s",
         f"dataset folder (card, parquet, figure): {output}",
+        f"report (open in a browser): {summary['report']}",
     ]
     adapted = {"full": output}
     for method in dict.fromkeys(o["methods"]):
@@ -195,7 +207,10 @@ def command(**o) -> None:
         table = compare_training(adapted, training, seeds=o["seeds"], heldout=o["heldout"], base_seed=o["seed"], log=log)
         json_path, figure_path = write_results(table, output)
         result["comparison"] = table
-        lines += ["", *table_lines(table), f"results: {json_path}, chart: {figure_path} ({table['seconds']} s of training and evaluation)"]
+        arms_report = write_arms_report(output, training)
+        result["arms_report"] = str(arms_report)
+        lines += ["", *table_lines(table), f"results: {json_path}, chart: {figure_path} ({table['seconds']} s of training and evaluation)",
+                  f"report of the arms (open in a browser): {arms_report}"]
     if o["as_json"]:
         click.echo(json.dumps(result, sort_keys=True, default=str))
     else:

@@ -24,7 +24,9 @@ FOLDER is what `dart-hub adapt --output` (or `dart-hub merge`) wrote: README.md 
 card), data/ (one row per adapted trajectory), steps/ (every problem with its scores),
 figures/ and dart_config.json. REPO_ID is NAMESPACE/NAME; the dataset repo is created when
 missing, then one commit adds the whole folder (and removes data/, steps/ and figures/ files
-the folder no longer has). A card still as dart-hub generated it gets the repo id filled into
+the folder no longer has). The HTML report (FOLDER/report, written by `adapt`) is published
+only with --with-report: rewritten from the folder, committed under report/ and linked from
+the card. A card still as dart-hub generated it gets the repo id filled into
 its usage snippets; a hand-edited README.md is published as it is.
 
 \b
@@ -89,8 +91,9 @@ def push_options(function: Callable) -> Callable:
 @hub_options
 @click.option("--token-env", default=None, metavar="NAME", help="Read the token from environment variable NAME instead of HF_TOKEN / the stored login.")
 @click.option("--allow-empty", is_flag=True, help="Publish even when no trajectory was kept (only the `steps` diagnostics; refused by default).")
+@click.option("--with-report", is_flag=True, help="Also publish the HTML report (rewritten from the folder into FOLDER/report, see `dart-hub report`) under report/ in the dataset repo, linked from the card. Without it report/ is not published, and one published before is removed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def command(folder: Path, repo_id: str, private: bool, hub_branch: str | None, create_pr: bool, commit_message: str | None, token_env: str | None, allow_empty: bool, as_json: bool) -> None:
+def command(folder: Path, repo_id: str, private: bool, hub_branch: str | None, create_pr: bool, commit_message: str | None, token_env: str | None, allow_empty: bool, with_report: bool, as_json: bool) -> None:
     from dart_hub.api import push
 
     token = None
@@ -107,6 +110,7 @@ def command(folder: Path, repo_id: str, private: bool, hub_branch: str | None, c
         commit_message=commit_message,
         token=token,
         allow_empty=allow_empty,
+        with_report=with_report,
     )
     if as_json:
         click.echo(json.dumps(result.to_dict(), sort_keys=True))
@@ -118,3 +122,5 @@ def command(folder: Path, repo_id: str, private: bool, hub_branch: str | None, c
     click.echo(f"  commit: {result.commit_url}")
     if not result.pr_url and result.branch == "main":
         click.echo(f'  load:   load_dataset("{result.repo_id}", split="train")')
+    if with_report:
+        click.echo(f"  report: report/index.html in the repo (linked from the card); local copy {folder / 'report' / 'index.html'}")

@@ -560,6 +560,7 @@ def card_context(run_config: dict[str, Any], examples: Sequence[AdaptedExample],
         "cut_reasons": [(k, v, CUT_REASONS.get(k, "")) for k, v in sorted(stats["cut_reasons"].items())],
         "discard_reasons": [(k, v, DISCARD_REASONS.get(k, "")) for k, v in sorted(stats["discard_reasons"].items())],
         "figure": figure,
+        "report": config.get("report"),  # set by `push --with-report`: the report is in the repo
         "curve": curve,
         "examples": _example_rows(examples),
         "reproduce": _reproduce(config),

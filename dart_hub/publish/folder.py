@@ -129,9 +129,12 @@ def write_folder(
     columns: dict[str, str | None],
     system: str,
     card: str | None = None,
+    with_report: bool = False,
 ) -> Path:
     """Write the folder as a whole. `card` is the README text; None renders the full dataset card
-    (and the figure) from `run_config` and `examples`.
+    (and the figure) from `run_config` and `examples`. with_report: the HTML report too
+    (report/, `dart-hub report`), inside the same swap, so it always describes the folder; a
+    rewrite without it removes an earlier report.
 
     Every file is first written into a hidden sibling folder (.NAME.partial-PID), which then
     takes the folder's place by renames, so a kill leaves the previous folder, or the new one,
@@ -164,6 +167,10 @@ def write_folder(
         if card is None:
             card = render_folder_card(staged, examples=examples, config=json.loads(config_text))
         write_atomic(staged / "README.md", card)
+        if with_report:
+            from dart_hub.report.render import REPORT_DIR, write_dataset_report
+
+            write_dataset_report(staged, staged / REPORT_DIR)
         _swap_in(staged, out)
     except (DartHubError, OSError) as error:
         shutil.rmtree(staged, ignore_errors=True)
@@ -205,7 +212,7 @@ def without_local_paths(config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-MANAGED = (CONFIG_FILE, "data", "steps", "figures", "README.md")  # what write_folder writes
+MANAGED = (CONFIG_FILE, "data", "steps", "figures", "README.md", "report")  # what write_folder writes
 
 
 def _remove_leftovers(out: Path) -> None:

@@ -4,8 +4,9 @@ Everything goes through huggingface_hub's ``HfApi`` (built at call time, so HF_E
 test emulators are honoured): ``create_repo(exist_ok=True)``, ``create_branch`` when a branch is
 named, and a single ``create_commit`` that adds every file of the folder (card included: the
 card is never pushed with ``DatasetCard.push_to_hub``, which validates its YAML against
-huggingface.co whatever the endpoint) and deletes the dataset files (data/, steps/, figures/)
-that the folder no longer has, so the Hub mirrors the folder.
+huggingface.co whatever the endpoint) and deletes the dataset files (data/, steps/, figures/,
+report/) that the folder no longer has, so the Hub mirrors the folder. The HTML report (report/)
+is committed only when asked (`push --with-report`), and then linked from the card.
 
 The generated card's usage snippets name the repo: when README.md is still the card dart-hub
 generated (not edited by hand), the push records the repo id in dart_config.json ("hub") and
@@ -30,7 +31,8 @@ from dart_hub.errors import DartHubError
 # Tokens in any message we produce are replaced by hf_*** (the known token verbatim, and
 # anything shaped like one).
 _TOKEN_SHAPE = re.compile(r"hf_[A-Za-z0-9_\-]{8,}")
-MIRRORED_DIRS = ("data/", "steps/", "figures/")
+MIRRORED_DIRS = ("data/", "steps/", "figures/", "report/")
+REPORT_PREFIX = "report/"  # the HTML report (dart-hub report): committed only with with_report
 LOGIN_HINT = "run `hf auth login` or set HF_TOKEN to a token with write access"
 
 
@@ -172,10 +174,11 @@ def _commit_description(config: dict[str, Any], examples) -> str:
     )
 
 
-def folder_files(folder: Path) -> list[str]:
+def folder_files(folder: Path, with_report: bool = False) -> list[str]:
     """Files to commit, relative POSIX paths, sorted. Skipped: hidden files and folders
-    (temporary files of an interrupted write, caches) and nested adapt outputs (subfolders with
-    their own dart_config.json, e.g. the shards of `adapt --shard` kept beside a merge)."""
+    (temporary files of an interrupted write, caches), nested adapt outputs (subfolders with
+    their own dart_config.json, e.g. the shards of `adapt --shard` kept beside a merge) and,
+    unless with_report, the HTML report in report/."""
     from dart_hub.publish.folder import CONFIG_FILE
 
     files = []
@@ -186,12 +189,15 @@ def folder_files(folder: Path) -> list[str]:
         parents = [folder.joinpath(*relative.parts[:i]) for i in range(1, len(relative.parts))]
         if any((parent / CONFIG_FILE).is_file() for parent in parents):
             continue
+        if not with_report and relative.as_posix().startswith(REPORT_PREFIX):
+            continue
         files.append(relative.as_posix())
     return files
 
 
-def prepare_card(folder: Path, repo_id: str, config: dict[str, Any], examples: list) -> dict[str, Any]:
-    """Fill the repo id into a generated card (see module docstring); return the run config."""
+def prepare_card(folder: Path, repo_id: str, config: dict[str, Any], examples: list, with_report: bool = False) -> dict[str, Any]:
+    """Fill the repo id into a generated card (see module docstring), and its link to the HTML
+    report when the report is committed too; return the run config."""
     from dart_hub.publish.cards import check_no_token
     from dart_hub.publish.folder import CONFIG_FILE, render_folder_card
     from dart_hub.store import write_atomic
@@ -201,8 +207,14 @@ def prepare_card(folder: Path, repo_id: str, config: dict[str, Any], examples: l
         raise DartHubError(f"{folder} has no README.md: run `dart-hub card {folder}` to write the dataset card")
     current = readme.read_text(encoding="utf-8")
     generated = render_folder_card(folder, examples=examples, config=config, write_figure=False)
-    if current == generated and (config.get("hub") or {}).get("repo_id") != repo_id:
-        config = {**config, "hub": {"repo_id": repo_id}}
+    wanted = {**config, "hub": {"repo_id": repo_id}}
+    wanted.pop("report", None)
+    if with_report:
+        from dart_hub.report.render import INDEX, REPORT_DIR
+
+        wanted["report"] = {"path": f"{REPORT_DIR}/{INDEX}"}
+    if current == generated and wanted != config:
+        config = wanted
         write_atomic(folder / CONFIG_FILE, json.dumps(config, indent=2, sort_keys=True, default=str) + "\n")
         write_atomic(readme, render_folder_card(folder, examples=examples, config=config))
     check_no_token(readme.read_text(encoding="utf-8"))
@@ -220,6 +232,7 @@ def push_folder(
     commit_message: str | None = None,
     token: str | None = None,
     allow_empty: bool = False,
+    with_report: bool = False,
 ) -> PushResult:
     """Publish `folder` (an adapt / merge output) to the dataset repo `repo_id` in one commit.
 
@@ -228,6 +241,8 @@ def push_folder(
     create_pr: open a pull request (refs/pr/N) against the branch instead of committing to it.
     allow_empty: publish even when no trajectory was kept (the card then says so and only the
         `steps` configuration is declared); refused by default.
+    with_report: (re)write the folder's HTML report (report/, `dart-hub report`) and commit it,
+        linked from the card; without it report/ is neither committed nor kept on the Hub.
     """
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 
@@ -247,8 +262,12 @@ def push_folder(
             f"no trajectory was kept in {folder} ({len(examples)} problems, all discarded): there is nothing to train on. "
             "See why in the steps config (discard_reason), or pass --allow-empty to publish the diagnostics anyway"
         )
-    config = prepare_card(folder, repo_id, config, examples)
-    files = folder_files(folder)
+    config = prepare_card(folder, repo_id, config, examples, with_report)
+    if with_report:
+        from dart_hub.report.render import write_dataset_report
+
+        write_dataset_report(folder)  # from the folder as committed, never a stale one
+    files = folder_files(folder, with_report)
     target = branch or "main"
     message = commit_message or default_commit_message(config)
 
