@@ -203,6 +203,8 @@ class ProgressReporter:
 @click.option("--dail-max-tokens", type=click.IntRange(min=1), default=2048, show_default=True, help="DAIL: max new tokens per sample.")
 @click.option("--dail-tau", type=click.FloatRange(0, 1), default=1.0, show_default=True, help="DAIL: mixed-policy threshold; 1 = every token from the privileged context (the authors' setting, any engine); below 1 the proposer's tokens are accepted when the validator gives them at least this probability (--engine transformers only).")
 @click.option("--dail-proposer", type=click.Choice(["plain", "privileged"]), default="plain", show_default=True, help="DAIL mixed policy: which context proposes tokens (the other validates).")
+@click.option("--dail-filter", type=click.Choice(["guarded", "paper"]), default="guarded", show_default=True, help="DAIL: which samples qualify. paper: the DAIL paper's filter (correct answer, finished, not repetitive); guarded (a dart-hub addition, not the paper's): also at least --dail-min-steps reasoning steps besides the statement of the answer, so answer-only rewrites are never kept.")
+@click.option("--dail-min-steps", type=click.IntRange(min=1), default=2, show_default=True, help="DAIL with --dail-filter guarded: fewest reasoning steps (sentences or lines that do not state the answer) a kept sample has.")
 @click.option("--dail-max-hints", type=click.IntRange(min=0), default=12, show_default=True, help="DAIL: intermediate quantities in the negative context's hint.")
 @click.option("--method-prompts", type=click.Path(dir_okay=False, path_type=Path), default=None, help="DAIL: YAML replacing its prompt templates (keys: privileged, negative). mapper: keys rewrite, system.")
 @click.option("--mapper", "mapper_model", default=None, help="mapper: the rewriting model (Hub id or folder, e.g. runs/mapper/final) [default: the student: the mapper prompt without RL].")
@@ -398,12 +400,13 @@ def build_method(o: dict, config: AdaptConfig, prompts):
         return Dart(config, prompts)
     if o["method"] == "mapper":
         return build_mapper(o, prompts)
-    from dart_hub.methods.dail import Dail, DailConfig, load_dail_prompts
+    from dart_hub.methods.dail import DEFAULT_MIN_STEPS, Dail, DailConfig, load_dail_prompts
 
     dail = DailConfig(
         samples=o["dail_samples"], temperature=o["dail_temperature"], top_p=o["dail_top_p"],
         max_tokens=o["dail_max_tokens"], tau=o["dail_tau"], proposer=o["dail_proposer"], max_hints=o["dail_max_hints"],
         max_repetition=o["max_repetition"], repetition_ngram=o["repetition_ngram"],
+        filter=o.get("dail_filter") or "guarded", min_steps=o.get("dail_min_steps") or DEFAULT_MIN_STEPS,
         chunk_size=o["chunk_size"], seed=o["seed"],
     )  # fmt: skip
     return Dail(dail, prompts, load_dail_prompts(o.get("method_prompts")))
@@ -425,6 +428,7 @@ def _admit(problems, config, prompts, o, source):
 def build_mapper(o: dict, prompts):
     """The mapper method; its scorer (the student's likelihood) is loaded on first use."""
     from dart_hub.methods.mapper import Mapper, MapperConfig, RewardConfig, load_mapper_prompts
+    from dart_hub.methods.mapper.rewards import NEEDS_STUDENT
     from dart_hub.methods.mapper.scorer import make_scorer, require_scorer
 
     rewards = RewardConfig(max_repetition=o["max_repetition"], repetition_ngram=o["repetition_ngram"])
@@ -434,7 +438,7 @@ def build_mapper(o: dict, prompts):
         top_p=o["mapper_top_p"], max_tokens=o["mapper_max_tokens"], fallback=o["mapper_fallback"],
         rewards=rewards, chunk_size=o["chunk_size"], seed=o["seed"], scorer=o.get("scorer") or "transformers",
     )  # fmt: skip
-    if rewards.weights.get("alignment", 0.0):
+    if any(rewards.weights.get(name, 0.0) for name in NEEDS_STUDENT):
         require_scorer(config.scorer)  # vLLM missing: say so now, not after the first chunk's generation
 
     def scorer():
