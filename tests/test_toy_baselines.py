@@ -112,3 +112,40 @@ def test_every_arm_has_a_kind_an_objective_and_a_label_that_names_baselines():
     assert set(ARMS) == set(KINDS) == set(OBJECTIVES) == set(LABELS)
     arm = summarize_arm("rft", [[1, 0]], 3)
     assert arm["kind"] == "baseline" and arm["objective"] == "sft"
+
+
+def test_tuning_picks_each_arms_best_setting_on_validation_and_grades_it_on_heldout(monkeypatch, tmp_path):
+    """`demo --train --tune` (compare.tune_arms) with the training and grading stubbed: the grid
+    is scored on validation problems only, the best setting is retrained for every seed and
+    graded on held-out, and the toy setting's models are reused where it is the best."""
+    from dart_hub.toy import compare
+
+    trained, graded = [], []
+    best_of = {"static": (3e-5, 8.0), "full": (1e-4, 3.0)}  # full's best is the toy setting
+
+    def fake_train(data, output, seed, objective="sft", settings=None):
+        trained.append((data.name, seed, settings["learning_rate"], settings["epochs"]))
+        return f"{data.stem}|{settings['learning_rate']}|{settings['epochs']}|{seed}", {"name": objective}
+
+    def fake_correctness(model, items, checker):
+        arm, lr, epochs, seed = model.split("|")
+        graded.append((items[0].benchmark, model))
+        good = (float(lr), float(epochs)) == best_of[arm]
+        return [1 if good else 0] * len(items)
+
+    monkeypatch.setattr(compare, "train_arm", fake_train)
+    monkeypatch.setattr(compare, "correctness", fake_correctness)
+    files = {arm: tmp_path / f"{arm}.jsonl" for arm in best_of}
+    heldout = compare.heldout_items(5)
+    fixed = {"full": [[1, 1, 1, 1, 1]] * 2}
+    tuned = compare.tune_arms(["static", "full"], files, {"static": 4, "full": 4}, tmp_path, heldout, None, 2, 0, fixed, lambda m: None)
+    assert tuned["arms"]["static"]["best"] == {"learning_rate": 3e-5, "epochs": 8.0}
+    assert tuned["arms"]["full"]["best"] == {"learning_rate": 1e-4, "epochs": 3.0}
+    assert len(tuned["arms"]["static"]["grid"]) == 6 and tuned["validation_problems"] == 150
+    # the grid runs on the first seed and is graded on validation; static's best is retrained for 2 seeds
+    assert sum(1 for name, seed, *_ in trained if name == "static.jsonl" and seed == 0) == 7
+    assert [t for t in trained if t[1] == 1] == [("static.jsonl", 1, 3e-5, 8.0)]  # full reuses the fixed-setting models
+    assert {b for b, m in graded if m.endswith("|0") and "static" in m} >= {"toy-validation"}
+    table = {a["arm"]: a for a in tuned["heldout"]}
+    assert table["static"]["mean"] == 1.0 and table["static"]["seeds"] == 2 and table["static"]["settings"]["epochs"] == 8.0
+    assert table["full"]["per_seed"] == [1.0, 1.0]

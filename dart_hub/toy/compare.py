@@ -58,6 +58,11 @@ LABELS = {
 KINDS = {arm: "paper" for arm in ("no-tuning", "static", "first", "gap", "full")} | dict.fromkeys(BASELINES, "baseline") | dict.fromkeys(("dail", "dail-sft", "mapper"), "method")
 OBJECTIVES = {arm: "sft" for arm in ARMS} | {"no-tuning": "none", "dail": "dail"}
 SAMPLED_PROBLEMS = 100
+# `demo --train --tune`: every trained arm's grid (learning rate x epochs), scored on the
+# validation split (VALIDATION_ITEMS problems, disjoint from the held-out ones), first seed.
+TUNE_LEARNING_RATES = (3e-5, 1e-4, 3e-4)
+TUNE_EPOCHS = (3.0, 8.0)
+VALIDATION_ITEMS = 150
 TOY_TRAIN = {"epochs": 3.0, "learning_rate": 1e-4, "max_length": 1024, "batch_size": 8}
 HELDOUT_ITEMS = 300
 SEEDS = 3
@@ -155,7 +160,7 @@ def validation_items(count: int = 150):
             for p in validation_problems(count)]  # fmt: skip
 
 
-def train_arm(data: Path, output: Path, seed: int, objective: str = "sft") -> tuple[str, dict[str, Any]]:
+def train_arm(data: Path, output: Path, seed: int, objective: str = "sft", settings: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
     """Fine-tune the toy student on `data` with `objective` (sft or dail); returns the model
     path and the training summary's objective record. A model this function already trained on
     the same rows with the same settings is reused (a rerun of `demo --train` retrains
@@ -167,8 +172,9 @@ def train_arm(data: Path, output: Path, seed: int, objective: str = "sft") -> tu
     from dart_hub.commands.options import cli_defaults
     from dart_hub.toy import toy_student_path
 
+    settings = settings or TOY_TRAIN
     marker = output / "demo-train.json"
-    key = {"data_sha256": hashlib.sha256(data.read_bytes()).hexdigest(), "seed": seed, "settings": TOY_TRAIN, "objective": objective}
+    key = {"data_sha256": hashlib.sha256(data.read_bytes()).hexdigest(), "seed": seed, "settings": settings, "objective": objective}
     if marker.exists():
         done = json.loads(marker.read_text())
         if done.get("key") == key and Path(done["model_path"]).exists():
@@ -178,7 +184,7 @@ def train_arm(data: Path, output: Path, seed: int, objective: str = "sft") -> tu
     options = cli_defaults(train.command)
     options.update(
         student=str(toy_student_path()), data=str(data), output=output, seed=seed, objective=objective,
-        validation_size=0.0, select_best=False, quiet=True, as_json=True, **TOY_TRAIN,
+        validation_size=0.0, select_best=False, quiet=True, as_json=True, **settings,
     )  # fmt: skip
     with contextlib.redirect_stdout(io.StringIO()):
         summary = train.run(**options) or {}
@@ -249,6 +255,40 @@ def sampled_metrics(models: list[str], items, questions: list[str], checker, sam
     return out
 
 
+def tune_arms(arms, files, counts, work, items, checker, seeds, base_seed, fixed_grids, log) -> dict[str, Any]:
+    """Every arm's grid on the validation split (first seed), its best setting (ties: the
+    earlier in the grid), and the held-out table with each arm's own best for every seed (the
+    fixed-setting models are reused where the best is the toy setting)."""
+    validation = validation_items(VALIDATION_ITEMS)
+    grid = [{**TOY_TRAIN, "learning_rate": lr, "epochs": epochs} for lr in TUNE_LEARNING_RATES for epochs in TUNE_EPOCHS]
+    chosen: dict[str, Any] = {}
+    table = []
+    for arm in arms:
+        scores = []
+        for setting in grid:
+            name = f"{arm}-lr{setting['learning_rate']:g}-ep{setting['epochs']:g}-seed{base_seed}"
+            model, _ = train_arm(files[arm], work / "tune" / name, base_seed, OBJECTIVES[arm], setting)
+            marks = correctness(model, validation, checker)
+            scores.append(round(sum(marks) / len(marks), 4))
+            log(f"tune {name}: validation {scores[-1]:.3f}")
+        best = grid[max(range(len(grid)), key=lambda i: (scores[i], -i))]
+        chosen[arm] = {"grid": [{"learning_rate": g["learning_rate"], "epochs": g["epochs"], "validation": v} for g, v in zip(grid, scores, strict=True)],
+                       "best": {"learning_rate": best["learning_rate"], "epochs": best["epochs"]}}  # fmt: skip
+        if best == TOY_TRAIN:
+            heldout = fixed_grids[arm]
+        else:
+            heldout = []
+            for index in range(seeds):
+                seed = base_seed + index
+                name = f"{arm}-lr{best['learning_rate']:g}-ep{best['epochs']:g}-seed{seed}"
+                model, _ = train_arm(files[arm], work / "tune" / name, seed, OBJECTIVES[arm], best)
+                heldout.append(correctness(model, items, checker))
+        table.append(summarize_arm(arm, heldout, counts.get(arm), {"settings": chosen[arm]["best"]}))
+        log(f"tuned {arm}: best {chosen[arm]['best']}, held-out {table[-1]['mean']:.3f}")
+    return {"validation_problems": VALIDATION_ITEMS, "grid": [{"learning_rate": g["learning_rate"], "epochs": g["epochs"]} for g in grid],
+            "seed": base_seed, "arms": chosen, "heldout": table}  # fmt: skip
+
+
 def _twisted(questions: list[str]):
     from dart_hub.toy.domain import parse_question
 
@@ -263,6 +303,7 @@ def compare_training(
     heldout: int = HELDOUT_ITEMS,
     base_seed: int = 0,
     sampled: int = SAMPLED_PROBLEMS,
+    tune: bool = False,
     log: Callable[[str], None] = lambda _message: None,
 ) -> dict[str, Any]:
     """Train every arm `seeds` times and grade each model on `heldout` toy problems (greedy),
@@ -301,9 +342,11 @@ def compare_training(
                 log(f"{arm} seed {seed}: {sum(grids[arm][-1]) / len(items):.3f} ({time.monotonic() - started:.0f} s)")
             extras[arm] = {"training_objective": objective, **sampled_metrics(models, items, questions, checker, sampled)}
             log(f"{arm}: {extras[arm]}")
+        tuned = tune_arms([a for a in grids if a != "no-tuning"], files, counts, work, items, checker, seeds, base_seed, grids, log) if tune else None
     arms = [summarize_arm(arm, grid, counts.get(arm), extras.get(arm)) for arm, grid in grids.items()]
     return {
         "arms": arms,
+        **({"tuned": tuned} if tuned is not None else {}),
         "skipped_arms": skipped,
         "settings": TOY_TRAIN | {"eval_max_tokens": EVAL_MAX_TOKENS, "prompt": "solve", "decoding": "greedy", "sampled_problems": sampled},
         "seconds": round(time.monotonic() - started, 1),
