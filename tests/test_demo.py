@@ -57,14 +57,16 @@ def test_bootstrap_interval_and_table():
     assert bootstrap_interval(grid, resamples=500) == (low, high)  # seeded: reproducible
     arm = summarize_arm("full", grid, rows=7)
     assert arm | {"ci_low": 0, "ci_high": 0} == {
-        "arm": "full", "mean": 0.6667, "ci_low": 0, "ci_high": 0, "seeds": 3, "problems": 4,
+        "arm": "full", "kind": "paper", "objective": "sft", "mean": 0.6667, "ci_low": 0, "ci_high": 0, "seeds": 3, "problems": 4,
         "per_seed": [0.75, 0.75, 0.5], "train_rows": 7,
     }
-    lines = table_lines({"arms": [summarize_arm("no-tuning", [[1, 0, 0, 0]], None), arm]})
-    assert "Adaptation-Full" in lines[-1] and "+41.7" in lines[-1] and "25.0%" in lines[-2]
-    empty = {"arm": "mapper", "train_rows": 0, "reason": "adapt kept no example"}
+    sampled = {"deciding_token": {"mean": 0.97}, "pass1_t07": {"mean": 0.5}}
+    lines = table_lines({"arms": [summarize_arm("no-tuning", [[1, 0, 0, 0]], None), arm, summarize_arm("rft", grid, 5, sampled)]})
+    assert "Adaptation-Full" in lines[-2] and "+41.7" in lines[-2] and "25.0%" in lines[-3] and " paper " in lines[-2]
+    assert lines[-1].split()[:5] == ["[baseline]", "RFT", "baseline", "sft", "5"] and lines[-1].split()[-2:] == ["0.97", "50.0%"]
+    empty = {"arm": "mapper", "kind": "method", "objective": "sft", "train_rows": 0, "reason": "adapt kept no example"}
     lines = table_lines({"arms": [summarize_arm("no-tuning", [[1, 0, 0, 0]], None)], "skipped_arms": [empty]})
-    assert lines[-1].split() == ["Mapper", "0", "-", "not", "trained:", "adapt", "kept", "no", "example"]
+    assert lines[-1].split() == ["Mapper", "method", "sft", "0", "-", "not", "trained:", "adapt", "kept", "no", "example"]
 
 
 PAPER_AND_BASELINE_ARMS = ["no-tuning", "static", "first", "gap", "full", "rft", "fixed-cut", "random-cut"]
