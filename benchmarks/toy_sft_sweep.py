@@ -24,13 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def validation_problems(count: int, seed: int = 7):
-    from dart_hub.toy import expert_dataset_path
-    from dart_hub.toy.datasets import read_jsonl
-    from dart_hub.toy.domain import generate_problems
+    from dart_hub.toy.compare import validation_problems as problems
 
-    shipped = {row["question"] for row in read_jsonl(expert_dataset_path())}
-    problems = [p for p in generate_problems(count + 200, seed, "expert") if p.question not in shipped]
-    return problems[:count]
+    return problems(count, seed)
 
 
 def grade(model: str, problems, checker) -> dict:

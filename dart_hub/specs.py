@@ -152,6 +152,8 @@ class AdaptSpec(Spec):
     dail_max_tokens: int = option(2048, "--dail-max-tokens", click.IntRange(min=1))
     dail_tau: float = option(1.0, "--dail-tau", click.FloatRange(min=0, max=1))
     dail_proposer: str = option("plain", "--dail-proposer", click.Choice(["plain", "privileged"]))
+    dail_filter: str = option("guarded", "--dail-filter", click.Choice(["guarded", "paper"]))
+    dail_min_steps: int = option(2, "--dail-min-steps", click.IntRange(min=1))
     dail_max_hints: int = option(12, "--dail-max-hints", click.IntRange(min=0))
     method_prompts: Path | None = option(None, "--method-prompts", click.Path(file_okay=True, dir_okay=False, path_type=Path))
     mapper_model: str | None = option(None, "--mapper")

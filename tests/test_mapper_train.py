@@ -37,8 +37,8 @@ def test_mapper_train_runs_grpo_records_compute_and_resumes(tmp_path):
     summary = invoke(train_args(out, *common, "--max-steps", "2"))
     record = json.loads((out / "mapper_run.json").read_text())
     assert summary["steps"] == record["steps"] == 2 and (out / "checkpoint-2").is_dir()
-    assert record["reward_functions"] == ["correctness", "alignment", "too_short", "answer_first", "copy", "repetition"]
-    assert record["reward_weights"] == [1.0, 1.0, 1.0, 1.0, 0.5, 1.0]
+    assert record["reward_functions"] == ["correctness", "alignment", "too_short", "answer_first", "unsupported_answer", "copy", "repetition"]
+    assert record["reward_weights"] == [1.0, 1.0, 1.0, 1.0, 1.0, 0.5, 1.0]
     assert [p["step"] for p in record["reward_curve"]] == [1, 2] and all("alignment" in p for p in record["reward_curve"])
     assert record["device"] == "cpu" and record["gpu_hours"] == 0.0 and record["device_hours"] > 0
     assert summary["scorer"] == record["scorer"]["scorer"] == "transformers" and record["scorer"]["device"] == "cpu"
@@ -54,7 +54,7 @@ def test_mapper_train_runs_grpo_records_compute_and_resumes(tmp_path):
 def test_mapper_train_bad_options_are_one_line_errors(tmp_path):
     result = CliRunner().invoke(cli, train_args(tmp_path / "x", "--rewards", "style=1"))
     assert result.exit_code == 1 and "unknown mapper reward(s) ['style']" in result.output
-    result = CliRunner().invoke(cli, train_args(tmp_path / "x", "--rewards", "correctness=0,alignment=0,too_short=0,answer_first=0,copy=0,repetition=0"))
+    result = CliRunner().invoke(cli, train_args(tmp_path / "x", "--rewards", "correctness=0,alignment=0,too_short=0,answer_first=0,unsupported_answer=0,copy=0,repetition=0"))
     assert result.exit_code == 1 and "nothing to train on" in result.output
 
 

@@ -108,6 +108,9 @@ def test_cli_adapt_method_dail_writes_the_three_contexts(tiny_model_dir, tmp_pat
     assert all(json.loads(row["method_data"])["contexts"]["negative"] for row in steps)
     card = (out / "README.md").read_text()
     assert "**DAIL** (Distribution Aligned Imitation Learning)" in card and "mendes2026dail" in card and "Imitation gap" not in card
+    # the answer-only guard is on by default and the card says it is ours, not the paper's
+    assert config["dail"]["filter"] == "guarded" and config["dail"]["min_steps"] == 2
+    assert "**Project addition, not in the DAIL paper:** an\n   answer-only guard" in card and "`--dail-filter paper`" in card
     # a random tiny model rarely reaches the gold: the rows that exist carry the three views
     from dart_hub.publish.folder import train_rows
 
@@ -221,3 +224,30 @@ def test_dail_shards_merge_like_dart_shards(tiny_model_dir, tmp_path):
     assert summary["method"] == "dail" and summary["shards"] == 2 and summary["problems"] == 4
     config = json.loads((tmp_path / "merged" / "dart_config.json").read_text())
     assert config["method"] == "dail" and "mendes2026dail" in (tmp_path / "merged" / "README.md").read_text()
+
+
+def test_the_answer_only_guard_drops_restated_answers_and_the_papers_filter_keeps_them():
+    """The guarded filter (a project addition, the default) never keeps a sample that only
+    restates the answer the privileged context shows; --dail-filter paper is the paper's filter."""
+    from dart_hub.methods.mapper.rewards import answer_only, reasoning_units
+
+    only = "The answer is \\boxed{242}"
+    worked = "Three quarters of 20 is 15. Squaring gives 225. Adding 17: \\boxed{242}"
+    assert reasoning_units(only) == 0 and answer_only(only) and not answer_only(worked)
+    assert reasoning_units("Start: 4x3 = 12\n\nStep 1: 12 + 5 = 17\n\nThe answer is \\boxed{17}") == 2
+
+    def run(config, texts):
+        engine = ScriptedEngine(lambda request, i: texts[i % len(texts)])
+        [example] = Dail(config, default_prompts(), load_dail_prompts()).adapt_chunk(engine, [problem()], Equal(), SilentReporter())
+        return example
+
+    guarded = run(DailConfig(samples=2, max_tokens=64), [only, worked])
+    assert guarded.outcome == "kept" and guarded.trajectories == [worked]  # the first sample was answer-only
+    dropped = run(DailConfig(samples=2, max_tokens=64), [only])
+    assert dropped.outcome == "discarded" and dropped.discard_reason == "answer_only_rewrite"
+    paper = run(DailConfig(samples=2, max_tokens=64, filter="paper"), [only, worked])
+    assert paper.outcome == "kept" and paper.trajectories == [only]  # the paper's filter admits it
+    strict = run(DailConfig(samples=2, max_tokens=64, min_steps=3), [worked])
+    assert strict.discard_reason == "answer_only_rewrite"
+    with pytest.raises(DartHubError, match="--dail-filter must be one of guarded, paper"):
+        DailConfig(filter="strict")

@@ -83,6 +83,7 @@ def test_the_best_rewarded_verified_rewrite_is_kept_and_cheats_never_are(scorer,
         ([CHEATS["answer_first"]], "cheating_answer_first"),
         ([CHEATS["copy"]], "cheating_copy"),
         ([CHEATS["answer_only"]], "cheating_too_short"),
+        ([CHEATS["pasted_gold"]], "cheating_unsupported_answer"),
         ([(IN_STYLE, "length")], "truncated"),
     ],
 )
@@ -94,11 +95,11 @@ def test_no_qualifying_rewrite_drops_or_keeps_the_original_with_the_reason(score
     assert kept.method_data["fallback_reason"] == reason and kept.discard_reason is None
 
 
-def test_alignment_off_needs_no_scorer_and_bad_options_are_one_line_errors(checker, tmp_path):
+def test_alignment_and_too_short_off_need_no_scorer_and_bad_options_are_one_line_errors(checker, tmp_path):
     def no_scorer():
         raise AssertionError("the scorer must not be loaded when alignment is off")
 
-    config = MapperConfig(samples=1, rewards=RewardConfig().with_weights("alignment=0"))
+    config = MapperConfig(samples=1, rewards=RewardConfig().with_weights("alignment=0,too_short=0"))
     method = Mapper(config, default_prompts(), load_mapper_prompts(), no_scorer)
     _, example = run(method, [IN_STYLE], checker)
     assert example.outcome == "kept" and "alignment" not in example.method_data["rewards"][0]
@@ -148,7 +149,7 @@ def test_cli_adapt_method_mapper_on_the_toy_student(tmp_path):
             kept = row["candidates"][chosen]
             assert kept["kept"] and kept["correct"] and row["trajectories"] == [kept["text"].strip()]
             assert row["trajectories"][0] != row["expert_solution"]
-            qualifying = [r["total"] for c, r in zip(row["candidates"], data["rewards"], strict=True) if c["correct"] and r["too_short"] == r["answer_first"] == r["copy"] == r["repetition"] == 0]
+            qualifying = [r["total"] for c, r in zip(row["candidates"], data["rewards"], strict=True) if c["correct"] and r["too_short"] == r["answer_first"] == r["unsupported_answer"] == r["copy"] == r["repetition"] == 0]
             assert data["rewards"][chosen]["total"] == max(qualifying)
         else:
             assert row["trajectories"] == [row["expert_solution"]] and data["fallback_reason"]

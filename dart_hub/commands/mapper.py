@@ -87,7 +87,7 @@ def train(**o) -> None:
 def run_train(**o) -> dict:
     from dart_hub.answers import AnswerChecker
     from dart_hub.methods.mapper.method import load_mapper_prompts
-    from dart_hub.methods.mapper.rewards import RewardConfig
+    from dart_hub.methods.mapper.rewards import NEEDS_STUDENT, RewardConfig
     from dart_hub.methods.mapper.scorer import make_scorer
     from dart_hub.methods.mapper.train import MapperTrainConfig, train_mapper
     from dart_hub.prompts import load_prompts
@@ -108,7 +108,7 @@ def run_train(**o) -> dict:
     if not source.problems:
         raise DartHubError(f"no usable problems in {o['dataset']} ({len(source.skipped)} rows skipped); run `dart-hub inspect {o['dataset']}` to see why")
     scorer = None
-    if rewards.weights.get("alignment", 0.0):
+    if any(rewards.weights.get(name, 0.0) for name in NEEDS_STUDENT):
         scorer = make_scorer(o["scorer"], o["student"], device=o["scorer_device"], dtype=o["scorer_dtype"], batch_size=o["scorer_batch_size"],
                              system=prompts.sft_system, gpu_memory_utilization=o["scorer_gpu_memory_utilization"])  # fmt: skip
     try:

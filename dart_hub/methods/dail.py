@@ -8,6 +8,13 @@ budget) and it is not repetitive (the same cleaning as DART). One trace per prob
 qualifying one by sample index (the authors' code keeps the first match). Problems with none
 are discarded with the reason.
 
+Answer-only guard (a project addition, not in the DAIL paper; `filter: guarded`, the default):
+a sample also needs at least `min_steps` reasoning steps (sentences or lines besides the one
+that states the answer; dart_hub.methods.mapper.rewards.answer_only, which the mapper's
+too_short reward shares), so a rewrite that only restates the answer the privileged context
+shows is never kept (discard reason `answer_only_rewrite`). `filter: paper`
+(`--dail-filter paper`) is the paper's filter alone.
+
 Expansion: `tau = 1` (every token sampled from the privileged context) is what the authors'
 shipped DAIL configuration uses and works with every engine (one request per problem). With
 `tau < 1` the mixed-policy decoder (dart_hub.methods.dail_decoder) decodes the plain and the
@@ -44,6 +51,9 @@ from dart_hub.steps import split_steps
 
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
 TEMPLATE_KEYS = ("privileged", "negative")
+FILTERS = ("guarded", "paper")  # guarded: the paper's filter plus the answer-only guard (ours)
+DEFAULT_MIN_STEPS = 2
+ANSWER_ONLY = "answer_only_rewrite"
 
 
 @dataclass(frozen=True)
@@ -61,11 +71,15 @@ class DailConfig:
     max_hints: int = 12  # intermediate quantities in the negative context's hint
     max_repetition: float = DEFAULT_MAX_REPETITION
     repetition_ngram: int = DEFAULT_NGRAM
+    filter: str = "guarded"  # FILTERS; "paper" = the DAIL paper's filter only
+    min_steps: int = DEFAULT_MIN_STEPS  # guarded: fewest reasoning steps (sentences, lines) of a kept sample
     chunk_size: int = 16
     seed: int = 0
 
     def __post_init__(self) -> None:
         checks = [
+            (self.filter in FILTERS, f"--dail-filter must be one of {', '.join(FILTERS)}"),
+            (self.min_steps >= 1, "--dail-min-steps must be at least 1"),
             (self.samples >= 1, "--dail-samples must be at least 1"),
             (self.temperature >= 0, "--dail-temperature must be >= 0"),
             (0 < self.top_p <= 1, "--dail-top-p must be in (0, 1]"),
@@ -167,10 +181,8 @@ class Dail:
         )  # fmt: skip
         examples = []
         for problem, ctx, out, candidates in zip(problems, contexts, outputs, judged, strict=True):
-            chosen = next(
-                (i for i, c in enumerate(candidates) if c.correct and finished(c) and c.repetition <= self.config.max_repetition),
-                None,
-            )
+            paper = [i for i, c in enumerate(candidates) if c.correct and finished(c) and c.repetition <= self.config.max_repetition]
+            chosen = next((i for i in paper if self.derives(candidates[i].text)), None)
             if chosen is not None:
                 candidates = [replace(c, kept=True) if i == chosen else c for i, c in enumerate(candidates)]
             examples.append(
@@ -182,7 +194,7 @@ class Dail:
                     cut_reason="rewrite", keep_steps=0, candidates=candidates,
                     trajectories=[candidates[chosen].text.strip()] if chosen is not None else [],
                     outcome="kept" if chosen is not None else "discarded",
-                    discard_reason=None if chosen is not None else discard_reason(candidates, "explore"),
+                    discard_reason=None if chosen is not None else ANSWER_ONLY if paper else discard_reason(candidates, "explore"),
                     rollouts=len(candidates),
                     prompt_tokens=sum(c.prompt_tokens for c in out),
                     completion_tokens=sum(c.completion_tokens for c in out),
@@ -192,6 +204,13 @@ class Dail:
             )
         reporter.problems_done(len(problems), resumed=False)
         return examples
+
+    def derives(self, text: str) -> bool:
+        """The answer-only guard (ours; always true with filter "paper"): at least min_steps
+        reasoning steps besides the statement of the answer."""
+        from dart_hub.methods.mapper.rewards import answer_only
+
+        return self.config.filter == "paper" or not answer_only(text, self.config.min_steps)
 
     def _mixed_policy(self, engine, requests, contexts, reporter) -> list[list[Completion]]:
         """tau < 1: lock-step decoding of the plain and privileged contexts (transformers only)."""

@@ -24,11 +24,10 @@ from typing import Any
 import datasets
 
 from dart_hub.errors import DartHubError
-from dart_hub.publish.layout import DATA_FILE, STEPS_FILE
+from dart_hub.publish.layout import CONFIG_FILE, DATA_FILE, STEPS_FILE, read_config, read_examples  # noqa: F401 (re-exported)
 from dart_hub.records import AdaptedExample
 from dart_hub.store import OUT_OF_SPACE, _fsync_dir, write_atomic
 
-CONFIG_FILE = "dart_config.json"
 RESERVED = {
     "id", "messages", "privileged_messages", "negative_messages", "expert_solution", "strategy",
     "keep_steps", "num_expert_steps", "trajectory_index",
@@ -286,44 +285,6 @@ def check_same_run(folder: str | Path) -> None:
             f"{folder} mixes parts of different runs: {parts} do not match {CONFIG_FILE} ({expected}); "
             f"a write was interrupted or files were copied in: run the same `dart-hub adapt` command again to rewrite the folder"
         )
-
-
-def read_config(folder: str | Path) -> dict[str, Any]:
-    path = Path(folder) / CONFIG_FILE
-    if not path.is_file():
-        raise DartHubError(f"{folder} is not a dart-hub adapt output (no {CONFIG_FILE}); pass the folder given to `adapt --output`")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise DartHubError(f"{path} is not valid JSON ({error}); re-run `dart-hub adapt` to rewrite it") from None
-
-
-def read_examples(folder: str | Path) -> list[AdaptedExample]:
-    """The AdaptedExample records of a folder, rebuilt from its steps parquet (JSON fields
-    decoded, derived columns dropped): the inverse of write_folder for the steps config."""
-    import dataclasses
-
-    import pyarrow.parquet as pq
-
-    path = Path(folder) / STEPS_FILE
-    if not path.is_file():
-        raise DartHubError(f"{folder} has no {STEPS_FILE}; is it a dart-hub adapt output?")
-    rows = pq.read_table(path).to_pylist()
-    names = [f.name for f in dataclasses.fields(AdaptedExample)]
-    examples = []
-    for row in rows:
-        if "question" not in row:  # the placeholder schema of a run with no example
-            continue
-        data = {name: row.get(name) for name in names}
-        data["provenance"] = json.loads(row["provenance"]) if row.get("provenance") else {}
-        data["extra"] = json.loads(row["extra"]) if row.get("extra") else {}
-        data["method_data"] = json.loads(row["method_data"]) if row.get("method_data") else {}
-        data["method"] = row.get("method") or "dart"
-        for name in ("expert_steps", "scores", "successes", "candidates", "trajectories", "samples"):
-            data[name] = list(data[name] or [])
-        data["scores"] = [None if f is None else float(f) for f in data["scores"]]
-        examples.append(AdaptedExample.from_dict(data))
-    return examples
 
 
 def figure_title(config: dict[str, Any]) -> str:

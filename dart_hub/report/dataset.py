@@ -245,7 +245,7 @@ def dataset_report(folder: str | Path) -> dict[str, Any]:
         model_label,
         source_name,
     )
-    from dart_hub.publish.folder import DATA_FILE, STEPS_FILE, read_config, read_examples
+    from dart_hub.publish.layout import DATA_FILE, STEPS_FILE, read_config, read_examples
     from dart_hub.report.paper import TABLE6_CAPTION, table6_marks, table6_rows
 
     folder = Path(folder)

@@ -197,7 +197,7 @@ def _run_entry(label: str, directory: Path, results: dict[str, Any] | None, trai
 
 
 def _demo_entry(directory: Path) -> dict[str, Any]:
-    from dart_hub.toy.compare import LABELS
+    from dart_hub.toy.arms import LABELS
 
     data = _read(directory / DEMO_RESULTS)
     bars = [

@@ -9,6 +9,9 @@
 - `long`: long expert traces (16 to 64 paragraphs) for the probing benchmark
   (`python -m dart_hub.toy.long --output FILE`).
 - `model`: load the student, generate, accuracy and adaptability (f_t) curves.
+- `compare`: `dart-hub demo --train`'s arms, training, grading, tables (and `--tune`).
+- `baselines`: the skeptic's arms of that table (RFT, fixed cut, random cut; ours).
+- `sampled`: pass@1 at temperature 0.7 and the deciding token's probability per model.
 
 See docs/toy-world.md.
 """

@@ -27,7 +27,7 @@ from dart_hub.adapt.explore import finished
 from dart_hub.adapt.judge import Checker, judge, request_seed
 from dart_hub.engines.base import Engine, GenerationRequest
 from dart_hub.errors import DartHubError
-from dart_hub.methods.mapper.rewards import MapperRewards, RewardConfig
+from dart_hub.methods.mapper.rewards import NEEDS_STUDENT, MapperRewards, RewardConfig
 from dart_hub.methods.mapper.scorer import SCORERS
 from dart_hub.prompts import load_method_templates
 from dart_hub.records import AdaptedExample, Problem
@@ -36,7 +36,7 @@ from dart_hub.steps import split_steps
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
 PROMPT_KEYS = ("rewrite", "system")
 FALLBACKS = ("drop", "original")
-DETECTORS = ("too_short", "answer_first", "copy", "repetition")
+DETECTORS = ("too_short", "answer_first", "unsupported_answer", "copy", "repetition")
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ class Mapper:
 
     def rewards(self, checker: Checker) -> MapperRewards:
         if id(checker) not in self._rewards:
-            needs_scorer = self.config.rewards.weights.get("alignment", 0.0) != 0.0
+            needs_scorer = any(self.config.rewards.weights.get(name, 0.0) != 0.0 for name in NEEDS_STUDENT)
             if needs_scorer and self._scorer is None:
                 self._scorer = self.scorer_factory()
             self._rewards = {id(checker): MapperRewards(self.config.rewards, checker, self._scorer)}

@@ -11,8 +11,13 @@ dataset columns it reads are `question`, `solution` (the original expert solutio
   conditioned on the question only as SFT will show it: (1/|z|) sum_t log p(z_t | x, z<t),
   clipped below at `align_floor`; with `relative` minus the same quantity for the original.
 - detectors in [-1, 0] (0 = clean): `too_short` (fewer words or steps than a share of the
-  original), `answer_first` (the final answer stated before any derivation), `copy` (word
-  n-gram overlap with the original above a threshold), `repetition` (dart_hub.repetition).
+  student's own solution of the question: a concise rewrite as long as what the student writes
+  itself is not short), `answer_first` (the final answer stated before any derivation; step
+  numbers and numbers inside equations are derivation, not a statement of the answer),
+  `unsupported_answer` (the boxed value is not what the derivation reaches: neither the
+  right-hand side of the last equation before the box nor, without equations, the last value
+  stated before it; catches a wrong derivation with the gold pasted into its box), `copy`
+  (word n-gram overlap with the original above a threshold), `repetition` (dart_hub.repetition).
 
 Correctness gate (`gate`, on by default): a wrong or missing answer gets every gated reward's
 minimum, so its weighted total is the lowest possible whatever its likelihood.
@@ -30,8 +35,10 @@ from dart_hub.errors import DartHubError
 from dart_hub.repetition import DEFAULT_MAX_REPETITION, DEFAULT_NGRAM, repetition_ratio
 from dart_hub.steps import split_steps
 
-REWARD_NAMES = ("correctness", "alignment", "too_short", "answer_first", "copy", "repetition")
-DEFAULT_WEIGHTS = {"correctness": 1.0, "alignment": 1.0, "too_short": 1.0, "answer_first": 1.0, "copy": 1.0, "repetition": 1.0}
+REWARD_NAMES = ("correctness", "alignment", "too_short", "answer_first", "unsupported_answer", "copy", "repetition")
+DEFAULT_WEIGHTS = {name: 1.0 for name in REWARD_NAMES}
+# The rewards that read the student: its likelihood (alignment), its own solutions (too_short).
+NEEDS_STUDENT = ("alignment", "too_short")
 
 
 @dataclass(frozen=True)
@@ -42,8 +49,9 @@ class RewardConfig:
     gate: bool = True  # wrong/missing answer -> every gated reward's minimum
     relative: bool = False  # alignment minus the original solution's alignment
     align_floor: float = -10.0  # nats per token; lower log-likelihoods are clipped here
-    min_length_ratio: float = 0.5  # rewrite words / original words below this is penalised
-    min_step_ratio: float = 0.5  # rewrite steps / original steps below this is penalised
+    min_length_ratio: float = 0.5  # rewrite words / the student's own solution's words below this is penalised
+    min_step_ratio: float = 0.5  # rewrite steps / the student's own solution's steps below this is penalised
+    own_max_tokens: int = 1024  # budget of the student's own (greedy) solution that too_short measures against
     answer_first_words: int = 10  # an answer stated with fewer words of derivation before it ...
     answer_first_share: float = 0.2  # ... or within this first share of the words is "answer first"
     copy_ngram: int = 6
@@ -62,6 +70,7 @@ class RewardConfig:
             (0 <= self.max_copy < 1, "--max-copy must be in [0, 1)"),
             (0 <= self.max_repetition < 1, "--max-repetition must be in [0, 1)"),
             (self.copy_ngram >= 1 and self.repetition_ngram >= 1, "n-gram sizes must be at least 1"),
+            (self.own_max_tokens >= 1, "own_max_tokens must be at least 1"),
         ]
         for ok, message in checks:
             if not ok:
@@ -117,6 +126,7 @@ class Checker(Protocol):
 
 class Scorer(Protocol):
     def mean_logprobs(self, questions: Sequence[str], responses: Sequence[str]) -> list[float]: ...
+    def own_solutions(self, questions: Sequence[str], max_tokens: int) -> list[str]: ...
 
 
 def completion_text(completion: Any) -> str:
@@ -226,38 +236,83 @@ def _shortfall(value: float, threshold: float) -> float:
 
 
 class TooShort(Reward):
-    """Reasoning much shorter than the original, in words or in steps (dart_hub.steps)."""
+    """Reasoning much shorter, in words or in steps (dart_hub.steps), than the student's own
+    solution of the same question (greedy, from the question as SFT shows it; cached): a
+    rewrite as concise as what the student writes itself is not penalised, however long the
+    expert's original is. An answer-only rewrite (`answer_only`) gets -1 whatever the student writes."""
 
     name = "too_short"
 
+    def __init__(self, config: RewardConfig, scorer: Scorer, gate: Gate | None = None):
+        super().__init__(config, gate)
+        self.scorer = scorer
+
     def score(self, texts, rows):
-        out = []
-        for text, row in zip(texts, rows, strict=True):
-            words = len(text.split()) / max(len(row["solution"].split()), 1)
-            steps = len(split_steps(text)) / max(len(split_steps(row["solution"])), 1)
-            out.append(-max(_shortfall(words, self.config.min_length_ratio), _shortfall(steps, self.config.min_step_ratio)))
-        return out
+        questions = [r["question"] for r in rows]
+        unique = list(dict.fromkeys(questions))
+        own = dict(zip(unique, self.scorer.own_solutions(unique, self.config.own_max_tokens), strict=True))
+        return [-1.0 if answer_only(text) else too_short_penalty(text, own[q], self.config) for text, q in zip(texts, questions, strict=True)]
+
+
+def too_short_penalty(text: str, reference: str, config: RewardConfig) -> float:
+    """-shortfall of `text` against `reference` in words or steps, whichever is worse (0 when
+    at least min_length_ratio / min_step_ratio of the reference)."""
+    words = len(text.split()) / max(len(reference.split()), 1)
+    steps = len(split_steps(text)) / max(len(split_steps(reference)), 1)
+    return -max(_shortfall(words, config.min_length_ratio), _shortfall(steps, config.min_step_ratio))
 
 
 # Where a final answer is announced: a box, "the answer is", "Answer:", "#### X".
 _ANNOUNCE = re.compile(r"\\boxed\s*\{|\\fbox\s*\{|(?i:\b(?:final\s+answer|the\s+answer)(?:\s+is|\s*:))|(?i:(?<![A-Za-z])answer\s*[:：])|^\s*####", re.MULTILINE)
 _TOKEN = re.compile(r"[^\s.,;:!?()]+")
+# A number that labels a step ("Step 1:", "(2)", "3)" at a line start) or sits in an equation
+# (next to an operator or "="): derivation, not the answer stated early.
+_LABEL_AFTER = re.compile(r"^\s*[:)]")
+_OPERATOR = "+-−*/×÷=^<>≤≥"
+_ENUMERATED = re.compile(r"^\s*(\d+)[.)]\s", re.MULTILINE)
+
+
+def _is_label(text: str, start: int, end: int, token: str) -> bool:
+    before, after = text[:start], text[end:]
+    if re.search(r"(?i)\b(?:step|steps|part|case|stage)\s*#?\s*$", before) or before.endswith("#"):
+        return True
+    if before.endswith("(") and after.startswith(")"):
+        return True
+    if before[before.rfind("\n") + 1 :].strip():
+        return False
+    if _LABEL_AFTER.match(after):  # "3)" or "3:" opening a line
+        return True
+    if after.startswith(".") and token.isdigit():  # "3." opening a line of an enumerated list
+        numbers = {int(m.group(1)) for m in _ENUMERATED.finditer(text)}
+        return int(token) - 1 in numbers or int(token) + 1 in numbers
+    return False
+
+
+def _in_equation(text: str, start: int, end: int) -> bool:
+    before, after = text[:start].rstrip(" \t"), text[end:].lstrip(" \t")
+    return bool(before and before[-1] in _OPERATOR) or bool(after and after[0] in _OPERATOR)
 
 
 def answer_position(text: str, gold: str, question: str = "") -> int | None:
     """Words before the first statement of the final answer: the first announcement (box,
     "the answer is", "Answer:") or, when the gold value does not occur in the question, its
-    first occurrence as a word. None when neither occurs."""
+    first occurrence as a word that is neither a step label ("Step 1:", "(1)", an enumerated
+    "1.") nor part of an equation ("18 - 17 = 1": derivation reaching the value). None when
+    neither occurs."""
     positions = []
     match = _ANNOUNCE.search(text)
     if match:
         positions.append(len(text[: match.start()].split()))
     gold_norm = normalize(gold) if gold else ""
     if gold_norm and gold_norm not in {normalize(t) for t in _TOKEN.findall(question)}:
-        for index, word in enumerate(text.split()):
-            if any(normalize(token) == gold_norm for token in _TOKEN.findall(word)):
-                positions.append(index)
-                break
+        for found in _TOKEN.finditer(text):
+            token = found.group(0)
+            if normalize(token) != gold_norm or _is_label(text, found.start(), found.end(), token):
+                continue
+            if _in_equation(text, found.start(), found.end()):
+                continue
+            positions.append(len(text[: found.start()].split()))
+            break
     return min(positions) if positions else None
 
 
@@ -271,6 +326,68 @@ class AnswerFirst(Reward):
             needed = max(self.config.answer_first_words, self.config.answer_first_share * len(text.split()))
             out.append(-1.0 if position is not None and position < needed else 0.0)
         return out
+
+
+# "... = 82" (the right-hand side of an equation) and numbers as written in solutions.
+_RHS = re.compile(r"=\s*\$?\s*(-?[0-9][0-9,]*(?:\.[0-9]+)?(?:\s*/\s*[0-9]+)?|\\[dt]?frac\{[^{}]+\}\{[^{}]+\})")
+_NUMBER = re.compile(r"-?[0-9][0-9,]*(?:\.[0-9]+)?(?:\s*/\s*[0-9]+)?|\\[dt]?frac\{[^{}]+\}\{[^{}]+\}")
+_LAST_BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
+
+
+def derived_value(text: str) -> str | None:
+    """What the derivation reaches before the final box: the right-hand side of the last
+    equation before it or, when it has no equation, the last number stated before it (None
+    when there is neither, e.g. an answer-only rewrite)."""
+    boxes = list(_LAST_BOX.finditer(text))
+    before = text[: boxes[-1].start()] if boxes else text
+    equations = _RHS.findall(before)
+    if equations:
+        return equations[-1]
+    numbers = _NUMBER.findall(before)
+    return numbers[-1] if numbers else None
+
+
+def _same_value(a: str, b: str) -> bool:
+    a, b = normalize(a.replace(",", "").replace(" ", "")), normalize(b.replace(",", "").replace(" ", ""))
+    if a == b:
+        return True
+    try:
+        return abs(float(a) - float(b)) < 1e-9
+    except ValueError:
+        return False
+
+
+def supported_answer(text: str) -> bool:
+    """Whether the text's boxed value is what its derivation reaches (`derived_value`)."""
+    boxed = extract_answer(text)
+    derived = derived_value(text)
+    return boxed is not None and derived is not None and _same_value(derived, boxed)
+
+
+# Reasoning units: sentences and lines. One that announces the answer (a box, "the answer is")
+# is not reasoning.
+_UNIT_BREAK = re.compile(r"(?<=[.!?;])\s+|\n+")
+
+
+def reasoning_units(text: str) -> int:
+    """Sentences and lines of `text` that do not state the final answer (answer-only: 0)."""
+    return sum(1 for piece in _UNIT_BREAK.split(text) if piece.strip() and not _ANNOUNCE.search(piece))
+
+
+def answer_only(text: str, min_units: int = 2) -> bool:
+    """Fewer than `min_units` reasoning units besides the statement of the answer: the
+    answer-only rewrite, the guard shared by the mapper's too_short and DAIL's guarded filter."""
+    return reasoning_units(text) < min_units
+
+
+class UnsupportedAnswer(Reward):
+    """-1 when the boxed value is not what the rewrite's derivation reaches (`derived_value`):
+    a wrong derivation with the gold pasted into its box, or a box with no derivation."""
+
+    name = "unsupported_answer"
+
+    def score(self, texts, rows):
+        return [0.0 if supported_answer(text) else -1.0 for text in texts]
 
 
 def copy_overlap(text: str, original: str, n: int) -> float:
@@ -320,8 +437,9 @@ class MapperRewards:
         builders = {
             "correctness": lambda: Correctness(config, self.gate),
             "alignment": lambda: Alignment(config, self._need_scorer(scorer), self.gate),
-            "too_short": lambda: TooShort(config, self.gate),
+            "too_short": lambda: TooShort(config, self._need_scorer(scorer), self.gate),
             "answer_first": lambda: AnswerFirst(config, self.gate),
+            "unsupported_answer": lambda: UnsupportedAnswer(config, self.gate),
             "copy": lambda: Copy(config, self.gate),
             "repetition": lambda: Repetition(config, self.gate),
         }
@@ -330,7 +448,7 @@ class MapperRewards:
     @staticmethod
     def _need_scorer(scorer):
         if scorer is None:
-            raise DartHubError("the alignment reward needs the student's likelihood scorer; give a student or set its weight to 0")
+            raise DartHubError("the alignment and too_short rewards need the student's scorer (its likelihood, its own solutions); give a student or set their weights to 0")
         return scorer
 
     def functions(self) -> list[Reward]:

@@ -67,6 +67,19 @@ class StudentPrompt:
     def _score(self, batch: Sequence[tuple[str, str]]) -> list[float]:
         raise NotImplementedError
 
+    def own_solutions(self, questions: Sequence[str], max_tokens: int) -> list[str]:
+        """The student's own greedy solution of each question, from the same prompt as the
+        likelihood (what the too_short reward measures a rewrite against); cached by question."""
+        solved = self.__dict__.setdefault("solved", {})
+        todo = [q for q in dict.fromkeys(questions) if (q, max_tokens) not in solved]
+        for start in range(0, len(todo), self.batch_size):
+            batch = todo[start : start + self.batch_size]
+            solved.update(zip([(q, max_tokens) for q in batch], self._generate(batch, max_tokens), strict=True))
+        return [solved[(q, max_tokens)] for q in questions]
+
+    def _generate(self, questions: Sequence[str], max_tokens: int) -> list[str]:
+        raise NotImplementedError
+
 
 class TransformersScorer(StudentPrompt):
     name = "transformers"
@@ -120,6 +133,23 @@ class TransformersScorer(StudentPrompt):
             # token t is predicted at position t - 1
             out.append(float(token_lp[row, begin - 1 : end - 1].mean()))
         return out
+
+    def _generate(self, questions: Sequence[str], max_tokens: int) -> list[str]:
+        import torch
+
+        prompts = [self.prompt_ids(q)[-max(self.max_length - max_tokens, 1) :] for q in questions]
+        width = max(len(p) for p in prompts)
+        input_ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(prompts), width), dtype=torch.long)
+        for row, ids in enumerate(prompts):  # left padding: every row generates from its end
+            input_ids[row, width - len(ids) :] = torch.tensor(ids)
+            mask[row, width - len(ids) :] = 1
+        with torch.inference_mode():
+            out = self.model.generate(
+                input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device), do_sample=False,
+                max_new_tokens=max_tokens, pad_token_id=self.pad_id, eos_token_id=self.tokenizer.eos_token_id,
+            )  # fmt: skip
+        return [self.tokenizer.decode(row[width:], skip_special_tokens=True).strip() for row in out.cpu()]
 
     def describe(self) -> dict[str, Any]:
         return {"scorer": self.name, "model": self.model_id, "device": str(self.device), "batch_size": self.batch_size}
@@ -190,6 +220,16 @@ class VLLMScorer(StudentPrompt):
             values = [rows[t][ids[t]].logprob for t in range(begin, len(ids))]
             out[i] = float(sum(values) / len(values))
         return out
+
+    def _generate(self, questions: Sequence[str], max_tokens: int) -> list[str]:
+        from vllm import SamplingParams
+
+        llm = self.engine._llm
+        if llm is None:
+            raise DartHubError("the vLLM scorer was closed")
+        params = SamplingParams(max_tokens=max_tokens, temperature=0.0)
+        prompts = [{"prompt_token_ids": self.prompt_ids(q)[-max(self.limit - max_tokens, 1) :]} for q in questions]
+        return [result.outputs[0].text.strip() for result in llm.generate(prompts, params, use_tqdm=False)]
 
     def describe(self) -> dict[str, Any]:
         info = self.engine.describe()
