@@ -91,7 +91,7 @@ def create_engine(kind: str, model: str, **options: Any) -> Engine:
 
         if "base_url" not in options:
             raise DartHubError("--engine openai needs --base-url (e.g. http://localhost:8000/v1)")
-        allowed = {"base_url", "concurrency", "request_timeout", "max_retries", "api_key"}
+        allowed = {"base_url", "concurrency", "request_timeout", "max_retries", "api_key", "sample_batching", "tokenizer"}
         return OpenAIEngine(model, **{k: v for k, v in options.items() if k in allowed})
     if kind == "vllm":
         if importlib.util.find_spec("vllm") is None:
