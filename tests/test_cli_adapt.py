@@ -66,8 +66,8 @@ def test_static_strategy_keeps_expert_traces_without_loading_a_model(tmp_path):
         assert row["messages"][-1]["content"] == row["solution"]
 
 
-def test_dry_run_counts_rollouts(tmp_path):
-    args = ["adapt", "--student", "any/model", "--dataset", str(DATA / "limo_sample.jsonl"), "--dry-run", "--json"]
+def test_dry_run_counts_rollouts(tmp_path, tiny_model_dir):
+    args = ["adapt", "--student", str(tiny_model_dir), "--dataset", str(DATA / "limo_sample.jsonl"), "--dry-run", "--json"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     cost = json.loads(result.stdout)

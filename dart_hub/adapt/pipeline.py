@@ -12,20 +12,20 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from dart_hub.adapt.cut import NOTHING_FEASIBLE, Cut, decide_cut, static_cut
 from dart_hub.adapt.explore import compose, discard_reason, explore_request, select
 from dart_hub.adapt.judge import Checker, judge
-from dart_hub.adapt.probe import ProbeResult, probe
+from dart_hub.adapt.probe import ProbeResult, probe, probe_flow
 from dart_hub.adapt.reveal import reveal_steps
 from dart_hub.adapt.search import adaptive_budget
 from dart_hub.config import AdaptConfig
 from dart_hub.engines.base import Engine
 from dart_hub.prompts import Prompts
-from dart_hub.records import AdaptedExample, Candidate, Problem
+from dart_hub.records import AdaptedExample, Candidate, Problem, SkippedRow
 from dart_hub.steps import split_steps
 from dart_hub.store import ProbeStore, WorkDir
 
@@ -67,15 +67,10 @@ def adapt_chunk(
     if config.probes:
         probes = list(_probe_chunk(engine, items, config, prompts, checker, reporter, probe_store))
 
-    cuts: list[Cut] = []
-    for (_, steps), result in zip(items, probes, strict=True):
-        if result is None:
-            cuts.append(static_cut(len(steps)))
-        else:
-            cuts.append(decide_cut(config.strategy, result.scores, config.epsilon, config.peak, config.min_follow))
+    cuts = [choose_cut(steps, result, config) for (_, steps), result in zip(items, probes, strict=True)]
 
     # Exploration (strategy full) wherever the student is to write the rest itself.
-    explore_at = [i for i, cut in enumerate(cuts) if config.explores and cut.reason in ("gap", "weak_follow", *NOTHING_FEASIBLE)]
+    explore_at = [i for i, cut in enumerate(cuts) if needs_exploration(cut, config)]
     explored: dict[int, tuple[list[Candidate], int, int]] = {}
     if explore_at:
         requests = [explore_request(items[i][0], items[i][1], cuts[i].keep_steps, config, prompts) for i in explore_at]
@@ -94,6 +89,54 @@ def adapt_chunk(
         examples.append(_build_example(problem, steps, result, cut, explored.get(i), config))
     reporter.problems_done(len(problems), resumed=False)
     return examples
+
+
+def choose_cut(steps: Sequence[str], result: ProbeResult | None, config: AdaptConfig) -> Cut:
+    """Where a problem's expert trace is cut, from its simulation results (None: static)."""
+    if result is None:
+        return static_cut(len(steps))
+    return decide_cut(config.strategy, result.scores, config.epsilon, config.peak, config.min_follow)
+
+
+def needs_exploration(cut: Cut, config: AdaptConfig) -> bool:
+    """Strategy full explores wherever the student is to write the rest itself."""
+    return config.explores and cut.reason in ("gap", "weak_follow", *NOTHING_FEASIBLE)
+
+
+PROBED = "probed"  # what problem_flow yields when its simulation results are complete
+
+
+def problem_flow(
+    problem: Problem,
+    steps: list[str],
+    config: AdaptConfig,
+    prompts: Prompts,
+    reveal: int | None = None,
+    cached: ProbeResult | None = None,
+) -> Generator[tuple[str, Any], Any, AdaptedExample]:
+    """One problem through probe -> cut -> explore, as a generator for the streaming
+    scheduler: it yields ("simulation" | "explore", requests) and receives each request's
+    (completions, judged candidates); it yields (PROBED, ProbeResult) once its simulation
+    results exist (for the probe cache; `cached` skips probing); it returns the example.
+    The same steps, seeds and rules as `adapt_chunk`, so the same record."""
+    result = cached
+    if config.probes and result is None:
+        flow = probe_flow(problem, steps, config, prompts, reveal)
+        try:
+            requests = next(flow)
+            while True:
+                answers = yield ("simulation", requests)
+                requests = flow.send(answers)
+        except StopIteration as done:
+            result = done.value
+    if config.probes:
+        yield (PROBED, result)
+    cut = choose_cut(steps, result, config)
+    explored = None
+    if needs_exploration(cut, config):
+        [(out, candidates)] = yield ("explore", [explore_request(problem, steps, cut.keep_steps, config, prompts)])
+        explored = (candidates, sum(c.prompt_tokens for c in out), sum(c.completion_tokens for c in out))
+    return _build_example(problem, steps, result, cut, explored, config)
 
 
 def _probe_chunk(
@@ -194,21 +237,42 @@ def run_chunks(
     chunk_size: int,
     work_dir: WorkDir,
     reporter: Reporter | None = None,
+    skipped: list[SkippedRow] | None = None,
 ) -> list[AdaptedExample]:
     """Any method's chunks through the work dir: finished chunks are loaded, the rest computed
-    with `adapt_chunk_fn(chunk, reporter)` and stored atomically (resume after any kill)."""
+    with `adapt_chunk_fn(chunk, reporter)` and stored atomically (resume after any kill).
+    Problems a stored chunk marks as skipped (see `skipped_record`) go to `skipped`."""
     reporter = reporter or SilentReporter()
     examples: list[AdaptedExample] = []
     for index, chunk in enumerate(plan_chunks(problems, chunk_size)):
         ids = [p.id for p in chunk]
         stored = work_dir.load_chunk(index, ids)
         if stored is not None:
-            examples.extend(AdaptedExample.from_dict(r) for r in stored)
+            examples.extend(stored_examples(stored, skipped))
             reporter.problems_done(len(chunk), resumed=True)
             continue
         done = adapt_chunk_fn(chunk, reporter)
         work_dir.save_chunk(index, ids, [e.to_dict() for e in done])
         examples.extend(done)
+    return examples
+
+
+def skipped_record(problem: Problem, reason: str, detail: str) -> dict[str, Any]:
+    """A chunk-file line for a problem the run gave up on (e.g. the server refused its
+    request): stored like a finished example, so a resume does not try it again."""
+    return {"id": problem.id, "skipped": {"row_index": problem.provenance.row_index, "reason": reason, "detail": detail}}
+
+
+def stored_examples(records: Sequence[dict[str, Any]], skipped: list[SkippedRow] | None = None) -> list[AdaptedExample]:
+    """The examples of a stored chunk; its skipped-problem lines go to `skipped`."""
+    examples = []
+    for record in records:
+        if "skipped" in record:
+            if skipped is not None:
+                mark = record["skipped"]
+                skipped.append(SkippedRow(mark.get("row_index", -1), mark["reason"], mark.get("detail", "")))
+            continue
+        examples.append(AdaptedExample.from_dict(record))
     return examples
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -194,7 +195,8 @@ class ProgressReporter:
 @click.option("--keep", type=click.Choice(KEEP_RULES), default="one", show_default=True, help="Keep one continuation per example or all qualifying ones.")
 @click.option("--cleaning", type=click.Choice(CLEANING), default="cleaned", show_default=True, help="cleaned: drop repetitive continuations and prefer the least repetitive (paper Appendix B); raw: neither (paper Table 5, Adaptation-Raw).")
 @click.option("--min-step-chars", type=click.IntRange(min=1), default=None, help="Merge solution fragments shorter than this into a neighbouring step [default: dart_hub.steps default].")
-@click.option("--chunk-size", type=click.IntRange(min=1), default=16, show_default=True, help="Problems per engine call (and per stored chunk).")
+@click.option("--chunk-size", type=click.IntRange(min=1), default=16, show_default=True, help="Problems per stored chunk (the unit a resume keeps); with --scheduler chunks also per engine call.")
+@click.option("--scheduler", type=click.Choice(["stream", "chunks"]), default="stream", show_default=True, help="DART: stream = every problem goes probe -> cut -> explore at its own pace and requests are sent as soon as they exist (no engine idles at a chunk boundary); chunks = two engine calls per chunk (the earlier runner). Both give the same records.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Base seed; every request's seed derives from it and the request itself.")
 @click.option("--prompts", "prompts_file", type=click.Path(dir_okay=False, path_type=Path), default=None, help="YAML file replacing prompt templates (keys: simulation, exploration, solve, system, sft_system).")
 @click.option("--dail-samples", type=click.IntRange(min=1), default=32, show_default=True, help="DAIL: samples per problem from the privileged context.")
@@ -218,8 +220,9 @@ class ProgressReporter:
 @click.option("--scorer-gpu-memory-utilization", type=click.FloatRange(0, 1, min_open=True), default=None, help="mapper, --scorer vllm: share of its GPU the scorer's vLLM may take [default: 0.9]; lower it (and --gpu-memory-utilization) when it shares a GPU with a vLLM mapper engine.")
 @engine_options
 @click.option("--student-revision", default=None, help="Hub revision of the student model.")
+@click.option("--tokenizer", default=None, help="engine openai: Hub id or folder of the served model's tokenizer, to skip problems too long for the server's context (max_model_len from /v1/models, or --max-model-len) before sending them [default: the student id; a student id with no tokenizer only skips the check, with a warning].")
 @click.option("--answer-timeout", type=float, default=5.0, show_default=True, help="Seconds before an answer comparison is killed and counted as not equal.")
-@click.option("--dry-run", is_flag=True, help="Print how many rollouts and (upper-bound) tokens the run needs, and exit.")
+@click.option("--dry-run", is_flag=True, help="Run the admission checks of the real run (context length, gold answers), print which problems it would skip and how many rollouts and (upper-bound) tokens the rest need, and exit.")
 @click.option("--tokens-per-second", type=click.FloatRange(min=0, min_open=True), default=None, metavar="X", help="With --dry-run: your measured generation throughput per GPU (new tokens/s, all sequences together); the dry run adds the GPU-hours of its upper-bound token count.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
@@ -282,10 +285,17 @@ def _run(**o) -> dict:
     method = build_method(o, config, prompts)
     from dart_hub.answers import AnswerChecker
 
-    if o["dry_run"]:
+    if method.name == "mapper" and method.config.mapper:  # the mapper generates; the student only scores
+        engine = engine_for(o, method.config.mapper, None)
+    else:
+        engine = engine_for(o, o["student"], o["student_revision"])
+    if o["dry_run"]:  # the real run's admission, then the price of what it admits
+        problems, admitted = _admit(problems, config, prompts, o, source, engine)
         with AnswerChecker(timeout=o["answer_timeout"]) as checker:
             cost = method.plan(problems, checker)
         cost["skipped_rows"] = len(source.skipped)
+        cost["skipped_before_generation"] = admitted.counts()
+        cost["would_skip"] = [{"row_index": row.row_index, "reason": row.reason, "detail": row.detail} for row in admitted.skipped]
         if o.get("tokens_per_second"):
             # every rollout at its max_tokens: an upper bound, like new_tokens_max
             cost["tokens_per_second"] = o["tokens_per_second"]
@@ -293,12 +303,7 @@ def _run(**o) -> dict:
         _print(cost, o["as_json"], title="dry run: what this run needs")
         return cost
     preflight(o)  # --push-to-hub: repo id and token checked before any generation
-    problems, admitted = _admit(problems, config, prompts, o, source)
-
-    if method.name == "mapper" and method.config.mapper:  # the mapper generates; the student only scores
-        engine = engine_for(o, method.config.mapper, None)
-    else:
-        engine = engine_for(o, o["student"], o["student_revision"])
+    problems, admitted = _admit(problems, config, prompts, o, source, engine)
     inputs = {
         "source": source.fingerprint(),
         "student": o["student"],
@@ -322,17 +327,24 @@ def _run(**o) -> dict:
 
     started = time.monotonic()
     show_progress = not o["quiet"] and not o["as_json"]
+    given_up: list = []  # problems the server refused (stored, so a resume does not retry them)
     with AnswerChecker(timeout=o["answer_timeout"]) as checker, ProgressReporter(len(problems), show_progress) as reporter:
         try:
-            examples = run_chunks(
-                lambda chunk, rep: method.adapt_chunk(engine, chunk, checker, rep, probe_store),
-                problems, chunk_size, work_dir, reporter,
-            )  # fmt: skip
+            if method.name == "dart" and o.get("scheduler", "stream") == "stream":
+                from dart_hub.adapt.stream import run_streaming
+
+                examples = run_streaming(engine, problems, config, prompts, checker, work_dir, reporter, probe_store, given_up)
+            else:
+                examples = run_chunks(
+                    lambda chunk, rep: method.adapt_chunk(engine, chunk, checker, rep, probe_store),
+                    problems, chunk_size, work_dir, reporter, given_up,
+                )  # fmt: skip
             engine_info = engine.describe()  # before close: vLLM reports its prefix-cache hit rate here
         finally:
             engine.close()
             if hasattr(method, "close"):
                 method.close()  # the mapper's scorer (a vLLM scorer runs an engine process)
+    source.skipped.extend(given_up)
     summary = {"method": method.name, **summarize(examples, config)}
     if engine_info.get("prefix_cache_hit_rate") is not None:
         summary["prefix_cache_hit_rate"] = engine_info["prefix_cache_hit_rate"]
@@ -341,6 +353,8 @@ def _run(**o) -> dict:
         summary["probe_chunks_reused"] = probe_store.reused
         summary["probe_problems_reused"] = probe_store.reused_problems
     summary["skipped_before_generation"] = admitted.counts()
+    if given_up:
+        summary["skipped_during_generation"] = dict(Counter(row.reason for row in given_up))
     summary["seconds"] = round(time.monotonic() - started, 1)
     summary["work_dir"] = str(work_dir.path)
 
@@ -409,12 +423,17 @@ def build_method(o: dict, config: AdaptConfig, prompts):
     return Dail(dail, prompts, load_dail_prompts(o.get("method_prompts")))
 
 
-def _admit(problems, config, prompts, o, source):
+def _admit(problems, config, prompts, o, source, engine=None):
     """Admission checks (too_long, unverifiable_gold): skipped before generating, counted with the
-    source's skipped rows (so in the summary and the card)."""
+    source's skipped rows (so in the summary and the card). With --engine openai the context
+    window is the server's (/v1/models max_model_len) unless --max-model-len says."""
     from dart_hub.adapt.admission import admit
 
-    admitted = admit(problems, config, prompts, o)
+    def server_window():
+        engine.check()
+        return engine.max_model_len
+
+    admitted = admit(problems, config, prompts, o, server_window if engine is not None else None)
     source.skipped.extend(admitted.skipped)
     if problems and not admitted.problems:
         counts = ", ".join(f"{k}: {v}" for k, v in sorted(admitted.counts().items()))

@@ -127,6 +127,13 @@ class LazyEngine:
     def generate(self, requests, progress=None):
         return self.engine.generate(requests, progress=progress)
 
+    def __getattr__(self, name: str) -> Any:
+        """What only some engines have (`submit`, `concurrency`, `max_model_len`, `check`):
+        the real engine's, else AttributeError (so getattr(engine, "submit", None) works)."""
+        if name in ("submit", "concurrency", "max_model_len", "check", "report_retries"):
+            return getattr(self.engine, name)
+        raise AttributeError(name)
+
     def describe(self) -> dict[str, Any]:
         if self._engine is None:
             return {"engine": self.name, "model": self.model_id}

@@ -224,6 +224,8 @@ class OpenAIEngine:
         The engine's slots bound what is in flight; submit as much as you like."""
         if self._closed:
             raise RuntimeError("OpenAIEngine.submit() called after close()")
+        if self._served is None:
+            self.check()  # once, before the first request: one GET /models, not one per request
         prepared = self._prepare(request)
         return self._loop_thread().submit(self._complete(request, prepared))
 
