@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 from click.testing import CliRunner
 
 from dart_hub.cli import cli
@@ -99,6 +100,7 @@ def test_dry_run_and_real_run_skip_the_same_problems(tmp_path, tiny_model_dir):
     assert dry["problems"] == real["problems"]
 
 
+@pytest.mark.slow
 def test_kill_9_under_streaming_resumes_to_the_uninterrupted_result(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     extra = ["--chunk-size", "1", "--dataset", str(DATA / "qwq_sample.jsonl"), "--preset", "math-qwq-32b"]
@@ -122,3 +124,29 @@ def test_kill_9_under_streaming_resumes_to_the_uninterrupted_result(tmp_path):
         assert straight.returncode == 0, straight.stderr
     for config in ("steps", "default"):
         assert rows(tmp_path / "a", config) == rows(tmp_path / "b", config)
+
+
+def test_progress_lines_in_logs_and_a_calm_bar_on_terminals(tmp_path):
+    import io
+
+    from dart_hub.commands.adapt import ProgressReporter
+
+    with FakeOpenAIServer(models=[MODEL], delay=0.05) as server:
+        cli_args = [a for a in args(server, tmp_path, "out") if a not in ("--quiet", "--json")]
+        result = CliRunner().invoke(cli, [*cli_args, "--progress-every", "0.2", "--concurrency", "2"])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("adapt: ")]
+    assert len(lines) >= 2  # at least one while running, one at the end
+    assert lines[-1].startswith("adapt: 4/4 problems (100%)") and "rollouts (" in lines[-1] and "tokens (" in lines[-1]
+    assert "ETA" in lines[0]
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    bar = ProgressReporter(10, True, stream=Terminal())
+    assert bar.progress is not None and bar.progress.live.refresh_per_second == 2
+    quiet = ProgressReporter(10, False, stream=io.StringIO())
+    with quiet:
+        quiet.problems_done(3, resumed=False)
+    assert quiet.stream.getvalue() == ""

@@ -166,6 +166,11 @@ class _Scheduler:
         return examples
 
     def _capacity(self) -> int:
+        """Samples that may wait before no new chunk is started (1 until the first request:
+        a run that generates nothing, e.g. --strategy static, never loads the engine)."""
+        return self.capacity if self.submitter is not None else 1
+
+    def _submitter(self) -> Any:
         if self.submitter is None:
             submit = getattr(self.engine, "submit", None)
             if submit is not None:
@@ -175,10 +180,9 @@ class _Scheduler:
                 self.submitter = _Batcher(self.engine, self.reporter.sequences_done)
                 # the next chunk starts once only explorations (or nothing) are queued
                 self.capacity = 1 + (self.config.chunk_size * self.config.n_explore if self.config.explores else 0)
-        return self.capacity
+        return self.submitter
 
     def _start(self, index: int, problems: list[Problem]) -> _Chunk:
-        self._capacity()
         config = self.config
         items = [(p, problem_steps(p, config)) for p in problems]
         chunk = _Chunk(index, problems, [None] * len(problems), [None] * len(problems), left=len(problems))
@@ -224,6 +228,8 @@ class _Scheduler:
                 continue
             if not batched:  # the batcher's generate() reports its own progress
                 self.reporter.sequences_done(len(future.result()))
+            if hasattr(self.reporter, "tokens_done"):
+                self.reporter.tokens_done(sum(c.completion_tokens for c in future.result()))
             flow.answers[position] = future.result()
             flow.waiting -= 1
             if flow.waiting == 0:
@@ -247,7 +253,7 @@ class _Scheduler:
         flow.answers = [None] * len(requests)
         flow.waiting = len(requests)
         for position, request in enumerate(requests):
-            future = self.submitter.submit(request)
+            future = self._submitter().submit(request)
             self.outstanding += request.n
             self.pending.add(future)
             future.add_done_callback(lambda f, flow=flow, i=position, n=request.n: self.done.put((flow, i, n, f)))

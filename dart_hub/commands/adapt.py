@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -122,48 +123,110 @@ Examples:
 
 
 class ProgressReporter:
-    """A rich progress bar over problems, with rollouts/s and ETA (off with --quiet)."""
+    """Progress over problems, with rollouts/s, tokens/s and ETA (off with --quiet).
 
-    def __init__(self, total: int, enabled: bool):
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+    On a terminal: a bar, redrawn twice a second. Anywhere else (a log file, Slurm's output,
+    a pipe): one plain line every `every` seconds and one at the end, so a multi-hour job shows
+    where it is without filling its log.
+    """
 
+    def __init__(self, total: int, enabled: bool, every: float = 60.0, stream=None):
+        self.stream = stream or sys.stderr
+        self.total = total
         self.started = time.monotonic()
         self.sequences = 0
-        self.progress = Progress(
-            TextColumn("[bold]adapt[/bold]"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("problems"),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            disable=not enabled,
-        )
-        self.task = self.progress.add_task("adapt", total=total, rate="")
+        self.tokens = 0
+        self.done = 0
+        self.resumed = 0
+        self.every = every
+        self.enabled = enabled
+        self.terminal = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.progress = None
+        if self.terminal:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self.progress = Progress(
+                TextColumn("[bold]adapt[/bold]"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("problems"),
+                TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                refresh_per_second=2,
+            )
+            self.task = self.progress.add_task("adapt", total=total, rate="")
 
     def __enter__(self):
-        self.progress.__enter__()
+        if self.progress is not None:
+            self.progress.__enter__()
+        elif self.enabled:
+            self._thread = threading.Thread(target=self._tick, name="dart-hub-progress", daemon=True)
+            self._thread.start()
         return self
 
     def __exit__(self, *exc):
-        self.progress.__exit__(*exc)
+        if self.progress is not None:
+            self.progress.__exit__(*exc)
+        elif self._thread is not None:
+            self._stop.set()
+            self._thread.join(timeout=5)
+            self.stream.write(self.line() + "\n")
+            self.stream.flush()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self.every):
+            self.stream.write(self.line() + "\n")
+            self.stream.flush()
+
+    def line(self) -> str:
+        """adapt: 120/817 problems (15%), 52,310 rollouts (88.2/s), 9.1M tokens (15,420/s), ETA 2h11m"""
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        fresh = self.done - self.resumed
+        left = self.total - self.done
+        eta = "?" if fresh <= 0 else _duration(left * elapsed / fresh)
+        share = f" ({100 * self.done // self.total}%)" if self.total else ""
+        tokens = f", {self.tokens:,} tokens ({self.tokens / elapsed:,.0f}/s)" if self.tokens else ""
+        return (
+            f"adapt: {self.done}/{self.total} problems{share}, {self.sequences:,} rollouts "
+            f"({self.sequences / elapsed:.1f}/s){tokens}, elapsed {_duration(elapsed)}, ETA {eta}"
+        )
 
     def sequences_done(self, count: int) -> None:
         self.sequences += count
-        rate = self.sequences / max(time.monotonic() - self.started, 1e-9)
-        self.progress.update(self.task, rate=f"{self.sequences} rollouts ({rate:.1f}/s)")
+        if self.progress is not None:
+            rate = self.sequences / max(time.monotonic() - self.started, 1e-9)
+            self.progress.update(self.task, rate=f"{self.sequences} rollouts ({rate:.1f}/s)")
+
+    def tokens_done(self, count: int) -> None:
+        self.tokens += count
 
     def problems_done(self, count: int, resumed: bool) -> None:
-        self.progress.advance(self.task, count)
+        self.done += count
+        if resumed:
+            self.resumed += count
+        if self.progress is not None:
+            self.progress.advance(self.task, count)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
 
 
 @click.command(help=HELP, context_settings={"max_content_width": 100})
@@ -224,7 +287,8 @@ class ProgressReporter:
 @click.option("--answer-timeout", type=float, default=5.0, show_default=True, help="Seconds before an answer comparison is killed and counted as not equal.")
 @click.option("--dry-run", is_flag=True, help="Run the admission checks of the real run (context length, gold answers), print which problems it would skip and how many rollouts and (upper-bound) tokens the rest need, and exit.")
 @click.option("--tokens-per-second", type=click.FloatRange(min=0, min_open=True), default=None, metavar="X", help="With --dry-run: your measured generation throughput per GPU (new tokens/s, all sequences together); the dry run adds the GPU-hours of its upper-bound token count.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or progress lines.")
+@click.option("--progress-every", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True, metavar="SECONDS", help="When stderr is not a terminal (a log file, Slurm): one progress line (problems done/total, rollouts/s, tokens/s, ETA) every SECONDS.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @push_options
 def command(**options) -> None:
@@ -328,7 +392,7 @@ def _run(**o) -> dict:
     started = time.monotonic()
     show_progress = not o["quiet"] and not o["as_json"]
     given_up: list = []  # problems the server refused (stored, so a resume does not retry them)
-    with AnswerChecker(timeout=o["answer_timeout"]) as checker, ProgressReporter(len(problems), show_progress) as reporter:
+    with AnswerChecker(timeout=o["answer_timeout"]) as checker, ProgressReporter(len(problems), show_progress, o.get("progress_every") or 60.0) as reporter:
         try:
             if method.name == "dart" and o.get("scheduler", "stream") == "stream":
                 from dart_hub.adapt.stream import run_streaming
