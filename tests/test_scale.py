@@ -18,7 +18,7 @@ SLURM = ROOT / "scripts" / "slurm"
 
 
 def dry_run(tiny_model_dir: Path, *extra: str):
-    return CliRunner().invoke(cli, ["adapt", "--student", str(tiny_model_dir), "--dataset", str(DATA), "--dry-run", "--json", *extra])
+    return CliRunner().invoke(cli, ["adapt", "--student", str(tiny_model_dir), "--dataset", str(DATA), "--dry-run", "--json", "--sim-max-tokens", "3000", *extra])
 
 
 def test_dry_run_prices_the_run_in_gpu_hours(tiny_model_dir):

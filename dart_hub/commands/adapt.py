@@ -286,6 +286,7 @@ def _duration(seconds: float) -> str:
 @click.option("--tokenizer", default=None, help="engine openai: Hub id or folder of the served model's tokenizer, to skip problems too long for the server's context (max_model_len from /v1/models, or --max-model-len) before sending them [default: the student id; a student id with no tokenizer only skips the check, with a warning].")
 @click.option("--answer-timeout", type=float, default=5.0, show_default=True, help="Seconds before an answer comparison is killed and counted as not equal.")
 @click.option("--dry-run", is_flag=True, help="Run the admission checks of the real run (context length, gold answers), print which problems it would skip and how many rollouts and (upper-bound) tokens the rest need, and exit.")
+@click.option("--admission/--no-admission", default=True, hidden=True, help="--dry-run: run the admission checks (they load the student's tokenizer); `dart-hub run --dry-run` plans offline without them.")
 @click.option("--tokens-per-second", type=click.FloatRange(min=0, min_open=True), default=None, metavar="X", help="With --dry-run: your measured generation throughput per GPU (new tokens/s, all sequences together); the dry run adds the GPU-hours of its upper-bound token count.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or progress lines.")
 @click.option("--progress-every", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True, metavar="SECONDS", help="When stderr is not a terminal (a log file, Slurm): one progress line (problems done/total, rollouts/s, tokens/s, ETA) every SECONDS.")
@@ -315,6 +316,8 @@ def _run(**o) -> dict:
         fingerprint,
     )
 
+    if o.get("engine") == "openai" and not o.get("base_url"):  # before admission asks the server
+        raise DartHubError("--engine openai needs --base-url (e.g. http://localhost:8000/v1)")
     config = AdaptConfig(
         strategy=o["strategy"],
         n_sim=o["n_sim"],
@@ -354,7 +357,12 @@ def _run(**o) -> dict:
     else:
         engine = engine_for(o, o["student"], o["student_revision"])
     if o["dry_run"]:  # the real run's admission, then the price of what it admits
-        problems, admitted = _admit(problems, config, prompts, o, source, engine)
+        if o.get("admission", True):
+            problems, admitted = _admit(problems, config, prompts, o, source, engine)
+        else:  # offline planning (`dart-hub run --dry-run`): nothing loaded, nothing skipped
+            from dart_hub.adapt.admission import Admission
+
+            admitted = Admission(list(problems))
         with AnswerChecker(timeout=o["answer_timeout"]) as checker:
             cost = method.plan(problems, checker)
         cost["skipped_rows"] = len(source.skipped)
