@@ -519,11 +519,12 @@ def test_one_tcp_connection_per_pool_slot_across_calls():
 
 
 def test_pool_is_sized_by_concurrency_past_the_sdks_1000_cap():
-    engine = OpenAIEngine(MODEL, base_url="http://127.0.0.1:9/v1", concurrency=2048)
+    engine = OpenAIEngine(MODEL, base_url="http://127.0.0.1:9/v1", concurrency=2050)
     try:
-        client = engine._run(_client_of(engine))
-        pool = client._client._transport._pool
-        assert pool._max_connections == 2048 and pool._max_keepalive_connections == 2048
+        engine._run(_client_of(engine))
+        pools = [c._client._transport._pool for c in engine._clients]
+        assert sum(p._max_connections for p in pools) >= 2050 and len(pools) == 33
+        assert all(p._max_connections == p._max_keepalive_connections <= 64 for p in pools)
     finally:
         engine.close()
 

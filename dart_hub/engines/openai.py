@@ -5,10 +5,11 @@ an SGLang router in front of many workers, ...) through the official `openai` SD
 (`AsyncOpenAI`): the SDK owns the HTTP client, retries with exponential backoff and jitter,
 `Retry-After`, and timeouts. This module adds only what the SDK does not do:
 
-- One long-lived client. The engine owns one event loop (on a daemon thread) and one HTTP
-  client for its whole life: a connection pool of `concurrency` connections, all kept alive
-  between requests (the SDK's default pool caps a process at 1,000 connections and keeps only
-  100 alive, so most requests opened a new TCP connection), HTTP/2 when `h2` is installed and
+- Long-lived clients. The engine owns one event loop (on a daemon thread) and its HTTP clients
+  for its whole life: `concurrency` connections in all, all kept alive between requests (the
+  SDK's default pool caps a process at 1,000 connections and keeps only 100 alive, so most
+  requests opened a new TCP connection), spread over pools of at most 64 connections (a pool's
+  bookkeeping walks all its connections on every request), HTTP/2 when `h2` is installed and
   an HTTPS server offers it. `generate()` and `submit()` both run on that loop; `close()`
   closes the pool.
 - Samples. Sample k of a request's seed stream has seed `request seed + k` (k counts from
@@ -58,6 +59,7 @@ import contextlib
 import importlib.util
 import json
 import logging
+import math
 import os
 import random
 import threading
@@ -86,6 +88,10 @@ RETRY_REPORT_EVERY = 30.0  # seconds between two "retries so far" lines
 NEUTRAL_EXTRA_BODY = {"top_k": -1, "min_p": 0.0, "repetition_penalty": 1.0}
 NEUTRAL_PENALTIES = {"presence_penalty": 0.0, "frequency_penalty": 0.0}
 KEEPALIVE_EXPIRY = 300.0  # seconds an idle pooled connection stays open
+# Connections per HTTP pool: the pool's bookkeeping walks all its connections on every request
+# (httpcore), so one pool of 2,048 made CPU per request grow with --concurrency; the engine
+# spreads its `concurrency` connections over pools of at most this many.
+POOL_CONNECTIONS = 64
 ABORT_BACKOFF = 0.5  # seconds before the first retry of an aborted sample, doubling, capped:
 ABORT_BACKOFF_MAX = 8.0
 SAMPLE_BATCHING = ("auto", "on", "off")
@@ -201,6 +207,8 @@ class OpenAIEngine:
         self.http2 = importlib.util.find_spec("h2") is not None
         self._loop: _LoopThread | None = None
         self._client_obj: openai.AsyncOpenAI | None = None
+        self._clients: list[openai.AsyncOpenAI] = []  # pools of <= POOL_CONNECTIONS connections
+        self._client_load: list[int] = []  # requests in flight per pool
         self._slots: _Slots | None = None
         self._lock = threading.Lock()
         # Queue arithmetic: samples finished recently (for the throughput) and the warning.
@@ -299,8 +307,8 @@ class OpenAIEngine:
         loop, self._loop = self._loop, None
         if loop is None:
             return
-        client, self._client_obj = self._client_obj, None
-        if client is not None:
+        clients, self._clients, self._client_obj = self._clients, [], None
+        for client in clients:
             with contextlib.suppress(Exception):  # closing is best effort
                 loop.run(client.close(), timeout=10)
         loop.stop()
@@ -325,28 +333,44 @@ class OpenAIEngine:
         return self._loop_thread().run(coro)
 
     def _client(self) -> openai.AsyncOpenAI:
-        """The engine's one client (created on the engine's loop, used only there)."""
+        """The engine's first client (for GET /models); created with the others on first use,
+        on the engine's loop, and used only there."""
         if self._client_obj is None:
-            limits = httpx2.Limits(
-                max_connections=self.concurrency,
-                max_keepalive_connections=self.concurrency,
-                keepalive_expiry=KEEPALIVE_EXPIRY,
-            )
-            http_client = openai.DefaultAsyncHttpxClient(
-                auth=self._basic_auth,
-                limits=limits,
-                http2=self.http2,
-                event_hooks={"request": [self._on_request], "response": [self._on_response]},
-            )
-            self._client_obj = openai.AsyncOpenAI(
-                base_url=self.base_url,
-                api_key=self._api_key,
-                max_retries=self.max_retries,
-                timeout=openai.Timeout(600.0, connect=CONNECT_TIMEOUT),  # replaced per request
-                http_client=http_client,
-            )
+            pools = math.ceil(self.concurrency / POOL_CONNECTIONS)
+            size = math.ceil(self.concurrency / pools)
+            self._clients = [self._new_client(size) for _ in range(pools)]
+            self._client_load = [0] * pools
+            self._client_obj = self._clients[0]
             self._slots = _Slots(self.concurrency)
         return self._client_obj
+
+    def _new_client(self, connections: int) -> openai.AsyncOpenAI:
+        limits = httpx2.Limits(
+            max_connections=connections,
+            max_keepalive_connections=connections,
+            keepalive_expiry=KEEPALIVE_EXPIRY,
+        )
+        http_client = openai.DefaultAsyncHttpxClient(
+            auth=self._basic_auth,
+            limits=limits,
+            http2=self.http2,
+            event_hooks={"request": [self._on_request], "response": [self._on_response]},
+        )
+        return openai.AsyncOpenAI(
+            base_url=self.base_url,
+            api_key=self._api_key,
+            max_retries=self.max_retries,
+            timeout=openai.Timeout(600.0, connect=CONNECT_TIMEOUT),  # replaced per request
+            http_client=http_client,
+        )
+
+    def _pick_client(self) -> int:
+        """The least busy pool (a handful of pools: a short scan)."""
+        self._client()
+        load = self._client_load
+        best = min(range(len(load)), key=load.__getitem__)
+        load[best] += 1
+        return best
 
     async def _on_request(self, request: Any) -> None:
         """Count the SDK's retries (it numbers each attempt in x-stainless-retry-count)."""
@@ -497,7 +521,6 @@ class OpenAIEngine:
 
     async def _post(self, req: GenerationRequest, prep: _Prepared, first: int, count: int) -> Any:
         timeout = self.request_timeout or default_request_timeout(req.max_tokens)
-        client = self._client()
         kwargs: dict[str, Any] = {
             "model": self._request_model,
             **prep.body,
@@ -515,6 +538,8 @@ class OpenAIEngine:
         if req.stop:
             kwargs["stop"] = list(req.stop)
         what = f"POST {prep.path}"
+        pool = self._pick_client()
+        client = self._clients[pool]
         endpoint = client.chat.completions if prep.chat else client.completions
         attempts = self.max_retries + 1
         try:
@@ -534,6 +559,8 @@ class OpenAIEngine:
             ) from None
         except openai.APIStatusError as exc:
             raise self._status_error(what, exc, attempts) from None
+        finally:
+            self._client_load[pool] -= 1
         try:
             return json.loads(raw.text)
         except ValueError:
