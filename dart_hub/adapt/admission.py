@@ -7,7 +7,9 @@ a reason, instead of failing (or stalling) the run.
   Without this check transformers warns and then allocates for a sequence the model cannot
   handle (a 5 MB solution took 10-15 GB), and an OpenAI-compatible server rejects the request.
   The window is the smallest of the model config's position limit (max_position_embeddings and
-  its synonyms), the tokenizer's model_max_length (when set) and --max-model-len (vLLM).
+  its synonyms), the tokenizer's model_max_length (when set) and --max-model-len (vLLM), or for
+  an OpenAI-compatible server the server's max_model_len (its /v1/models), with the tokenizer
+  of --tokenizer (default: the student id).
   Texts are never tokenized whole: a text with more characters than the window times the
   longest token's length cannot fit, and is counted too long without tokenizing it, so memory
   stays bounded whatever the input.
