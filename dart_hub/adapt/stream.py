@@ -8,8 +8,9 @@ it, so probes of one problem overlap explorations of another and the engine neve
 chunk boundary.
 
 - Engines with a `submit(request) -> Future` (the OpenAI-compatible engine) get work as soon
-  as it exists; new chunks are started while fewer samples than the engine's `concurrency` are
-  waiting, so the server always has work queued and memory stays bounded.
+  as it exists; new chunks are started while fewer than twice the engine's `concurrency`
+  samples are waiting (in flight or queued in the engine), so a slot that frees is refilled at
+  once from the engine's queue, and memory stays bounded.
 - Engines without one (transformers, vLLM offline) get everything that is ready in one
   `generate()` call; the next chunk's probes join the previous chunk's exploration call.
 
@@ -50,6 +51,7 @@ from dart_hub.records import AdaptedExample, Problem, SkippedRow
 from dart_hub.store import ProbeStore, WorkDir
 
 REJECTED = "request_rejected"
+BACKLOG = 2  # samples waiting (in flight + queued in the engine) per slot of its concurrency
 
 
 @dataclass
@@ -175,7 +177,10 @@ class _Scheduler:
             submit = getattr(self.engine, "submit", None)
             if submit is not None:
                 self.submitter = self.engine
-                self.capacity = int(getattr(self.engine, "concurrency", 0) or 256)
+                # twice what the engine sends at once: when a wave of answers frees its slots,
+                # the next requests are already queued in the engine and go out at once, while
+                # this thread judges the answers and starts the next chunks
+                self.capacity = BACKLOG * int(getattr(self.engine, "concurrency", 0) or 256)
             else:
                 self.submitter = _Batcher(self.engine, self.reporter.sequences_done)
                 # the next chunk starts once only explorations (or nothing) are queued
