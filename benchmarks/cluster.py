@@ -280,8 +280,8 @@ def cache_rss(tree: Path, megabytes: int) -> dict:
     )
     base = "import resource; import dart_hub.store; print(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    found, rss = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.split()
-    _, idle = subprocess.run([sys.executable, "-c", base], env=env, capture_output=True, text=True, check=True).stdout.split()
+    found, rss = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd=work).stdout.split()
+    _, idle = subprocess.run([sys.executable, "-c", base], env=env, capture_output=True, text=True, check=True, cwd=work).stdout.split()
     return {"cache_mb": megabytes, "problems": problems, "found": int(found), "peak_rss_mb": round(int(rss) / 1024), "import_only_rss_mb": round(int(idle) / 1024)}
 
 
