@@ -162,6 +162,8 @@ class _Scheduler:
                         finished[flow.chunk.index] = self._save(flow.chunk)
         finally:
             self._cancel()
+            if self.submitter is self.engine and hasattr(self.engine, "report_retries"):
+                self.engine.report_retries()  # one line with the run's HTTP retries, if any
         examples: list[AdaptedExample] = []
         for index in range(len(chunks)):
             examples.extend(stored_examples(finished[index], self.skipped))
