@@ -579,8 +579,8 @@ def test_a_400_is_the_requests_own_failure_and_max_model_len_is_learned():
 
 
 def test_answers_near_the_timeout_print_the_queue_arithmetic(caplog):
-    with FakeOpenAIServer(models=[MODEL], delay=0.3) as server:
-        engine = make_engine(server, request_timeout=0.5, concurrency=8)
+    with FakeOpenAIServer(models=[MODEL], delay=0.6) as server:
+        engine = make_engine(server, request_timeout=1.0, concurrency=8)
         with caplog.at_level(logging.WARNING):
             engine.generate([chat(f"q{i}") for i in range(24)])
     ours = [r.getMessage() for r in caplog.records if "timeout" in r.getMessage()]
