@@ -169,7 +169,7 @@ def per_problem_plan(recipe: Recipe, params: dict[str, Any], head: str, samples:
 
     source = recipe.section("source")
     if Path(str(source["dataset"])).expanduser().exists():
-        cost = _adapt(params | {"shard": None})
+        cost = _adapt(params | {"shard": None, "admission": False})  # offline: no tokenizer
         rows, rollouts, tokens = cost["problems"], cost["rollouts"], cost["new_tokens_max"]
     else:
         preset = PRESETS.get(str(source.get("preset") or source["dataset"]))
@@ -210,7 +210,7 @@ def adapt_plan(recipe: Recipe) -> tuple[list[str], dict[str, int]]:
     if params["strategy"] == "static":
         return [head, "nothing is generated: the expert traces are kept unchanged"], {}
     if Path(str(source["dataset"])).expanduser().exists():
-        cost = _adapt(params | {"shard": None})
+        cost = _adapt(params | {"shard": None, "admission": False})  # offline: no tokenizer
         lines = [head, f"{cost['problems']:,} problems, {cost['steps']:,} steps: rollouts <= {cost['rollouts_max']:,} (simulation {cost['simulation_rollouts']:,}), new tokens <= {cost['new_tokens_max']:,}"]
         explore = cost["exploration_rollouts_max"]
         return lines, {"generations": explore, "new_tokens": cost["new_tokens_max"] - cost["simulation_rollouts"] * params["sim_max_tokens"],

@@ -6,9 +6,11 @@
         server.fail_next(429, retry_after="0.2")
         server.fail_next("drop")                # close the connection without an answer
         server.fail_next("slow", delay=1.0)     # answer after 1 s
+        server.fail_next("abort")               # answer with every choice aborted
         ...
         server.generation_requests              # logged bodies, in arrival order
         server.max_in_flight                    # most generation requests handled at once
+        server.connections                      # TCP connections accepted
 
 Generation is a pure function of (prompt or messages, seed, choice index): a few "words" (one
 word = one token) ending in "so the answer is \\boxed{D}". `max_tokens` truncates (finish
@@ -63,7 +65,7 @@ def generate_choice(prompt_key: str, seed: Any, index: int, max_tokens: int, sto
 
 @dataclass
 class Fault:
-    kind: str  # "status" | "drop" | "slow"
+    kind: str  # "status" | "drop" | "slow" | "abort"
     status: int = 503
     retry_after: str | None = None
     delay: float = 0.0
@@ -90,6 +92,11 @@ class FakeOpenAIServer:
     shuffle_choices: return choices out of index order.
     always_fail: an HTTP status every generation request answers (after queued faults).
     generation_config: server-side defaults for missing sampling fields (see module docstring).
+    vllm: behave like `vllm serve`: /models says owned_by "vllm", choice i of a request with
+        seed s is the text of a one-choice request with seed s + i, and `return_token_ids`
+        adds each choice's token ids.
+    max_model_len: reported per model by /models (vLLM does); with `reject_over`, prompts
+        longer than it (in words) answer HTTP 400 like vLLM's context-length error.
     """
 
     def __init__(
@@ -104,6 +111,9 @@ class FakeOpenAIServer:
         shuffle_choices: bool = False,
         always_fail: int | None = None,
         generation_config: dict[str, Any] | None = None,
+        vllm: bool = False,
+        max_model_len: int | None = None,
+        reject_over: bool = False,
     ) -> None:
         self.models = list(models)
         self.roots = dict(roots or {})
@@ -114,6 +124,10 @@ class FakeOpenAIServer:
         self.shuffle_choices = shuffle_choices
         self.always_fail = always_fail
         self.generation_config = dict(generation_config or {})
+        self.vllm = vllm
+        self.max_model_len = max_model_len
+        self.reject_over = reject_over
+        self.connections = 0
         self.requests: list[LoggedRequest] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -171,7 +185,7 @@ class FakeOpenAIServer:
         """Queue faults for the next generation requests: an HTTP status, "drop" or "slow"."""
         if isinstance(kind, int):
             fault = Fault("status", status=kind, retry_after=retry_after)
-        elif kind in ("drop", "slow"):
+        elif kind in ("drop", "slow", "abort"):
             fault = Fault(kind, delay=delay)
         else:
             raise ValueError(f"unknown fault {kind!r}")
@@ -213,16 +227,21 @@ class FakeOpenAIServer:
         choices = []
         total = 0
         for i in range(n):
-            text, finish, tokens = generate_choice(
-                prompt_key, body.get("seed"), i, max_tokens, stop
-            )
+            if self.vllm and body.get("seed") is not None:  # vLLM: child i is seeded seed + i
+                text, finish, tokens = generate_choice(
+                    prompt_key, int(body["seed"]) + i, 0, max_tokens, stop
+                )
+            else:
+                text, finish, tokens = generate_choice(
+                    prompt_key, body.get("seed"), i, max_tokens, stop
+                )
             total += tokens
             choice: dict[str, Any] = {"index": i, "finish_reason": finish}
             if chat:
                 choice["message"] = {"role": "assistant", "content": text}
             else:
                 choice["text"] = text
-            if self.usage == "per_choice":
+            if self.usage == "per_choice" or (self.vllm and body.get("return_token_ids")):
                 choice["token_ids"] = list(range(tokens))
             choices.append(choice)
         if self.shuffle_choices:
@@ -271,6 +290,11 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def setup(self) -> None:
+        super().setup()
+        with self.fake._lock:
+            self.fake.connections += 1
+
     def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload).encode()
         self.send_response(status)
@@ -301,9 +325,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if self.path.rstrip("/") == "/v1/models":
             data = [
-                {"id": m, "object": "model", "owned_by": "fake", "root": fake.roots.get(m, m)}
+                {"id": m, "object": "model", "owned_by": "vllm" if fake.vllm else "fake",
+                 "root": fake.roots.get(m, m),
+                 **({"max_model_len": fake.max_model_len} if fake.max_model_len else {})}
                 for m in fake.models
-            ]
+            ]  # fmt: skip
             self._send_json(200, {"object": "list", "data": data})
         else:
             self._error(404, f"no route {self.path}")
@@ -341,12 +367,25 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(fault.delay)
             if fake.delay:
                 time.sleep(fake.delay)
+            if fake.reject_over and fake.max_model_len and _prompt_words(body) > fake.max_model_len:
+                self._error(400, "This model's maximum context length is "
+                            f"{fake.max_model_len} tokens. However, you requested more.")
+                return
             if fault is not None and fault.kind == "status":
                 headers = {"Retry-After": fault.retry_after} if fault.retry_after else None
                 self._error(fault.status, f"injected failure {fault.status}", headers)
                 return
             payload = fake.completion_body(self.path, body)
+            if fault is not None and fault.kind == "abort":
+                for choice in payload["choices"]:
+                    choice["finish_reason"] = "abort"
         finally:
             with fake._lock:
                 fake.in_flight -= 1
         self._send_json(200, payload)
+
+
+def _prompt_words(body: dict[str, Any]) -> int:
+    if "messages" in body:
+        return sum(count_tokens(m["content"]) for m in body["messages"])
+    return count_tokens(body.get("prompt") or "")

@@ -66,8 +66,9 @@ def test_static_strategy_keeps_expert_traces_without_loading_a_model(tmp_path):
         assert row["messages"][-1]["content"] == row["solution"]
 
 
-def test_dry_run_counts_rollouts(tmp_path):
-    args = ["adapt", "--student", "any/model", "--dataset", str(DATA / "limo_sample.jsonl"), "--dry-run", "--json"]
+def test_dry_run_counts_rollouts(tmp_path, tiny_model_dir):
+    # budgets that fit the tiny student's 4,096-token window: the dry run runs the real admission
+    args = ["adapt", "--student", str(tiny_model_dir), "--dataset", str(DATA / "limo_sample.jsonl"), "--dry-run", "--json", "--sim-max-tokens", "3000"]
     result = CliRunner().invoke(cli, [*args, "--rules", "robust", "--confirm", "0"])
     assert result.exit_code == 0, result.output
     cost = json.loads(result.stdout)
@@ -75,7 +76,8 @@ def test_dry_run_counts_rollouts(tmp_path):
     assert cost["answer_revealing_steps"] >= 3
     assert cost["simulation_rollouts"] == (cost["steps"] - cost["answer_revealing_steps"]) * 4
     assert cost["exploration_rollouts_max"] == cost["problems"] * 8
-    assert cost["new_tokens_max"] == cost["simulation_rollouts"] * 4000 + cost["exploration_rollouts_max"] * 2000
+    assert cost["new_tokens_max"] == cost["simulation_rollouts"] * 3000 + cost["exploration_rollouts_max"] * 2000
+    assert cost["skipped_before_generation"] == {} and cost["would_skip"] == []
     assert cost["confirm_rollouts_max"] == 0
     # the paper's rules (the default) probe every step, answer-stating ones included
     paper = json.loads(CliRunner().invoke(cli, args).stdout)

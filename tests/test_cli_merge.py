@@ -105,3 +105,32 @@ def test_four_generated_shards_merge_to_the_single_run(tmp_path, tiny_model_dir)
     whole, merged = rows(tmp_path / "whole", "steps"), rows(tmp_path / "merged", "steps")
     assert [r["id"] for r in merged] == [r["id"] for r in whole]
     assert merged == whole
+
+
+def test_merge_takes_the_engine_from_a_shard_that_has_one_and_says_when_they_disagree(tmp_path):
+    for i in range(3):
+        adapt(tmp_path, tmp_path / "shards", "--shard", f"{i}/3")
+    described = {"engine": "openai", "model": "any/student", "base_url": "http://router/v1", "concurrency": 2048}
+
+    def set_engine(i, engine):
+        path = tmp_path / "shards" / Shard(i, 3).name / "dart_config.json"
+        config = json.loads(path.read_text())
+        config["engine"] = engine
+        path.write_text(json.dumps(config))
+
+    # shard 0 generated nothing (its engine was never loaded): it only knows a name
+    set_engine(1, described)
+    set_engine(2, {**described, "prefix_cache_hit_rate": 0.5})
+    result = CliRunner().invoke(cli, ["merge", str(tmp_path / "shards"), "--output", str(tmp_path / "m")])
+    assert result.exit_code == 0, result.output
+    merged = json.loads((tmp_path / "m" / "dart_config.json").read_text())
+    assert merged["engine"] == described and "engine_by_shard" not in merged
+    assert "different engines" not in result.stderr
+
+    set_engine(2, {**described, "concurrency": 64})
+    result = CliRunner().invoke(cli, ["merge", str(tmp_path / "shards"), "--output", str(tmp_path / "m2")])
+    assert result.exit_code == 0, result.output
+    assert "the shards ran on different engines (shard-00001-of-00003, shard-00002-of-00003)" in result.stderr
+    merged = json.loads((tmp_path / "m2" / "dart_config.json").read_text())
+    assert merged["engine"] == described
+    assert merged["engine_by_shard"]["shard-00002-of-00003"]["concurrency"] == 64

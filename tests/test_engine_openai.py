@@ -191,7 +191,7 @@ def test_use_chat_false_without_tokenizer_is_an_actionable_error(server):
 def test_progress_reports_every_sample(server):
     seen: list[int] = []
     make_engine(server).generate([chat(f"q{i}", n=i + 1) for i in range(4)], progress=seen.append)
-    assert seen == [1] * 10
+    assert sorted(seen) == [1, 2, 3, 4]  # each request's samples, as it finishes
 
 
 def test_empty_call_sends_nothing(server):
@@ -448,7 +448,141 @@ def test_cli_request_timeout_reaches_the_engine(tmp_path):
 @pytest.mark.parametrize(
     ("reason", "mapped"),
     [("stop", "stop"), ("length", "length"), ("eos", "stop"), (None, "stop"),
-     ("abort", "length"), ("max_tokens", "length"), ("content_filter", "stop")],
+     ("abort", "abort"), ("max_tokens", "length"), ("content_filter", "stop")],
 )  # fmt: skip
 def test_finish_reasons_map_to_stop_or_length(reason, mapped):
     assert map_finish_reason(reason) == mapped
+
+
+# ---------------------------------------------------------------- one client, n per request, aborts
+
+
+@pytest.fixture
+def fast_abort(monkeypatch):
+    import dart_hub.engines.openai as module
+
+    monkeypatch.setattr(module, "ABORT_BACKOFF", 0.001)
+
+
+def test_n_samples_in_one_request_on_vllm_equal_one_request_per_sample():
+    """vLLM seeds sample i of an n-sample request with seed + i: one request with n samples
+    and n seeded one-sample requests give the same texts and token counts."""
+    requests = [
+        chat("batched", n=4, seed=7, temperature=0.8),
+        chat("batched", n=2, seed=7, temperature=0.8, sample_offset=2),
+        GenerationRequest(prompt="raw prompt", n=3, seed=11, max_tokens=5),
+    ]
+    with FakeOpenAIServer(models=[MODEL], vllm=True) as server:
+        batched = make_engine(server)
+        out_batched = batched.generate(requests)
+        posts_batched = list(server.generation_requests)
+        server.requests.clear()
+        single = make_engine(server, sample_batching="off")
+        out_single = single.generate(requests)
+        posts_single = list(server.generation_requests)
+    assert out_batched == out_single
+    assert [c.text for c in out_batched[0]] == expected(chat_key("batched"), 7, 4)
+    assert out_batched[1] == out_batched[0][2:]  # the offset continues the same stream
+    assert [p.body["n"] for p in posts_batched] == [4, 2, 3]
+    assert sorted(p.body["seed"] for p in posts_batched) == [7, 9, 11]
+    assert len(posts_single) == 9 and {p.body["n"] for p in posts_single} == {1}
+    assert "n samples per request" in batched.describe()["sampling"]
+    assert "one request per sample" in single.describe()["sampling"]
+    batched.close()
+    single.close()
+
+
+def test_servers_that_are_not_vllm_get_one_request_per_sample(server):
+    make_engine(server).generate([chat("plain", n=3)])
+    assert [p.body["n"] for p in server.generation_requests] == [1, 1, 1]
+
+
+def test_an_n_request_answered_with_fewer_choices_falls_back_to_one_request_per_sample():
+    with FakeOpenAIServer(models=[MODEL], vllm=True, max_n=1) as capped:
+        engine = make_engine(capped)
+        out = engine.generate([chat("capped", n=3, seed=5)])
+    assert [c.text for c in out[0]] == expected(chat_key("capped"), 5, 3)
+    assert [p.body["n"] for p in capped.generation_requests] == [3, 1, 1, 1]
+    assert "one request per sample" in engine.describe()["sampling"]
+
+
+def test_one_tcp_connection_per_pool_slot_across_calls():
+    with FakeOpenAIServer(models=[MODEL], delay=0.01) as server:
+        engine = make_engine(server, concurrency=6)
+        for call in range(4):
+            out = engine.generate([chat(f"c{call}-{i}", n=2) for i in range(30)])
+            assert len(out) == 30
+        engine.close()
+    assert len(server.generation_requests) == 4 * 30 * 2
+    assert server.max_in_flight <= 6
+    assert 1 <= server.connections <= 6  # not one per request, not one per call
+
+
+def test_pool_is_sized_by_concurrency_past_the_sdks_1000_cap():
+    engine = OpenAIEngine(MODEL, base_url="http://127.0.0.1:9/v1", concurrency=2050)
+    try:
+        engine._run(_client_of(engine))
+        pools = [c._client._transport._pool for c in engine._clients]
+        assert sum(p._max_connections for p in pools) >= 2050 and len(pools) == 33
+        assert all(p._max_connections == p._max_keepalive_connections <= 64 for p in pools)
+    finally:
+        engine.close()
+
+
+async def _client_of(engine):
+    return engine._client()
+
+
+def test_submit_returns_futures_that_share_the_engines_slots(server):
+    engine = make_engine(server, concurrency=3)
+    engine.check()
+    futures = [engine.submit(chat(f"s{i}", n=2, seed=i)) for i in range(5)]
+    results = [f.result(10) for f in futures]
+    assert [[c.text for c in r] for r in results] == [expected(chat_key(f"s{i}"), i, 2) for i in range(5)]
+    assert server.max_in_flight <= 3
+    engine.close()
+    with pytest.raises(RuntimeError):
+        engine.submit(chat("late"))
+
+
+def test_aborted_samples_are_retried_not_recorded_as_cut(server, fast_abort):
+    server.fail_next("abort")
+    engine = make_engine(server)
+    out = engine.generate([chat("aborted", n=1, seed=3)])
+    assert [c.text for c in out[0]] == expected(chat_key("aborted"), 3, 1)
+    assert out[0][0].finish_reason == "stop"
+    assert len(server.generation_requests) == 2 and engine.aborted == 1
+
+
+def test_a_sample_aborted_every_time_is_that_requests_failure(server, fast_abort):
+    from dart_hub.engines.openai import RequestRejected
+
+    server.fail_next("abort", times=3)
+    engine = make_engine(server, max_retries=2)
+    with pytest.raises(RequestRejected, match="aborted the same request 3 times"):
+        engine.generate([chat("aborted")])
+
+
+def test_a_400_is_the_requests_own_failure_and_max_model_len_is_learned():
+    from dart_hub.engines.openai import RequestRejected
+
+    with FakeOpenAIServer(models=[MODEL], max_model_len=8, reject_over=True) as server:
+        engine = make_engine(server)
+        assert engine.check() == [MODEL] and engine.max_model_len == 8
+        assert engine.describe()["max_model_len"] == 8
+        ok = engine.submit(chat("short"))
+        bad = engine.submit(chat("far too many words for the context of this model"))
+        assert len(ok.result(10)) == 1
+        with pytest.raises(RequestRejected, match="HTTP 400.*maximum context length"):
+            bad.result(10)
+        assert isinstance(RequestRejected("x"), DartHubError)
+
+
+def test_answers_near_the_timeout_print_the_queue_arithmetic(caplog):
+    with FakeOpenAIServer(models=[MODEL], delay=0.6) as server:
+        engine = make_engine(server, request_timeout=1.0, concurrency=8)
+        with caplog.at_level(logging.WARNING):
+            engine.generate([chat(f"q{i}") for i in range(24)])
+    ours = [r.getMessage() for r in caplog.records if "timeout" in r.getMessage()]
+    assert len(ours) == 1, ours
+    assert "finished per second" in ours[0] and "--concurrency" in ours[0]

@@ -274,7 +274,7 @@ def test_local_data_is_counted_exactly_and_shared_simulation_once(no_network, tm
     body = f"source:\n  dataset: {DATA / 'limo_sample.jsonl'}\nstudent:\n  model: m\n"
     for strategy in ("full", "gap"):
         (tmp_path / f"{strategy}.yaml").write_text(body + f"output: {tmp_path / strategy}\nadapt:\n  strategy: {strategy}\n")
-    alone = CliRunner().invoke(cli, ["adapt", "--student", "m", "--dataset", str(DATA / "limo_sample.jsonl"), "--dry-run", "--json"])
+    alone = CliRunner().invoke(cli, ["adapt", "--student", "m", "--dataset", str(DATA / "limo_sample.jsonl"), "--dry-run", "--json", "--no-admission"])
     cost = json.loads(alone.stdout)
     result = CliRunner().invoke(cli, ["run", str(tmp_path / "full.yaml"), str(tmp_path / "gap.yaml"), "--dry-run"])
     assert result.exit_code == 0, result.output

@@ -7,7 +7,9 @@ a reason, instead of failing (or stalling) the run.
   Without this check transformers warns and then allocates for a sequence the model cannot
   handle (a 5 MB solution took 10-15 GB), and an OpenAI-compatible server rejects the request.
   The window is the smallest of the model config's position limit (max_position_embeddings and
-  its synonyms), the tokenizer's model_max_length (when set) and --max-model-len (vLLM).
+  its synonyms), the tokenizer's model_max_length (when set) and --max-model-len (vLLM), or for
+  an OpenAI-compatible server the server's max_model_len (its /v1/models), with the tokenizer
+  of --tokenizer (default: the student id).
   Texts are never tokenized whole: a text with more characters than the window times the
   longest token's length cannot fit, and is counted too long without tokenizing it, so memory
   stays bounded whatever the input.
@@ -23,7 +25,8 @@ them with the rows skipped while reading.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -165,12 +168,44 @@ def check_golds(problems: Sequence[Problem], checker: Any) -> tuple[list[Problem
     return kept, skipped
 
 
+# -- OpenAI-compatible servers -------------------------------------------------------------------
+
+
+def _openai_window(options: dict[str, Any], server_window: Callable[[], int | None] | None) -> tuple[Any, int | None]:
+    """(tokenizer, context window) for a run against an OpenAI-compatible server: the tokenizer
+    of --tokenizer (default: the student id), the window of --max-model-len, else what the
+    server reports, capped by the tokenizer's and model config's own limits. A student id that
+    is only the server's name for the model (no tokenizer to load) is a warning, not an error:
+    the server's refusals still cost only their problem (dart_hub.adapt.stream)."""
+    explicit = options.get("tokenizer")
+    try:
+        tokenizer, model_config = load_student_tokenizer(explicit or options["student"], None if explicit else options.get("student_revision"))
+    except DartHubError as error:
+        if explicit:
+            raise
+        sys.stderr.write(
+            f"prompt lengths not checked: {error}; pass --tokenizer (a Hub id or folder with the served model's tokenizer) "
+            f"to skip too-long problems before sending them\n"
+        )
+        return None, None
+    limit = options.get("max_model_len") or (server_window() if server_window else None)
+    return tokenizer, context_window(model_config, tokenizer, limit)
+
+
 # -- entry point ----------------------------------------------------------------------------------
 
 
-def admit(problems: Sequence[Problem], adapt_config: Any, prompts: Any, options: dict[str, Any]) -> Admission:
+def admit(
+    problems: Sequence[Problem],
+    adapt_config: Any,
+    prompts: Any,
+    options: dict[str, Any],
+    server_window: Callable[[], int | None] | None = None,
+) -> Admission:
     """Run the admission checks of an `adapt` run (the command's options as click gives them).
-    Nothing to check for the static strategy (nothing is generated or compared)."""
+    Nothing to check for the static strategy (nothing is generated or compared).
+    `server_window`: the context length an OpenAI-compatible server reports (its /v1/models
+    `max_model_len`), asked only when --max-model-len does not say."""
     problems = list(problems)
     if adapt_config.strategy == "static" or not problems:
         return Admission(problems)
@@ -182,10 +217,16 @@ def admit(problems: Sequence[Problem], adapt_config: Any, prompts: Any, options:
     # The length rule knows DART's requests (simulation / exploration prompts and budgets);
     # other methods (DAIL) build theirs differently and only get the gold check.
     dart = (options.get("method") or "dart") == "dart"
-    if dart and resolve_engine_kind(options.get("engine") or "auto") in ("transformers", "vllm"):
+    kind = resolve_engine_kind(options.get("engine") or "auto")
+    if dart and kind in ("transformers", "vllm"):
         tokenizer, model_config = load_student_tokenizer(options["student"], options.get("student_revision"))
         window = context_window(model_config, tokenizer, options.get("max_model_len"))
         if window is not None:
+            problems, too_long = check_lengths(problems, adapt_config, prompts, tokenizer, window)
+            skipped += too_long
+    elif dart and kind == "openai":
+        tokenizer, window = _openai_window(options, server_window)
+        if tokenizer is not None and window is not None:
             problems, too_long = check_lengths(problems, adapt_config, prompts, tokenizer, window)
             skipped += too_long
     if problems:

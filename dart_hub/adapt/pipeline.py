@@ -1,5 +1,9 @@
 """Orchestration: chunks of problems through probe -> cut -> explore, durably stored.
 
+(`adapt` streams by default: dart_hub.adapt.stream drives `problem_flow`, one problem at a
+time, with the same chunk files; this module's chunked runner is `--scheduler chunks` and the
+runner of the other methods.)
+
 Each chunk is two engine calls (all simulation prefixes, then all exploration prompts), so
 engines see many requests at once. Chunk results are written atomically to the work dir; a
 rerun loads finished chunks and recomputes only the rest, with the same per-request seeds, so
@@ -12,7 +16,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -21,14 +25,14 @@ from dart_hub.adapt.cut import NOTHING_FEASIBLE, Cut, decide_cut, static_cut
 from dart_hub.adapt.explore import compose, discard_reason, explore_request, select
 from dart_hub.adapt.judge import Checker, judge
 from dart_hub.adapt.position import paper_gap_positions, relative_cut_position
-from dart_hub.adapt.probe import ProbeResult, probe, uses_confirmation
+from dart_hub.adapt.probe import ProbeResult, probe, probe_flow, uses_confirmation
 from dart_hub.adapt.reveal import reveal_steps
 from dart_hub.adapt.rules import deviations
 from dart_hub.adapt.search import adaptive_budget
 from dart_hub.config import AdaptConfig
 from dart_hub.engines.base import Engine
 from dart_hub.prompts import Prompts
-from dart_hub.records import AdaptedExample, Candidate, Problem
+from dart_hub.records import AdaptedExample, Candidate, Problem, SkippedRow
 from dart_hub.steps import split_steps
 from dart_hub.store import ProbeStore, WorkDir
 
@@ -70,15 +74,10 @@ def adapt_chunk(
     if config.probes:
         probes = list(_probe_chunk(engine, items, config, prompts, checker, reporter, probe_store))
 
-    cuts: list[Cut] = []
-    for (_, steps), result in zip(items, probes, strict=True):
-        if result is None:
-            cuts.append(static_cut(len(steps)))
-        else:
-            cuts.append(cut_for(result, config))
+    cuts = [choose_cut(steps, result, config) for (_, steps), result in zip(items, probes, strict=True)]
 
     # Exploration (strategy full) wherever the student is to write the rest itself.
-    explore_at = [i for i, cut in enumerate(cuts) if config.explores and cut.reason in ("gap", "weak_follow", *NOTHING_FEASIBLE)]
+    explore_at = [i for i, cut in enumerate(cuts) if needs_exploration(cut, config)]
     explored: dict[int, tuple[list[Candidate], int, int]] = {}
     if explore_at:
         requests = [explore_request(items[i][0], items[i][1], cuts[i].keep_steps, config, prompts) for i in explore_at]
@@ -116,6 +115,54 @@ def cut_from_outcomes(outcomes: Sequence[Sequence[bool]], config: AdaptConfig) -
         )  # fmt: skip
     scores = [sum(o) / len(o) if o else None for o in outcomes]
     return decide_cut(config.strategy, scores, config.epsilon, config.peak, config.min_follow, config.all_zero)
+
+
+def choose_cut(steps: Sequence[str], result: ProbeResult | None, config: AdaptConfig) -> Cut:
+    """Where a problem's expert trace is cut, from its simulation results (None: static)."""
+    if result is None:
+        return static_cut(len(steps))
+    return cut_for(result, config)
+
+
+def needs_exploration(cut: Cut, config: AdaptConfig) -> bool:
+    """Strategy full explores wherever the student is to write the rest itself."""
+    return config.explores and cut.reason in ("gap", "weak_follow", *NOTHING_FEASIBLE)
+
+
+PROBED = "probed"  # what problem_flow yields when its simulation results are complete
+
+
+def problem_flow(
+    problem: Problem,
+    steps: list[str],
+    config: AdaptConfig,
+    prompts: Prompts,
+    reveal: int | None = None,
+    cached: ProbeResult | None = None,
+) -> Generator[tuple[str, Any], Any, AdaptedExample]:
+    """One problem through probe -> cut -> explore, as a generator for the streaming
+    scheduler: it yields ("simulation" | "explore", requests) and receives each request's
+    (completions, judged candidates); it yields (PROBED, ProbeResult) once its simulation
+    results exist (for the probe cache; `cached` skips probing); it returns the example.
+    The same steps, seeds and rules as `adapt_chunk`, so the same record."""
+    result = cached
+    if config.probes and result is None:
+        flow = probe_flow(problem, steps, config, prompts, reveal)
+        try:
+            requests = next(flow)
+            while True:
+                answers = yield ("simulation", requests)
+                requests = flow.send(answers)
+        except StopIteration as done:
+            result = done.value
+    if config.probes:
+        yield (PROBED, result)
+    cut = choose_cut(steps, result, config)
+    explored = None
+    if needs_exploration(cut, config):
+        [(out, candidates)] = yield ("explore", [explore_request(problem, steps, cut.keep_steps, config, prompts)])
+        explored = (candidates, sum(c.prompt_tokens for c in out), sum(c.completion_tokens for c in out))
+    return _build_example(problem, steps, result, cut, explored, config)
 
 
 def _probe_chunk(
@@ -216,21 +263,42 @@ def run_chunks(
     chunk_size: int,
     work_dir: WorkDir,
     reporter: Reporter | None = None,
+    skipped: list[SkippedRow] | None = None,
 ) -> list[AdaptedExample]:
     """Any method's chunks through the work dir: finished chunks are loaded, the rest computed
-    with `adapt_chunk_fn(chunk, reporter)` and stored atomically (resume after any kill)."""
+    with `adapt_chunk_fn(chunk, reporter)` and stored atomically (resume after any kill).
+    Problems a stored chunk marks as skipped (see `skipped_record`) go to `skipped`."""
     reporter = reporter or SilentReporter()
     examples: list[AdaptedExample] = []
     for index, chunk in enumerate(plan_chunks(problems, chunk_size)):
         ids = [p.id for p in chunk]
         stored = work_dir.load_chunk(index, ids)
         if stored is not None:
-            examples.extend(AdaptedExample.from_dict(r) for r in stored)
+            examples.extend(stored_examples(stored, skipped))
             reporter.problems_done(len(chunk), resumed=True)
             continue
         done = adapt_chunk_fn(chunk, reporter)
         work_dir.save_chunk(index, ids, [e.to_dict() for e in done])
         examples.extend(done)
+    return examples
+
+
+def skipped_record(problem: Problem, reason: str, detail: str) -> dict[str, Any]:
+    """A chunk-file line for a problem the run gave up on (e.g. the server refused its
+    request): stored like a finished example, so a resume does not try it again."""
+    return {"id": problem.id, "skipped": {"row_index": problem.provenance.row_index, "reason": reason, "detail": detail}}
+
+
+def stored_examples(records: Sequence[dict[str, Any]], skipped: list[SkippedRow] | None = None) -> list[AdaptedExample]:
+    """The examples of a stored chunk; its skipped-problem lines go to `skipped`."""
+    examples = []
+    for record in records:
+        if "skipped" in record:
+            if skipped is not None:
+                mark = record["skipped"]
+                skipped.append(SkippedRow(mark.get("row_index", -1), mark["reason"], mark.get("detail", "")))
+            continue
+        examples.append(AdaptedExample.from_dict(record))
     return examples
 
 

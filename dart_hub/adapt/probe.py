@@ -13,7 +13,7 @@ drawn for that prefix.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -21,7 +21,7 @@ from dart_hub.adapt.confirm import confirmed_walk
 from dart_hub.adapt.judge import Checker, judge, request_seed
 from dart_hub.adapt.search import Ask, search_requests
 from dart_hub.config import AdaptConfig
-from dart_hub.engines.base import Engine, GenerationRequest, ProgressCallback
+from dart_hub.engines.base import Completion, Engine, GenerationRequest, ProgressCallback
 from dart_hub.prompts import Prompts
 from dart_hub.records import Candidate, Problem
 from dart_hub.steps import join_steps
@@ -104,6 +104,45 @@ def uses_confirmation(config: AdaptConfig) -> bool:
     return bool(config.confirm) and config.strategy in ("full", "gap")
 
 
+def probe_flow(
+    problem: Problem, steps: Sequence[str], config: AdaptConfig, prompts: Prompts, reveal: int | None = None
+) -> Generator[list[GenerationRequest], list[tuple[Sequence[Completion], list[Candidate]]], ProbeResult]:
+    """One problem's probing as a generator: it yields the requests of each round (all of
+    them with `--probe scan`, the ones the adaptive search asks for otherwise, then the
+    confirmation rounds with --confirm; answer-revealing prefixes only with `--answer-steps
+    probe`), receives each request's (completions, judged candidates) in
+    order, and returns the problem's ProbeResult. Drivers: `probe` (a chunk in lockstep
+    rounds) and dart_hub.adapt.stream (each problem at its own pace)."""
+    skip = config.answer_steps == "skip"
+    limit = len(steps) if reveal is None or not skip else min(reveal, len(steps))
+    drawn: dict[int, list[Candidate]] = {}
+    prompt_tokens = completion_tokens = 0
+    while True:
+        outcomes = {t: [c.correct for c in group] for t, group in drawn.items()}
+        asks = next_asks(config, limit, outcomes)
+        if not asks:
+            break
+        answers = yield [prefix_request(problem, steps, t, config, prompts, offset, count) for t, offset, count in asks]
+        for (t, offset, _), (out, candidates) in zip(asks, answers, strict=True):
+            group = drawn.setdefault(t, [])
+            if len(group) != offset:
+                raise RuntimeError(f"probe search asked for rollout {offset} of prefix {t} after {len(group)}")
+            group.extend(candidates)
+            prompt_tokens += sum(c.prompt_tokens for c in out)
+            completion_tokens += sum(c.completion_tokens for c in out)
+    rollouts = [drawn.get(t, []) for t in range(len(steps))]
+    successes: list[int | None] = [sum(c.correct for c in group) if group else None for group in rollouts]
+    return ProbeResult(
+        scores=[None if k is None else k / len(group) for k, group in zip(successes, rollouts, strict=True)],
+        successes=successes,
+        rollouts=rollouts,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        reveal_step=reveal,
+        samples=[len(group) for group in rollouts],
+    )
+
+
 def probe(
     engine: Engine,
     items: Sequence[tuple[Problem, Sequence[str]]],
@@ -118,49 +157,26 @@ def probe(
     problem i, or None) only with `--answer-steps probe`. One engine call per round over the
     whole chunk: the scan is one round (plus confirmation rounds with --confirm)."""
     reveals = list(reveals) if reveals is not None else [None] * len(items)
-    skip = config.answer_steps == "skip"
-    limits = [len(steps) if r is None or not skip else min(r, len(steps)) for (_, steps), r in zip(items, reveals, strict=True)]
-    drawn: list[dict[int, list[Candidate]]] = [{} for _ in items]
-    prompt_tokens = [0] * len(items)
-    completion_tokens = [0] * len(items)
-    while True:
-        asks = []
-        for i, limit in enumerate(limits):
-            outcomes = {t: [c.correct for c in group] for t, group in drawn[i].items()}
-            asks += [(i, ask) for ask in next_asks(config, limit, outcomes)]
-        if not asks:
-            break
-        requests = [
-            prefix_request(items[i][0], items[i][1], t, config, prompts, offset, count) for i, (t, offset, count) in asks
-        ]
+    flows = [probe_flow(p, steps, config, prompts, r) for (p, steps), r in zip(items, reveals, strict=True)]
+    results: list[ProbeResult | None] = [None] * len(items)
+    pending: dict[int, list[GenerationRequest]] = {}
+    for i, flow in enumerate(flows):
+        try:
+            pending[i] = next(flow)
+        except StopIteration as done:
+            results[i] = done.value
+    while pending:
+        order = list(pending.items())
+        requests = [r for _, rs in order for r in rs]
         outputs = engine.generate(requests, progress=progress)
-        judged = judge(
-            [(items[i][0].answer, out) for (i, _), out in zip(asks, outputs, strict=True)],
-            checker,
-            origin="simulation",
-            ngram=config.repetition_ngram,
-        )
-        for (i, (t, offset, _)), out, candidates in zip(asks, outputs, judged, strict=True):
-            group = drawn[i].setdefault(t, [])
-            if len(group) != offset:
-                raise RuntimeError(f"probe search asked for rollout {offset} of prefix {t} after {len(group)}")
-            group.extend(candidates)
-            prompt_tokens[i] += sum(c.prompt_tokens for c in out)
-            completion_tokens[i] += sum(c.completion_tokens for c in out)
-
-    results = []
-    for i, ((_, steps), reveal) in enumerate(zip(items, reveals, strict=True)):
-        rollouts = [drawn[i].get(t, []) for t in range(len(steps))]
-        successes: list[int | None] = [sum(c.correct for c in group) if group else None for group in rollouts]
-        results.append(
-            ProbeResult(
-                scores=[None if k is None else k / len(group) for k, group in zip(successes, rollouts, strict=True)],
-                successes=successes,
-                rollouts=rollouts,
-                prompt_tokens=prompt_tokens[i],
-                completion_tokens=completion_tokens[i],
-                reveal_step=reveal,
-                samples=[len(group) for group in rollouts],
-            )
-        )
-    return results
+        golds = [items[i][0].answer for i, rs in order for _ in rs]
+        judged = judge(list(zip(golds, outputs, strict=True)), checker, origin="simulation", ngram=config.repetition_ngram)
+        position, pending = 0, {}
+        for i, rs in order:
+            answers = list(zip(outputs[position : position + len(rs)], judged[position : position + len(rs)], strict=True))
+            position += len(rs)
+            try:
+                pending[i] = flows[i].send(answers)
+            except StopIteration as done:
+                results[i] = done.value
+    return [r for r in results if r is not None]

@@ -3,7 +3,10 @@ chunks through the work dir, write the output folder (and push it)."""
 
 from __future__ import annotations
 
+import sys
+import threading
 import time
+from collections import Counter
 
 from dart_hub import __version__
 from dart_hub.adapt.rules import DEFAULT_RULES
@@ -16,48 +19,110 @@ from dart_hub.shards import Shard
 
 
 class ProgressReporter:
-    """A rich progress bar over problems, with rollouts/s and ETA (off with --quiet)."""
+    """Progress over problems, with rollouts/s, tokens/s and ETA (off with --quiet).
 
-    def __init__(self, total: int, enabled: bool):
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+    On a terminal: a bar, redrawn twice a second. Anywhere else (a log file, Slurm's output,
+    a pipe): one plain line every `every` seconds and one at the end, so a multi-hour job shows
+    where it is without filling its log.
+    """
 
+    def __init__(self, total: int, enabled: bool, every: float = 60.0, stream=None):
+        self.stream = stream or sys.stderr
+        self.total = total
         self.started = time.monotonic()
         self.sequences = 0
-        self.progress = Progress(
-            TextColumn("[bold]adapt[/bold]"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("problems"),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            disable=not enabled,
-        )
-        self.task = self.progress.add_task("adapt", total=total, rate="")
+        self.tokens = 0
+        self.done = 0
+        self.resumed = 0
+        self.every = every
+        self.enabled = enabled
+        self.terminal = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.progress = None
+        if self.terminal:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self.progress = Progress(
+                TextColumn("[bold]adapt[/bold]"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("problems"),
+                TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                refresh_per_second=2,
+            )
+            self.task = self.progress.add_task("adapt", total=total, rate="")
 
     def __enter__(self):
-        self.progress.__enter__()
+        if self.progress is not None:
+            self.progress.__enter__()
+        elif self.enabled:
+            self._thread = threading.Thread(target=self._tick, name="dart-hub-progress", daemon=True)
+            self._thread.start()
         return self
 
     def __exit__(self, *exc):
-        self.progress.__exit__(*exc)
+        if self.progress is not None:
+            self.progress.__exit__(*exc)
+        elif self._thread is not None:
+            self._stop.set()
+            self._thread.join(timeout=5)
+            self.stream.write(self.line() + "\n")
+            self.stream.flush()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self.every):
+            self.stream.write(self.line() + "\n")
+            self.stream.flush()
+
+    def line(self) -> str:
+        """adapt: 120/817 problems (15%), 52,310 rollouts (88.2/s), 9.1M tokens (15,420/s), ETA 2h11m"""
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        fresh = self.done - self.resumed
+        left = self.total - self.done
+        eta = "?" if fresh <= 0 else _duration(left * elapsed / fresh)
+        share = f" ({100 * self.done // self.total}%)" if self.total else ""
+        tokens = f", {self.tokens:,} tokens ({self.tokens / elapsed:,.0f}/s)" if self.tokens else ""
+        return (
+            f"adapt: {self.done}/{self.total} problems{share}, {self.sequences:,} rollouts "
+            f"({self.sequences / elapsed:.1f}/s){tokens}, elapsed {_duration(elapsed)}, ETA {eta}"
+        )
 
     def sequences_done(self, count: int) -> None:
         self.sequences += count
-        rate = self.sequences / max(time.monotonic() - self.started, 1e-9)
-        self.progress.update(self.task, rate=f"{self.sequences} rollouts ({rate:.1f}/s)")
+        if self.progress is not None:
+            rate = self.sequences / max(time.monotonic() - self.started, 1e-9)
+            self.progress.update(self.task, rate=f"{self.sequences} rollouts ({rate:.1f}/s)")
+
+    def tokens_done(self, count: int) -> None:
+        self.tokens += count
 
     def problems_done(self, count: int, resumed: bool) -> None:
-        self.progress.advance(self.task, count)
+        self.done += count
+        if resumed:
+            self.resumed += count
+        if self.progress is not None:
+            self.progress.advance(self.task, count)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
 
 
 def run(**o) -> dict:
@@ -80,6 +145,8 @@ def _run(**o) -> dict:
         fingerprint,
     )
 
+    if o.get("engine") == "openai" and not o.get("base_url"):  # before admission asks the server
+        raise DartHubError("--engine openai needs --base-url (e.g. http://localhost:8000/v1)")
     config = AdaptConfig(
         strategy=o["strategy"],
         n_sim=o["n_sim"],
@@ -119,22 +186,29 @@ def _run(**o) -> dict:
     method = build_method(o, config, prompts)
     from dart_hub.answers import AnswerChecker
 
-    if o["dry_run"]:
+    if method.name == "mapper" and method.config.mapper:  # the mapper generates; the student only scores
+        engine = engine_for(o, method.config.mapper, None)
+    else:
+        engine = engine_for(o, o["student"], o["student_revision"])
+    if o["dry_run"]:  # the real run's admission, then the price of what it admits
+        if o.get("admission", True):
+            problems, admitted = _admit(problems, config, prompts, o, source, engine)
+        else:  # offline planning (`dart-hub run --dry-run`): nothing loaded, nothing skipped
+            from dart_hub.adapt.admission import Admission
+
+            admitted = Admission(list(problems))
         with AnswerChecker(timeout=o["answer_timeout"]) as checker:
             cost = method.plan(problems, checker)
         cost["skipped_rows"] = len(source.skipped)
+        cost["skipped_before_generation"] = admitted.counts()
+        cost["would_skip"] = [{"row_index": row.row_index, "reason": row.reason, "detail": row.detail} for row in admitted.skipped]
         if o.get("tokens_per_second"):
             # every rollout at its max_tokens: an upper bound, like new_tokens_max
             cost["tokens_per_second"] = o["tokens_per_second"]
             cost["gpu_hours_max"] = round(cost["new_tokens_max"] / o["tokens_per_second"] / 3600, 2)
         return cost
     preflight(o)  # --push-to-hub: repo id and token checked before any generation
-    problems, admitted = _admit(problems, config, prompts, o, source)
-
-    if method.name == "mapper" and method.config.mapper:  # the mapper generates; the student only scores
-        engine = engine_for(o, method.config.mapper, None)
-    else:
-        engine = engine_for(o, o["student"], o["student_revision"])
+    problems, admitted = _admit(problems, config, prompts, o, source, engine)
     inputs = {
         "source": source.fingerprint(),
         "student": o["student"],
@@ -158,17 +232,24 @@ def _run(**o) -> dict:
 
     started = time.monotonic()
     show_progress = not o["quiet"] and not o.get("as_json")
-    with AnswerChecker(timeout=o["answer_timeout"]) as checker, ProgressReporter(len(problems), show_progress) as reporter:
+    given_up: list = []  # problems the server refused (stored, so a resume does not retry them)
+    with AnswerChecker(timeout=o["answer_timeout"]) as checker, ProgressReporter(len(problems), show_progress, o.get("progress_every") or 60.0) as reporter:
         try:
-            examples = run_chunks(
-                lambda chunk, rep: method.adapt_chunk(engine, chunk, checker, rep, probe_store),
-                problems, chunk_size, work_dir, reporter,
-            )  # fmt: skip
+            if method.name == "dart" and o.get("scheduler", "stream") == "stream":
+                from dart_hub.adapt.stream import run_streaming
+
+                examples = run_streaming(engine, problems, config, prompts, checker, work_dir, reporter, probe_store, given_up)
+            else:
+                examples = run_chunks(
+                    lambda chunk, rep: method.adapt_chunk(engine, chunk, checker, rep, probe_store),
+                    problems, chunk_size, work_dir, reporter, given_up,
+                )  # fmt: skip
             engine_info = engine.describe()  # before close: vLLM reports its prefix-cache hit rate here
         finally:
             engine.close()
             if hasattr(method, "close"):
                 method.close()  # the mapper's scorer (a vLLM scorer runs an engine process)
+    source.skipped.extend(given_up)
     summary = {"method": method.name, **summarize(examples, config)}
     if method.name != "dart":  # the cut rules are DART's; another method ran none of them
         summary.update(rules=None, deviations=None, confirm_rollouts=None)
@@ -179,6 +260,8 @@ def _run(**o) -> dict:
         summary["probe_chunks_reused"] = probe_store.reused
         summary["probe_problems_reused"] = probe_store.reused_problems
     summary["skipped_before_generation"] = admitted.counts()
+    if given_up:
+        summary["skipped_during_generation"] = dict(Counter(row.reason for row in given_up))
     summary["seconds"] = round(time.monotonic() - started, 1)
     summary["work_dir"] = str(work_dir.path)
 
@@ -252,12 +335,17 @@ def build_method(o: dict, config: AdaptConfig, prompts):
     return Dail(dail, prompts, load_dail_prompts(o.get("method_prompts")))
 
 
-def _admit(problems, config, prompts, o, source):
+def _admit(problems, config, prompts, o, source, engine=None):
     """Admission checks (too_long, unverifiable_gold): skipped before generating, counted with the
-    source's skipped rows (so in the summary and the card)."""
+    source's skipped rows (so in the summary and the card). With --engine openai the context
+    window is the server's (/v1/models max_model_len) unless --max-model-len says."""
     from dart_hub.adapt.admission import admit
 
-    admitted = admit(problems, config, prompts, o)
+    def server_window():
+        engine.check()
+        return engine.max_model_len
+
+    admitted = admit(problems, config, prompts, o, server_window if engine is not None else None)
     source.skipped.extend(admitted.skipped)
     if problems and not admitted.problems:
         counts = ", ".join(f"{k}: {v}" for k, v in sorted(admitted.counts().items()))

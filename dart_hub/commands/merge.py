@@ -51,6 +51,29 @@ def check_shards(configs: list[tuple[Path, dict]]) -> tuple[int, list[int]]:
     return count, sorted(set(range(count)) - set(indices))
 
 
+# Engine fields that describe a run's state, not the engine: they differ between shards anyway.
+ENGINE_STATE_KEYS = ("prefix_cache_hit_rate",)
+
+
+def _described(engine: dict | None) -> bool:
+    """A shard that generated nothing (empty, or everything resumed) only knows the engine's
+    name and model: its description says nothing about the engine."""
+    return isinstance(engine, dict) and bool(set(engine) - {"engine", "model"})
+
+
+def merged_engine(configs: list[tuple[Path, dict]]) -> tuple[dict | None, dict[str, dict]]:
+    """The engine description of the first shard that has one, and each shard's when the
+    shards' descriptions disagree (else an empty dict)."""
+    described = [(folder.name, c["engine"]) for folder, c in configs if _described(c.get("engine"))]
+    if not described:
+        return configs[0][1].get("engine"), {}
+    strip = lambda e: {k: v for k, v in e.items() if k not in ENGINE_STATE_KEYS}  # noqa: E731
+    first = strip(described[0][1])
+    if all(strip(engine) == first for _, engine in described[1:]):
+        return described[0][1], {}
+    return described[0][1], dict(described)
+
+
 @click.command()
 @click.argument("shards_dir", type=click.Path(path_type=Path))
 @click.option("--output", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder for the merged, Hub-ready dataset.")
@@ -105,6 +128,16 @@ def command(shards_dir: Path, output: Path, allow_missing: bool, as_json: bool) 
     summary["missing_shards"] = missing
     summary["duplicate_examples"] = len(duplicates)
     run_config = {k: v for k, v in base.items() if k != "shard"}
+    engine, disagree = merged_engine(configs)
+    if engine is not None:
+        run_config["engine"] = engine
+    if disagree:
+        run_config["engine_by_shard"] = disagree
+        click.echo(
+            f"warning: the shards ran on different engines ({', '.join(sorted(disagree))}); the card names the first "
+            f"one's, dart_config.json lists each shard's under engine_by_shard",
+            err=True,
+        )
     run_config["summary"] = summary
     run_config["merged_from"] = [folder.name for folder, _ in configs]
     write_folder(output, examples, run_config, base["source"]["columns"], base["prompts"]["sft_system"])

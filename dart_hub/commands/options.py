@@ -83,9 +83,10 @@ _ENGINE_OPTIONS = [
     click.option("--data-parallel-size", type=click.IntRange(min=1), default=None, help="Independent vLLM engine processes, one per GPU group, for small students (engine vllm) [default: 1]."),
     click.option("--gpu-memory-utilization", type=click.FloatRange(0, 1, min_open=True), default=None, help="Share of GPU memory vLLM may use (engine vllm) [default: 0.9]."),
     click.option("--max-num-seqs", type=click.IntRange(min=1), default=None, help="Max concurrent sequences per vLLM engine (engine vllm) [default: 512, the paper's]."),
-    click.option("--max-model-len", type=click.IntRange(min=1), default=None, help="Max context length of the vLLM engine (engine vllm) [default: the model's]."),
+    click.option("--max-model-len", type=click.IntRange(min=1), default=None, help="Max context length (prompt + generation): of the vLLM engine (engine vllm); of the server (engine openai) [default: the model's, or the server's /v1/models max_model_len]. Longer problems are skipped as too_long."),
     click.option("--base-url", default=None, help="OpenAI-compatible server URL, e.g. http://router:30000/v1 (engine openai)."),
-    click.option("--concurrency", type=click.IntRange(min=1), default=256, show_default=True, help="Samples in flight at once, one HTTP request each (engine openai)."),
+    click.option("--concurrency", type=click.IntRange(min=1), default=256, show_default=True, help="Samples in flight at once, and HTTP connections kept open (engine openai). Throughput = samples in flight / seconds per answer: raise it to what the servers can run at once."),
+    click.option("--sample-batching", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True, help="engine openai: send a request's N samples as one request (the prompt once) instead of N seeded requests. auto: on for vLLM servers (/v1/models says owned_by vllm), which seed sample i with seed + i, so the texts are the same either way."),
     click.option("--max-retries", type=click.IntRange(min=0), default=None, help="Retries of a failed HTTP request, with backoff and Retry-After (engine openai) [default: 5]."),
     click.option("--request-timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS", help="Seconds one generation request may take before it is retried (engine openai) [default: 120 + max_tokens/20, about 15 min at 16k tokens]."),
 ]

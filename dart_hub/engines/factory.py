@@ -96,7 +96,7 @@ def create_engine(kind: str, model: str, **options: Any) -> Engine:
 
         if "base_url" not in options:
             raise DartHubError("--engine openai needs --base-url (e.g. http://localhost:8000/v1)")
-        allowed = {"base_url", "concurrency", "request_timeout", "max_retries", "api_key"}
+        allowed = {"base_url", "concurrency", "request_timeout", "max_retries", "api_key", "sample_batching", "tokenizer"}
         return OpenAIEngine(model, **{k: v for k, v in options.items() if k in allowed})
     if kind == "vllm":
         if importlib.util.find_spec("vllm") is None:
@@ -136,6 +136,13 @@ class LazyEngine:
     def generate(self, requests, progress=None):
         return self.engine.generate(requests, progress=progress)
 
+    def __getattr__(self, name: str) -> Any:
+        """What only some engines have (`submit`, `concurrency`, `max_model_len`, `check`):
+        the real engine's, else AttributeError (so getattr(engine, "submit", None) works)."""
+        if name in ("submit", "concurrency", "max_model_len", "check", "report_retries"):
+            return getattr(self.engine, name)
+        raise AttributeError(name)
+
     def describe(self) -> dict[str, Any]:
         if self._engine is None:
             return {"engine": self.name, "model": self.model_id}
@@ -149,9 +156,10 @@ class LazyEngine:
 ENGINE_KEYS = (
     "dtype", "device", "batch_size", "base_url", "concurrency", "tensor_parallel_size",
     "data_parallel_size", "gpu_memory_utilization", "max_num_seqs", "max_model_len", "max_retries", "request_timeout",
+    "sample_batching",
 )  # fmt: skip
 
 
 def engine_for(options: dict[str, Any], model: str, revision: str | None):
     """The (lazily loaded) engine the options describe."""
-    return LazyEngine(options["engine"], model, revision=revision, **{k: options[k] for k in ENGINE_KEYS})
+    return LazyEngine(options["engine"], model, revision=revision, **{k: options.get(k) for k in ENGINE_KEYS})

@@ -1,0 +1,42 @@
+"""On the toy world (the shipped toy student, transformers engine): the streaming scheduler gives
+the chunked runner's dataset, row for row."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from dart_hub.cli import cli
+from dart_hub.commands.demo import TOY_EXPLORE_MAX_TOKENS, TOY_SIM_MAX_TOKENS
+from dart_hub.toy import expert_dataset_path, toy_student_path
+from dart_hub.toy.styles import MIN_STEP_CHARS
+
+
+def rows(out: Path, config: str) -> list[dict]:
+    folder = "data" if config == "default" else config
+    return pq.read_table(out / folder / "train-00000-of-00001.parquet").to_pylist()
+
+
+@pytest.mark.slow
+def test_streaming_gives_the_chunked_dataset_on_the_toy_world(tmp_path):
+    def adapt(name: str, *extra: str) -> None:
+        args = [
+            "adapt", "--student", str(toy_student_path()), "--dataset", str(expert_dataset_path()), "--engine", "transformers",
+            "--dtype", "float32", "--device", "cpu", "--limit", "3", "--chunk-size", "2", "--n-sim", "2", "--n-explore", "2",
+            "--sim-max-tokens", str(TOY_SIM_MAX_TOKENS), "--explore-max-tokens", str(TOY_EXPLORE_MAX_TOKENS),
+            "--min-step-chars", str(MIN_STEP_CHARS), "--output", str(tmp_path / name), "--work-dir", str(tmp_path / f"w-{name}"),
+            "--probe-cache", str(tmp_path / f"p-{name}"), "--quiet", *extra,
+        ]  # fmt: skip
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, result.output
+
+    adapt("stream")
+    adapt("chunks", "--scheduler", "chunks")
+    steps = rows(tmp_path / "stream", "steps")
+    assert len(steps) == 3 and sum(r["rollouts"] for r in steps) > 0
+    assert any(0 < s < 1 for r in steps for s in r["scores"] if s is not None) or any(r["cut_reason"] == "gap" for r in steps)
+    assert steps == rows(tmp_path / "chunks", "steps")
+    assert rows(tmp_path / "stream", "default") == rows(tmp_path / "chunks", "default")
