@@ -95,9 +95,9 @@ def test_a_work_dir_written_before_the_api_resumes_with_the_same_result(before):
 
 def test_adapt_dry_run_and_errors_match_the_command_line(tmp_path):
     dataset = str(DATA / "limo_sample.jsonl")
-    result = CliRunner().invoke(cli, ["adapt", "--student", "any/model", "--dataset", dataset, "--dry-run", "--json"])
+    result = CliRunner().invoke(cli, ["adapt", "--student", "any/model", "--dataset", dataset, "--dry-run", "--json", "--no-admission"])
     assert result.exit_code == 0, result.output
-    planned = adapt(AdaptSpec(student="any/model", dataset=dataset, dry_run=True))
+    planned = adapt(AdaptSpec(student="any/model", dataset=dataset, dry_run=True, admission=False))
     assert planned.dry_run and planned.output is None and planned.summary == json.loads(result.stdout)
     # the same one-line message as the CLI's "Error: ..."
     bad = CliRunner().invoke(cli, ["adapt", "--student", "m", "--dataset", str(tmp_path / "none.jsonl"), "--dry-run"])

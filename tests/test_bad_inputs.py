@@ -1,5 +1,5 @@
 """Inputs that are not what their names claim: each gets a message naming what is wrong, from
-`dart-hub inspect` and from the API (`adapt(AdaptSpec(..., dry_run=True))`) alike."""
+`dart-hub inspect` and from the API (`adapt(AdaptSpec(..., dry_run=True, admission=False))`) alike."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def cli_error(dataset: Path) -> str:
 
 def api_error(dataset: Path) -> str:
     with pytest.raises(DartHubError) as error:
-        adapt(AdaptSpec(student="any/model", dataset=str(dataset), dry_run=True))
+        adapt(AdaptSpec(student="any/model", dataset=str(dataset), dry_run=True, admission=False))
     return str(error.value)
 
 
@@ -76,5 +76,5 @@ def test_gzip_bytes_in_a_jsonl_file_and_a_jsonl_gz_file_read_as_it_is(tmp_path):
         return [{k: v for k, v in r.items() if k not in ("fingerprint", "source", "provenance")} for r in keep]
 
     assert records(compressed.stdout) == records(plain.stdout) and len(records(plain.stdout)) > 3
-    planned = adapt(AdaptSpec(student="any/model", dataset=str(tmp_path / "data.jsonl.gz"), dry_run=True)).summary
-    assert planned == adapt(AdaptSpec(student="any/model", dataset=str(SAMPLE), dry_run=True)).summary
+    planned = adapt(AdaptSpec(student="any/model", dataset=str(tmp_path / "data.jsonl.gz"), dry_run=True, admission=False)).summary
+    assert planned == adapt(AdaptSpec(student="any/model", dataset=str(SAMPLE), dry_run=True, admission=False)).summary

@@ -198,7 +198,7 @@ def test_rules_option_help_and_summary_through_the_cli(tmp_path):
         summary = json.loads(result.stdout.strip().splitlines()[-1])
         assert (summary["rules"], summary["deviations"], summary["confirm_rollouts"]) == (rules, [], 0)
     # a dry run of robust with one switch back to the paper's
-    dry = CliRunner().invoke(cli, ["adapt", "--student", "m", "--dataset", str(DATA / "limo_sample.jsonl"), "--dry-run", "--json",
+    dry = CliRunner().invoke(cli, ["adapt", "--student", "m", "--dataset", str(DATA / "limo_sample.jsonl"), "--dry-run", "--json", "--no-admission",
                                    "--rules", "robust", "--confirm", "0", "--answer-steps", "probe"])  # fmt: skip
     cost = json.loads(dry.stdout)
     assert cost["simulation_rollouts"] == cost["steps"] * 4

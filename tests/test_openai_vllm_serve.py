@@ -183,6 +183,10 @@ def _adapt_cmd(server: VLLMServer, out: Path, work: Path) -> list[str]:
         "--dataset", str(DATA / "limo_sample.jsonl"), "--chunk-size", "1", "--n-sim", "2",
         "--sim-max-tokens", "8", "--n-explore", "2", "--explore-max-tokens", "8",
         "--output", str(out), "--work-dir", str(work), "--quiet",
+        # one chunk after another, so that the server can die between two of them: the streaming
+        # scheduler finishes these 4 tiny problems together (its kill/resume tests are in
+        # tests/test_cli_openai.py, against the fake server)
+        "--scheduler", "chunks",
     ]  # fmt: skip
 
 
