@@ -19,18 +19,32 @@ SAMPLED_SAMPLES = 8
 
 
 def pass_at_1(model: str, items, checker, *, samples: int = SAMPLED_SAMPLES, temperature: float = SAMPLED_TEMPERATURE,
-              max_tokens: int = 768, batch_size: int = 100) -> list[float]:  # fmt: skip
-    """Per item: the share of `samples` samples at `temperature` that are correct."""
-    from dart_hub.engines.factory import create_engine
-    from dart_hub.evaluation.run import Sampling, evaluate_items
+              max_tokens: int = 768, batch_size: int = 100, seed: int = 0) -> list[float]:  # fmt: skip
+    """Per item: the share of `samples` samples at `temperature` that are correct.
 
+    Every item gets its own request seed (from `seed` and its id): with one seed for all, the
+    engine draws the same random numbers for sample j of every problem, so with a deciding
+    token at similar odds everywhere the 8 samples are 8 draws shared by all problems, not 8 per
+    problem (`dart-hub eval --samples` builds its requests that way)."""
+    from dart_hub.adapt.judge import request_seed
+    from dart_hub.answers import extract_answer
+    from dart_hub.engines.base import GenerationRequest
+    from dart_hub.engines.factory import create_engine
+
+    requests = [
+        GenerationRequest.chat([{"role": "user", "content": item.question}], n=samples, temperature=temperature, top_p=1.0,
+                               max_tokens=max_tokens, seed=request_seed(seed, item.id, "pass1", 0))
+        for item in items
+    ]  # fmt: skip
     engine = create_engine("transformers", model, dtype="float32", device="cpu", batch_size=batch_size)
     try:
-        results = evaluate_items(engine, items, checker, max_tokens, system_prompt="",
-                                 sampling=Sampling(samples=samples, temperature=temperature, top_p=1.0, pass_k=(1,)))  # fmt: skip
+        outputs = engine.generate(requests)
     finally:
         engine.close()
-    return [sum(s["correct"] for s in r.samples) / len(r.samples) for r in results]
+    pairs = [(item.gold, extract_answer(c.text)) for item, group in zip(items, outputs, strict=True) for c in group[:samples]]
+    verdicts = checker.equivalent_many(pairs)
+    marks = [answer is not None and bool(v) for (_, answer), v in zip(pairs, verdicts, strict=True)]
+    return [sum(marks[i * samples : (i + 1) * samples]) / samples for i in range(len(items))]
 
 
 def deciding_token(model: str, questions: Sequence[str], batch_size: int = 64) -> list[float]:
