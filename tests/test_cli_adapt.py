@@ -142,6 +142,7 @@ def _rows(out: Path, config: str) -> list[dict]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("probe", ["scan", "adaptive"])
+@pytest.mark.timeout(1200)  # minutes of tiny-model work: the suite's 300 s is a guard for quick tests
 def test_kill_and_resume_gives_the_uninterrupted_result(tiny_model_dir, tmp_path, probe):
     """SIGKILL mid-run, rerun the same command: same records as an uninterrupted run."""
     extra = ["--chunk-size", "1", "--dataset", str(DATA / "qwq_sample.jsonl"), "--preset", "math-qwq-32b", "--probe", probe]

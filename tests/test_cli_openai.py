@@ -101,6 +101,7 @@ def test_dry_run_and_real_run_skip_the_same_problems(tmp_path, tiny_model_dir):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # minutes of tiny-model work: the suite's 300 s is a guard for quick tests
 def test_kill_9_under_streaming_resumes_to_the_uninterrupted_result(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     extra = ["--chunk-size", "1", "--dataset", str(DATA / "qwq_sample.jsonl"), "--preset", "math-qwq-32b"]

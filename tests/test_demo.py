@@ -24,6 +24,7 @@ def test_curve_and_gap_views():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # minutes of tiny-model work: the suite's 300 s is a guard for quick tests
 def test_demo_adapts_the_toy_expert_set(tmp_path):
     out = tmp_path / "demo"
     args = ["demo", "--output", str(out), "--work-dir", str(tmp_path / "w"), "--limit", "6", "--quiet", "--json"]
@@ -100,6 +101,7 @@ def _check_results_file(folder, seeds: int, problems: int, extra: tuple[str, ...
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # minutes of tiny-model work: the suite's 300 s is a guard for quick tests
 def test_demo_train_prints_the_five_arm_table_and_writes_the_results(tmp_path):
     out = tmp_path / "demo"
     args = ["demo", "--output", str(out), "--work-dir", str(tmp_path / "w"), "--limit", "4", "--n-sim", "2",
@@ -125,6 +127,7 @@ def test_demo_train_prints_the_five_arm_table_and_writes_the_results(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # minutes of tiny-model work: the suite's 300 s is a guard for quick tests
 def test_demo_methods_add_their_folders_and_arms(tmp_path):
     """--method dail / mapper adapt the toy set with the toy prompts and add their arms."""
     out = tmp_path / "demo"

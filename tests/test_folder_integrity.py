@@ -87,6 +87,7 @@ def test_rewriting_keeps_foreign_files_and_leaves_no_temporary_folder(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # minutes of tiny-model work: the suite's 300 s is a guard for quick tests
 def test_kill_during_the_final_write_never_leaves_a_mixed_folder(tmp_path):
     """kill -9 at random moments of a run that rewrites a folder holding an earlier run: the
     folder is the old run, the new run, or absent; never a mix (and push would refuse a mix)."""

@@ -21,6 +21,7 @@ def rows(out: Path, config: str) -> list[dict]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # minutes of tiny-model work: the suite's 300 s is a guard for quick tests
 def test_streaming_gives_the_chunked_dataset_on_the_toy_world(tmp_path):
     def adapt(name: str, *extra: str) -> None:
         args = [
