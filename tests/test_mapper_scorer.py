@@ -74,6 +74,10 @@ class FakeScorer:
         self.calls += 1
         return [-1.0 - len(r) / 1000 for r in responses]
 
+    def own_solutions(self, questions, max_tokens):
+        """The student's own solution (too_short's yardstick): a fixed two-step text."""
+        return ["First step. Second step. \\boxed{0}" for _ in questions]
+
     def describe(self):
         return {"scorer": "fake"}
 
@@ -119,8 +123,8 @@ def test_vllm_scorer_without_vllm_is_a_one_line_error_before_any_work(monkeypatc
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("Error: --scorer vllm needs vLLM"), result.stderr
     assert not (tmp_path / "out").exists() and not (tmp_path / "w-out").exists() and not (tmp_path / "run").exists()
-    # with the alignment reward off no scorer is needed, so no vLLM either
-    result = CliRunner().invoke(cli, adapt_args(tmp_path, "--scorer", "vllm", "--mapper-rewards", "alignment=0"))
+    # with the rewards that read the student off (alignment, too_short) no scorer is needed, so no vLLM either
+    result = CliRunner().invoke(cli, adapt_args(tmp_path, "--scorer", "vllm", "--mapper-rewards", "alignment=0,too_short=0"))
     assert result.exit_code == 0, result.output
 
 
