@@ -52,6 +52,7 @@ def test_slurm_array_task_runs_its_shard_of_the_recipe(tmp_path):
     env = {
         "PATH": os.environ["PATH"], "LOG": str(log), "DART_HUB": str(stub), "RECIPE": "r.yaml",
         "OUTPUT": str(tmp_path / "out"), "SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "16",
+        "SHARDS": "16", "PREFETCH": "0",  # the shard count is explicit; tests/test_slurm.py covers the rest
     }  # fmt: skip
     done = subprocess.run(["bash", str(SLURM / "adapt-array.sbatch")], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
