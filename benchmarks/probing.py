@@ -130,7 +130,7 @@ def toy_adapt(data: Path, work: Path, probe: str, args) -> dict:
     import contextlib
     import io
 
-    from dart_hub import AdaptSpec, adapt
+    from dart_hub.api import AdaptSpec, adapt  # `dart_hub.adapt` is the package of DART's stages
     from dart_hub.toy import toy_student_path
     from dart_hub.toy.long import MIN_STEP_CHARS
 
@@ -143,6 +143,7 @@ def toy_adapt(data: Path, work: Path, probe: str, args) -> dict:
         n_sim=args.n_sim, sim_max_tokens=args.toy_max_tokens, explore_max_tokens=args.toy_max_tokens,
         min_step_chars=MIN_STEP_CHARS, probe=probe, probe_coarse=args.coarse, probe_round=args.first_round, probe_head=args.head,
         epsilon=args.epsilon, min_follow=args.min_follow, seed=0,
+        rules="robust", confirm=0,  # the rules these figures were measured with (adaptive needs the local peak)
         output=work / f"out-{data.stem}-{probe}-{settings}", work_dir=work / f"work-{data.stem}-{probe}-{settings}", probe_cache=work / "probes",
         quiet=True,
     )  # fmt: skip
