@@ -1,7 +1,7 @@
 """`dart-hub adapt --method dail|mapper --engine openai` against the fake server
 (tests/fake_openai_server.py), as a user types it: streaming (the default) gives the rows and
 chunk files of `--scheduler chunks`, a 400 costs its problem only and is not retried on resume,
-kill -9 under streaming resumes to the uninterrupted result, and DAIL with --dail-tau below 1
+progress counts problems and rollouts, kill -9 under streaming resumes to the uninterrupted result, and DAIL with --dail-tau below 1
 says that it runs chunk by chunk."""
 
 from __future__ import annotations
@@ -67,6 +67,16 @@ def test_a_400_costs_one_problem_and_a_resume_does_not_retry_it(tmp_path, method
         again = summary_of(CliRunner().invoke(cli, args(server, tmp_path, "out", method, data=data)))
         assert len(server.generation_requests) == asked  # everything, the refusal too, was stored
     assert again["skipped_during_generation"] == {"request_rejected": 1} and again["problems"] == 4
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_progress_counts_problems_and_rollouts_under_streaming(tmp_path, method):
+    with FakeOpenAIServer(models=[MODEL], delay=0.05) as server:
+        cli_args = [a for a in args(server, tmp_path, "out", method) if a not in ("--quiet", "--json")]
+        result = CliRunner().invoke(cli, [*cli_args, "--progress-every", "0.2", "--concurrency", "2"])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("adapt: ")]
+    assert len(lines) >= 2 and lines[-1].startswith("adapt: 4/4 problems (100%), 12 rollouts (")
 
 
 def test_dail_below_tau_1_says_it_runs_chunk_by_chunk(tmp_path):
