@@ -89,11 +89,12 @@ def test_dail_below_tau_1_says_it_runs_chunk_by_chunk(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.timeout(1200)  # subprocesses on a shared machine: the suite's 300 s is a guard for quick tests
-def test_kill_9_under_streaming_resumes_dail_to_the_uninterrupted_result(tmp_path):
+@pytest.mark.parametrize("method", list(METHODS))
+def test_kill_9_under_streaming_resumes_to_the_uninterrupted_result(tmp_path, method):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     extra = ["--chunk-size", "1", "--concurrency", "3"]
     with FakeOpenAIServer(models=[MODEL], vllm=True, delay=0.3) as server:
-        cmd = [sys.executable, "-m", "dart_hub.cli", *args(server, tmp_path, "a", "dail"), *extra]
+        cmd = [sys.executable, "-m", "dart_hub.cli", *args(server, tmp_path, "a", method), *extra]
         chunks = tmp_path / "w-a" / "chunks"
         for kill_after in (1, 2):  # two kills at different moments
             victim = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -106,7 +107,7 @@ def test_kill_9_under_streaming_resumes_dail_to_the_uninterrupted_result(tmp_pat
         assert 1 <= done_before < 4, done_before
         resumed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
         assert resumed.returncode == 0, resumed.stderr
-        straight = subprocess.run([sys.executable, "-m", "dart_hub.cli", *args(server, tmp_path, "b", "dail"), *extra],
+        straight = subprocess.run([sys.executable, "-m", "dart_hub.cli", *args(server, tmp_path, "b", method), *extra],
                                   env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
         assert straight.returncode == 0, straight.stderr
     assert tables(tmp_path / "a") == tables(tmp_path / "b") != {}

@@ -60,7 +60,7 @@ def test_dail_and_the_mapper_stream_to_the_chunked_dataset_on_the_toy_world(tmp_
     def adapt(name: str, *extra: str) -> None:
         args = [
             "adapt", "--student", str(toy_student_path()), "--dataset", str(expert_dataset_path()), "--engine", "transformers",
-            "--dtype", "float32", "--device", "cpu", "--limit", "5", "--chunk-size", "2", *TOY_METHODS[method],
+            "--dtype", "float32", "--device", "cpu", "--limit", "3", "--chunk-size", "2", *TOY_METHODS[method],
             "--method-prompts", str(method_prompts_path(method)), "--output", str(tmp_path / name),
             "--work-dir", str(tmp_path / f"w-{name}"), "--quiet", *extra,
         ]  # fmt: skip
@@ -73,4 +73,4 @@ def test_dail_and_the_mapper_stream_to_the_chunked_dataset_on_the_toy_world(tmp_
     assert tables and sum(len(rows) for rows in tables.values()) > 0
     assert tables == {p.relative_to(tmp_path / "chunks"): pq.read_table(p).to_pylist() for p in (tmp_path / "chunks").rglob("*.parquet")}
     chunks = {p.name: p.read_bytes() for p in (tmp_path / "w-stream" / "chunks").glob("*.jsonl")}
-    assert len(chunks) == 3 and chunks == {p.name: p.read_bytes() for p in (tmp_path / "w-chunks" / "chunks").glob("*.jsonl")}
+    assert len(chunks) == 2 and chunks == {p.name: p.read_bytes() for p in (tmp_path / "w-chunks" / "chunks").glob("*.jsonl")}
