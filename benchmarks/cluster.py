@@ -21,6 +21,7 @@ the generation window), bytes the server received per rollout, TCP connections, 
     python benchmarks/cluster.py --tree /work/main --label before ...      # another checkout
     python benchmarks/cluster.py --plot docs/figures/cluster-in-flight.png --from out.json
     python benchmarks/cluster.py --cache-rss 1024                           # probe-cache RSS
+    python benchmarks/cluster.py --method dail --extra '--scheduler chunks'  # DAIL (or the mapper)
 
 Figures: docs/performance.md ("Feeding a cluster").
 """
@@ -189,6 +190,24 @@ async def _serve(port_box, stats_path, latency, seconds, capacity, words, stop) 
 
 # ---------------------------------------------------------------------- one run
 
+# what `adapt` runs (--method): DART with the paper's N_sim 4 and N_explore 8; DAIL with its
+# defaults (32 privileged samples per problem, one request); the mapper with its defaults (4
+# rewrites) and only the rewards that need no student (the benchmark's student has no weights)
+METHOD_ARGS = {
+    "dart": ["--n-sim", "4", "--n-explore", "8", "--sim-max-tokens", "4000", "--explore-max-tokens", "4000"],
+    "dail": ["--method", "dail", "--dail-max-tokens", "4000"],
+    "mapper": ["--method", "mapper", "--mapper-max-tokens", "4000", "--mapper-rewards", "alignment=0,too_short=0"],
+}
+
+
+def rollouts_per_problem(method: str, steps: int) -> int:
+    if method == "dail":
+        return 32
+    if method == "mapper":
+        return 4
+    return steps * 4 + 8  # scan rollouts (answer step excluded: ~steps - 1) + exploration
+
+
 
 def run_once(args, tree: Path, concurrency: int, chunk: int, problems: int, label: str, extra: list[str]) -> dict:
     import psutil
@@ -206,7 +225,7 @@ def run_once(args, tree: Path, concurrency: int, chunk: int, problems: int, labe
     cmd = [
         sys.executable, "-m", "dart_hub.cli", "adapt", "--student", MODEL, "--dataset", str(data), "--engine", "openai",
         "--base-url", f"http://127.0.0.1:{port.value}/v1", "--concurrency", str(concurrency), "--chunk-size", str(chunk),
-        "--n-sim", "4", "--n-explore", "8", "--sim-max-tokens", "4000", "--explore-max-tokens", "4000",
+        *METHOD_ARGS[args.method],
         "--output", str(work / "out"), "--work-dir", str(work / "w"), "--probe-cache", str(work / "p"), "--quiet", "--json", *extra,
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
@@ -241,7 +260,7 @@ def run_once(args, tree: Path, concurrency: int, chunk: int, problems: int, labe
     ideal = min(concurrency, args.capacity if args.latency == "queue" else concurrency) / args.seconds
     rate = stats["samples"] / span if span else None
     return {
-        "label": label, "latency": args.latency, "seconds": args.seconds, "concurrency": concurrency, "chunk_size": chunk,
+        "label": label, "method": args.method, "latency": args.latency, "seconds": args.seconds, "concurrency": concurrency, "chunk_size": chunk,
         "problems": problems, "steps": args.steps, "rollouts": stats["samples"], "requests": stats["requests"],
         "rollouts_per_s": round(rate, 1) if rate else None, "ideal_per_s": round(ideal, 1),
         "share_of_ideal": round(rate / ideal, 3) if rate else None,
@@ -320,6 +339,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=12, help="expert steps per problem (LIMO: ~118; scaled down)")
     parser.add_argument("--words", type=int, default=300, help="words per rollout")
     parser.add_argument("--periods", type=float, default=8.0, help="work per run: concurrency x periods rollouts")
+    parser.add_argument("--method", choices=sorted(METHOD_ARGS), default="dart", help="adaptation method adapt runs")
     parser.add_argument("--extra", default="", help="extra adapt arguments, e.g. '--scheduler chunks'")
     parser.add_argument("--json", type=Path, help="append results to this JSON list")
     parser.add_argument("--plot", type=Path, help="write the in-flight plot of --from's runs")
@@ -333,7 +353,7 @@ def main() -> None:
     if args.cache_rss:
         results = [{"label": args.label, **cache_rss(args.tree, mb)} for mb in args.cache_rss]
     else:
-        per_problem = args.steps * 4 + 8  # scan rollouts (answer step excluded: ~steps - 1) + exploration
+        per_problem = rollouts_per_problem(args.method, args.steps)
         for chunk in args.chunk_size:
             for concurrency in args.concurrency:
                 problems = max(2 * chunk, math.ceil(concurrency * args.periods / per_problem))

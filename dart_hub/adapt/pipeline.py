@@ -1,8 +1,8 @@
 """Orchestration: chunks of problems through probe -> cut -> explore, durably stored.
 
-(`adapt` streams by default: dart_hub.adapt.stream drives `problem_flow`, one problem at a
-time, with the same chunk files; this module's chunked runner is `--scheduler chunks` and the
-runner of the other methods.)
+(`adapt` streams by default: dart_hub.adapt.stream drives `problem_flow`, and the other
+methods' flows, one problem at a time, with the same chunk files; this module's chunked runner
+is `--scheduler chunks`, and the runner of DAIL with tau < 1.)
 
 Each chunk is two engine calls (all simulation prefixes, then all exploration prompts), so
 engines see many requests at once. Chunk results are written atomically to the work dir; a

@@ -17,6 +17,9 @@ from dart_hub.progress import library_progress_bars
 from dart_hub.publish.hub import preflight, push_after_adapt
 from dart_hub.shards import Shard
 
+# why a method cannot stream (`Method.flows` gives None), as `adapt` says it
+CHUNKED_ONLY = {"dail": "--dail-tau below 1 decodes two contexts in lock-step on the transformers engine"}
+
 
 class ProgressReporter:
     """Progress over problems, with rollouts/s, tokens/s and ETA (off with --quiet).
@@ -235,11 +238,14 @@ def _run(**o) -> dict:
     given_up: list = []  # problems the server refused (stored, so a resume does not retry them)
     with AnswerChecker(timeout=o["answer_timeout"]) as checker, ProgressReporter(len(problems), show_progress, o.get("progress_every") or 60.0) as reporter:
         try:
-            if method.name == "dart" and o.get("scheduler", "stream") == "stream":
-                from dart_hub.adapt.stream import run_streaming
+            flows = method.flows(checker, probe_store) if o.get("scheduler", "stream") == "stream" else None
+            if flows is not None:
+                from dart_hub.adapt.stream import stream
 
-                examples = run_streaming(engine, problems, config, prompts, checker, work_dir, reporter, probe_store, given_up)
+                examples = stream(engine, problems, flows, checker, work_dir, reporter, given_up)
             else:
+                if o.get("scheduler", "stream") == "stream" and show_progress:
+                    sys.stderr.write(f"{method.name}: runs chunk by chunk ({CHUNKED_ONLY.get(method.name, 'no streaming form')})\n")
                 examples = run_chunks(
                     lambda chunk, rep: method.adapt_chunk(engine, chunk, checker, rep, probe_store),
                     problems, chunk_size, work_dir, reporter, given_up,

@@ -1,8 +1,10 @@
 """Adaptation methods behind one interface: `dart-hub adapt --method dart|dail|mapper`.
 
 A method turns a chunk of problems into `AdaptedExample` records (and may name a training
-objective). Everything else is shared: sources, steps, engines, answer checking, the work dir
-and resume (`run_chunks`), publishing, cards, training, evaluation, recipes, shards, merge.
+objective), and gives the streaming scheduler its problems as per-problem flows
+(`flows`; dart_hub.adapt.stream). Everything else is shared: sources, steps, engines, answer
+checking, the work dir and resume (`run_chunks`, `stream`), publishing, cards, training,
+evaluation, recipes, shards, merge.
 Adding a method is a new module here plus an entry in METHODS; it touches no other method.
 """
 
@@ -26,6 +28,11 @@ class Method(Protocol):
 
     def adapt_chunk(self, engine, problems: Sequence[Problem], checker, reporter, probe_store) -> list[AdaptedExample]:
         """Adapt one chunk: the engine calls of the whole chunk batched together."""
+        ...
+
+    def flows(self, checker, probe_store):
+        """The method as per-problem flows for the streaming scheduler (dart_hub.adapt.stream.Flows,
+        `--scheduler stream`); None where it only runs chunk by chunk (DAIL with tau < 1)."""
         ...
 
     def plan(self, problems: Sequence[Problem], checker) -> dict[str, Any]:

@@ -179,31 +179,42 @@ class Dail:
             [(p.answer, out) for p, out in zip(problems, outputs, strict=True)],
             checker, origin="privileged", ngram=self.config.repetition_ngram,
         )  # fmt: skip
-        examples = []
-        for problem, ctx, out, candidates in zip(problems, contexts, outputs, judged, strict=True):
-            paper = [i for i, c in enumerate(candidates) if c.correct and finished(c) and c.repetition <= self.config.max_repetition]
-            chosen = next((i for i in paper if self.derives(candidates[i].text)), None)
-            if chosen is not None:
-                candidates = [replace(c, kept=True) if i == chosen else c for i, c in enumerate(candidates)]
-            examples.append(
-                AdaptedExample(
-                    id=problem.id, question=problem.question, gold=problem.answer,
-                    expert_solution=problem.solution, expert_steps=split_steps(problem.solution),
-                    provenance=problem.provenance.to_dict(), extra=dict(problem.extra),
-                    strategy="dail", scores=[], successes=[], peak=None, gap=None,
-                    cut_reason="rewrite", keep_steps=0, candidates=candidates,
-                    trajectories=[candidates[chosen].text.strip()] if chosen is not None else [],
-                    outcome="kept" if chosen is not None else "discarded",
-                    discard_reason=None if chosen is not None else ANSWER_ONLY if paper else discard_reason(candidates, "explore"),
-                    rollouts=len(candidates),
-                    prompt_tokens=sum(c.prompt_tokens for c in out),
-                    completion_tokens=sum(c.completion_tokens for c in out),
-                    method="dail",
-                    method_data={"contexts": {"privileged": ctx["privileged"], "negative": ctx["negative"]}},
-                )  # fmt: skip
-            )
+        examples = [self.example(*row) for row in zip(problems, contexts, outputs, judged, strict=True)]
         reporter.problems_done(len(problems), resumed=False)
         return examples
+
+    def flows(self, checker: Checker, probe_store=None) -> DailFlows | None:
+        """DAIL for the streaming scheduler (dart_hub.adapt.stream): one privileged request per
+        problem. None with tau < 1: the mixed-policy decoder runs chunk by chunk."""
+        return DailFlows(self) if self.config.tau >= 1 else None
+
+    def flow(self, problem: Problem):
+        """One problem as a flow: its privileged request, then its example (as adapt_chunk)."""
+        contexts = self.contexts(problem)
+        [(out, candidates)] = yield ("privileged", [self.request(problem, contexts)])
+        return self.example(problem, contexts, out, candidates)
+
+    def example(self, problem: Problem, ctx, out: list[Completion], candidates) -> AdaptedExample:
+        """The record of one problem from its judged privileged samples."""
+        paper = [i for i, c in enumerate(candidates) if c.correct and finished(c) and c.repetition <= self.config.max_repetition]
+        chosen = next((i for i in paper if self.derives(candidates[i].text)), None)
+        if chosen is not None:
+            candidates = [replace(c, kept=True) if i == chosen else c for i, c in enumerate(candidates)]
+        return AdaptedExample(
+            id=problem.id, question=problem.question, gold=problem.answer,
+            expert_solution=problem.solution, expert_steps=split_steps(problem.solution),
+            provenance=problem.provenance.to_dict(), extra=dict(problem.extra),
+            strategy="dail", scores=[], successes=[], peak=None, gap=None,
+            cut_reason="rewrite", keep_steps=0, candidates=candidates,
+            trajectories=[candidates[chosen].text.strip()] if chosen is not None else [],
+            outcome="kept" if chosen is not None else "discarded",
+            discard_reason=None if chosen is not None else ANSWER_ONLY if paper else discard_reason(candidates, "explore"),
+            rollouts=len(candidates),
+            prompt_tokens=sum(c.prompt_tokens for c in out),
+            completion_tokens=sum(c.completion_tokens for c in out),
+            method="dail",
+            method_data={"contexts": {"privileged": ctx["privileged"], "negative": ctx["negative"]}},
+        )  # fmt: skip
 
     def derives(self, text: str) -> bool:
         """The answer-only guard (ours; always true with filter "paper"): at least min_steps
@@ -251,3 +262,20 @@ class Dail:
             "rollouts_max": rollouts,
             "new_tokens_max": rollouts * self.config.max_tokens,
         }
+
+
+class DailFlows:
+    """DAIL (tau = 1) as the streaming scheduler's flows: nothing is batched per chunk."""
+
+    overlap = 0
+
+    def __init__(self, method: Dail):
+        self.method = method
+        self.chunk_size = method.config.chunk_size
+        self.ngram = method.config.repetition_ngram
+
+    def start(self, chunk) -> list:
+        return [self.method.flow(p) for p in chunk.problems]
+
+    def finish(self, chunk, results: list[AdaptedExample]) -> list[dict[str, Any]]:
+        return [e.to_dict() for e in results]

@@ -32,6 +32,12 @@ class Dart:
     def adapt_chunk(self, engine: Engine, problems: Sequence[Problem], checker, reporter, probe_store=None) -> list[AdaptedExample]:
         return adapt_chunk(engine, problems, self.config, self.prompts, checker, reporter, probe_store)
 
+    def flows(self, checker, probe_store=None):
+        """DART for the streaming scheduler: probe -> cut -> explore per problem."""
+        from dart_hub.adapt.stream import DartFlows
+
+        return DartFlows(self.config, self.prompts, checker, probe_store)
+
     def plan(self, problems: Sequence[Problem], checker) -> dict[str, Any]:
         reveals = None
         if self.config.probes:

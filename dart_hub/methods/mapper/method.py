@@ -151,16 +151,33 @@ class Mapper:
             [(p.answer, out) for p, out in zip(problems, outputs, strict=True)],
             checker, origin="mapper", ngram=self.config.rewards.repetition_ngram,
         )  # fmt: skip
+        examples = self.score(list(zip(problems, outputs, judged, strict=True)), checker)
+        reporter.problems_done(len(problems), resumed=False)
+        return examples
+
+    def score(self, rows: Sequence[tuple[Problem, Any, Any]], checker: Checker) -> list[AdaptedExample]:
+        """The examples of a chunk's (problem, completions, judged candidates): all its rewrites'
+        rewards in one batch (the student scorer batches), then each problem's choice."""
         rewards = self.rewards(checker)
-        flat = [(p, c) for p, candidates in zip(problems, judged, strict=True) for c in candidates]
+        flat = [(p, c) for p, _, candidates in rows for c in candidates]
         scored = iter(rewards.score([c.text.strip() for _, c in flat], [p.question for p, _ in flat],
                                     [p.solution for p, _ in flat], [p.answer for p, _ in flat]))  # fmt: skip
         examples = []
-        for problem, out, candidates in zip(problems, outputs, judged, strict=True):
+        for problem, out, candidates in rows:
             breakdowns = [next(scored) for _ in candidates]
             examples.append(self._example(problem, out, candidates, breakdowns))
-        reporter.problems_done(len(problems), resumed=False)
         return examples
+
+    def flows(self, checker: Checker, probe_store=None) -> MapperFlows:
+        """The mapper for the streaming scheduler (dart_hub.adapt.stream): one rewrite request per
+        problem as it goes; the rewards scored per chunk, as adapt_chunk scores them."""
+        return MapperFlows(self, checker)
+
+    def flow(self, problem: Problem):
+        """One problem as a flow: its rewrite request; returns the judged rewrites (scored with
+        the rest of the chunk by MapperFlows.finish)."""
+        [(out, candidates)] = yield ("mapper", [self.request(problem)])
+        return problem, out, candidates
 
     def _example(self, problem: Problem, out, candidates, breakdowns) -> AdaptedExample:
         qualifying = [
@@ -205,3 +222,22 @@ class Mapper:
             "rollouts_max": rollouts,
             "new_tokens_max": rollouts * self.config.max_tokens,
         }
+
+
+class MapperFlows:
+    """The mapper as the streaming scheduler's flows: generation streams, the rewards of a chunk
+    are scored in one batch when its last problem is back (the same batches as chunked)."""
+
+    overlap = 0
+
+    def __init__(self, method: Mapper, checker: Checker):
+        self.method = method
+        self.checker = checker
+        self.chunk_size = method.config.chunk_size
+        self.ngram = method.config.rewards.repetition_ngram
+
+    def start(self, chunk) -> list:
+        return [self.method.flow(p) for p in chunk.problems]
+
+    def finish(self, chunk, results) -> list[dict[str, Any]]:
+        return [e.to_dict() for e in self.method.score(results, self.checker)] if results else []
