@@ -273,6 +273,11 @@ class _Stepper:
         return delta
 
 
+def _request_fault(exc: Exception) -> bool:
+    """An error that is the request's own (vLLM's validation), not the engine's."""
+    return isinstance(exc, (ValueError, TypeError)) or any(c.__name__ == "VLLMClientError" for c in type(exc).__mro__)
+
+
 def _serve(stepper: _Stepper, receive: Callable[[bool], Any], send: Callable[[Any], None]) -> None:
     """The loop next to an LLM: takes messages between engine steps (blocking only while
     nothing is in flight), steps while something is, and answers as requests finish.
@@ -296,7 +301,10 @@ def _serve(stepper: _Stepper, receive: Callable[[bool], Any], send: Callable[[An
                     batches[message[1]] = [[None] * len(message[2]), len(message[2])]
                     for i, (ids, item) in enumerate(message[2]):
                         stepper.add(("batch", message[1], i), ids, item)
-            except Exception as exc:  # vLLM refused the request (validation): this request only
+            except Exception as exc:
+                if not _request_fault(exc):  # the engine itself failed (e.g. its process died)
+                    send(("fatal", f"vLLM generation failed: {type(exc).__name__}: {_first_line(exc)}"))
+                    return
                 error = f"vLLM refused a request: {type(exc).__name__}: {_first_line(exc)}"
                 if message[0] == "submit":
                     send(("failed", message[1], error))
@@ -902,19 +910,18 @@ class VLLMEngine(LocalTokenizerPrompts):
         }  # fmt: skip
 
     def _generate_items(self, items: list[_Item], progress: Callable[[int], None]) -> list[list[_Sample]]:
-        if self._streaming:  # a loop owns the engine: the call goes through it
+        if self._streaming or self._llm is None:  # a loop owns the engine: the call goes through it
             return self._generate_through_loop(items, progress)
-        if self._llm is not None:
-            before = _prefix_counters(self._llm)
-            try:
-                samples = _run_items(self._llm, items, progress)
-            except DartHubError:
-                raise
-            except Exception as exc:
-                raise DartHubError(f"vLLM generation failed: {type(exc).__name__}: {_first_line(exc)}") from exc
-            self._add_counters(_counter_delta(before, _prefix_counters(self._llm)))
-            return samples
-        return self._generate_parallel(items, progress)
+        # one engine in this process, no loop yet: one LLM.generate
+        before = _prefix_counters(self._llm)
+        try:
+            samples = _run_items(self._llm, items, progress)
+        except DartHubError:
+            raise
+        except Exception as exc:
+            raise DartHubError(f"vLLM generation failed: {type(exc).__name__}: {_first_line(exc)}") from exc
+        self._add_counters(_counter_delta(before, _prefix_counters(self._llm)))
+        return samples
 
     def _generate_through_loop(self, items: list[_Item], progress: Callable[[int], None]) -> list[list[_Sample]]:
         """One generate() call while loops serve the engines: with data parallelism the items
