@@ -408,9 +408,9 @@ def test_data_parallel_engines_merge_in_order_and_report_a_dead_worker(engine, t
         dp._workers[1].process.kill()
         with pytest.raises(DartHubError, match="worker 1 exited"):
             dp.generate(requests)
-        with pytest.raises(DartHubError, match="worker 1 exited"):
-            for r in requests:  # whichever of them the router sends to worker 1
-                dp.submit(r).result(timeout=120)
+        # whichever of them the router sends to worker 1 fail, the others are answered
+        outcomes = [f.exception(timeout=300) for f in [dp.submit(r) for r in requests]]
+        assert any(e is not None and "worker 1 exited" in str(e) for e in outcomes), outcomes
         with contextlib.suppress(DartHubError):  # answered, or failed if it ran on worker 1
             pending.result(timeout=300)
     finally:

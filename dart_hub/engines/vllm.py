@@ -489,11 +489,13 @@ class PrefixRouter:
     A prompt's token ids are cut into blocks of BLOCK tokens; each block prefix (the prompt up
     to the end of a block) is remembered with the engine that got it, or as shared once two
     engines did (the chat template and instructions every problem starts with). A request goes
-    to the engine of its longest remembered block prefix that is not shared, unless that
-    engine has more than `slack` samples waiting beyond the least loaded one; otherwise, or
-    with no such prefix, to the least loaded engine."""
+    to the engine of its longest remembered block prefix if that prefix is not shared, covers
+    at least half of the prompt (a trace's next prefix, or an exploration from one of its
+    cuts; not just the instructions every problem starts with), and that engine has at most
+    `slack` samples waiting beyond the least loaded one. Otherwise it goes to the least loaded
+    engine (ties taken in turn)."""
 
-    BLOCK = 32  # tokens: a problem's own text is longer than this, the prompts' shared head too
+    BLOCK = 32  # tokens
     MEMORY = 1 << 16  # block prefixes remembered (the oldest are forgotten first)
 
     def __init__(self, engines: int, slack: int):
@@ -502,20 +504,25 @@ class PrefixRouter:
         self.load = [0] * engines  # samples submitted and not answered, per engine
         self.slack = slack
         self.owner: collections.OrderedDict[int, int] = collections.OrderedDict()  # -1: shared
+        self.turn = 0
 
     def pick(self, ids: Sequence[int], samples: int) -> int:
         hashes, h = [], 0
         for start in range(0, len(ids) - self.BLOCK + 1, self.BLOCK):
             h = hash((h, tuple(ids[start : start + self.BLOCK])))
             hashes.append(h)
-        least = min(range(len(self.load)), key=self.load.__getitem__)
+        engines = len(self.load)
+        least = min(range(engines), key=lambda e: (self.load[e], (e - self.turn) % engines))
         target = least
-        for h in reversed(hashes):
-            owner = self.owner.get(h)
-            if owner is not None:
-                if owner >= 0 and self.load[owner] - self.load[least] <= self.slack:
-                    target = owner
-                break
+        for depth in range(len(hashes), 0, -1):
+            owner = self.owner.get(hashes[depth - 1])
+            if owner is None:
+                continue
+            if owner >= 0 and 2 * depth * self.BLOCK >= len(ids) and self.load[owner] - self.load[least] <= self.slack:
+                target = owner
+            break
+        if target == least:
+            self.turn += 1
         for h in hashes:
             owner = self.owner.get(h)
             self.owner[h] = target if owner in (None, target) else -1
