@@ -4,8 +4,8 @@ and without continuous submission (`VLLMEngine.submit`).
     VLLM_CPU_KVCACHE_SPACE=1 /tmp/cirun/.venv-vllm/bin/python benchmarks/vllm_stream.py
     ... benchmarks/vllm_stream.py --problems 48 --steps 8 --chunk-size 8 --json
 
-One engine start-up (the tiny random model, vllm-cpu on CPU machines), then three arms on the
-same problems, each on a cold prefix cache (`LLM.reset_prefix_cache()`), no probe cache, a
+Per repeat one engine start-up (the tiny random model, vllm-cpu on CPU machines), then three
+arms on the same problems, each on a cold prefix cache (`LLM.reset_prefix_cache()`), no probe cache, a
 fresh work dir, the real answer checker (math-verify in worker processes):
 
 - `chunks`: `--scheduler chunks` (`pipeline.run_adapt`): two `generate()` calls per chunk.
@@ -15,14 +15,18 @@ fresh work dir, the real answer checker (math-verify in worker processes):
 - `stream, submit`: the streaming scheduler with `VLLMEngine.submit` (today's `adapt --engine
   vllm`): every request joins the running batch as soon as its problem asks for it.
 
-The arms run in this order: once `submit()` has started the engine's loop, `generate()` goes
-through that loop too, so the generate-only arms must come first.
+`stream, submit` runs last in each repeat (once `submit()` has started the engine's loop,
+`generate()` goes through that loop too); the two generate-only arms swap places every other
+repeat. Figures are medians over the repeats.
 
-Measured per arm: wall time of the run (first request to the last chunk written), and the
-engine's idle share: the part of that time with no request in flight at the engine (counted
-at the engine's interface: from `generate()` call to return, or from `submit()` to its
-future's answer; time inside vLLM with nothing scheduled is not seen, so this is a lower bound
-of the real idle time). Records of the three arms are compared (they must be equal).
+Measured per arm: wall time of the run (the runner's call: first request to the last chunk
+written), the engine's idle share (the part of the time from the first request on with no
+sample in flight at the engine) and the mean number of samples in flight (how full the
+engine's batch is kept, against its max_num_seqs). Samples are counted at the engine's
+interface: a generate() call's samples from the call until its progress callback reports them
+finished, a submitted request's until its future is answered; so the idle share is a lower
+bound of the time vLLM has nothing to do. Records of the three arms are compared (they must be
+equal).
 
 The random tiny model writes no final answers, so the answer extraction is replaced by a
 function of the text (`len(text) % 3`, gold "0": a third of the samples are "correct") so that
@@ -36,6 +40,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import threading
@@ -46,14 +51,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 class Tracker:
-    """An engine seen by the scheduler: counts requests in flight over time."""
+    """An engine seen by the scheduler: counts samples in flight over time (a generate() call's
+    samples leave as its progress callback reports them finished, a submitted request's when
+    its future is answered)."""
 
     def __init__(self, engine, with_submit: bool):
         self.engine = engine
         self.name = engine.name
         self.lock = threading.Lock()
         self.in_flight = 0
-        self.busy = 0.0
+        self.busy = 0.0  # seconds with at least one sample in flight
+        self.area = 0.0  # integral of samples in flight over time
         self.since = 0.0
         self.first = None
         if with_submit:
@@ -67,20 +75,30 @@ class Tracker:
                 self.first = now
             if self.in_flight > 0:
                 self.busy += now - self.since
+                self.area += self.in_flight * (now - self.since)
             self.in_flight += delta
             self.since = now
 
     def generate(self, requests, progress=None):
-        self._change(len(requests))
+        total = sum(r.n for r in requests)
+        left = [total]
+
+        def finished(k: int) -> None:
+            left[0] -= k
+            self._change(-k)
+            if progress is not None:
+                progress(k)
+
+        self._change(total)
         try:
-            return self.engine.generate(requests, progress=progress)
+            return self.engine.generate(requests, progress=finished)
         finally:
-            self._change(-len(requests))
+            self._change(-left[0])
 
     def _submit(self, request):
-        self._change(1)
+        self._change(request.n)
         future = self.engine.submit(request)
-        future.add_done_callback(lambda _: self._change(-1))
+        future.add_done_callback(lambda _: self._change(-request.n))
         return future
 
     def prompt_ids(self, request):
@@ -118,6 +136,7 @@ def main() -> None:
     parser.add_argument("--n-explore", type=int, default=8)
     parser.add_argument("--max-tokens", type=int, default=64, help="simulation and exploration max_tokens")
     parser.add_argument("--max-num-seqs", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3, help="fresh engine per repeat; the generate-only arms alternate order")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -138,51 +157,64 @@ def main() -> None:
     dart_hub.adapt.judge.extract_answer = lambda text: str(len(text) % 3)  # see the docstring
     tmp = Path(tempfile.mkdtemp(prefix="vllm-stream-"))
     model = args.model or str(build_tiny_model(tmp / "tiny", seed=0))
-    started = time.perf_counter()
-    engine = VLLMEngine(model, max_model_len=4096, max_num_seqs=args.max_num_seqs, enforce_eager=True)
-    startup = time.perf_counter() - started
     config = AdaptConfig(
         n_sim=args.n_sim, n_explore=args.n_explore, sim_max_tokens=args.max_tokens, explore_max_tokens=args.max_tokens,
         min_step_chars=1, chunk_size=args.chunk_size, sim_temperature=1.0,
     )  # fmt: skip
     todo = problems(args.problems, args.steps)
     prompts = default_prompts()
-    results, records = [], {}
+    arms = {"chunks": (run_adapt, False), "stream, generate only": (run_streaming, False), "stream, submit": (run_streaming, True)}
+    results: dict[str, list[dict]] = {arm: [] for arm in arms}
+    records: dict[str, list] = {}
+    startups = []
     with AnswerChecker() as checker:
         checker.equivalent_many([("0", "0")])  # workers started before the clock runs
-        for arm, runner, with_submit in (
-            ("chunks", run_adapt, False),
-            ("stream, generate only", run_streaming, False),
-            ("stream, submit", run_streaming, True),
-        ):
-            engine._llm.reset_prefix_cache()
-            tracker = Tracker(engine, with_submit)
-            work = WorkDir(tmp / arm.replace(", ", "-").replace(" ", "_"), fingerprint({"arm": arm}), {"arm": arm})
-            began = time.perf_counter()
-            out = runner(tracker, todo, config, prompts, checker, work)
-            ended = time.perf_counter()
-            window = ended - (tracker.first or began)
-            records[arm] = [e.to_dict() for e in out]
-            results.append({
-                "arm": arm, "wall_s": round(ended - began, 2), "idle_share": round(1 - tracker.busy / window, 4) if window > 0 else None,
-                "idle_s": round(window - tracker.busy, 2), "rollouts": sum(e.get("rollouts") or 0 for e in records[arm]),
-            })  # fmt: skip
-    engine.close()
+        for repeat in range(args.repeats):
+            started = time.perf_counter()
+            # a fresh engine per repeat: once submit() started its loop, generate() goes through it
+            engine = VLLMEngine(model, max_model_len=4096, max_num_seqs=args.max_num_seqs, enforce_eager=True)
+            startups.append(round(time.perf_counter() - started, 1))
+            order = ["chunks", "stream, generate only"]
+            if repeat % 2:
+                order.reverse()
+            for arm in [*order, "stream, submit"]:
+                runner, with_submit = arms[arm]
+                engine._llm.reset_prefix_cache()
+                tracker = Tracker(engine, with_submit)
+                name = f"{repeat}-" + arm.replace(", ", "-").replace(" ", "_")
+                work = WorkDir(tmp / name, fingerprint({"arm": name}), {"arm": name})
+                began = time.perf_counter()
+                out = runner(tracker, todo, config, prompts, checker, work)
+                ended = time.perf_counter()
+                window = ended - (tracker.first or began)
+                records.setdefault(arm, [e.to_dict() for e in out])
+                assert [e.to_dict() for e in out] == records[arm], f"{arm}: records differ between repeats"
+                results[arm].append({
+                    "wall_s": round(ended - began, 2), "idle_share": round(1 - tracker.busy / window, 4),
+                    "idle_s": round(window - tracker.busy, 2), "mean_samples_in_flight": round(tracker.area / window, 1),
+                    "rollouts": sum(e.to_dict().get("rollouts") or 0 for e in out), "load_average_1m": round(os.getloadavg()[0], 1),
+                })  # fmt: skip
+            engine.close()
     same = all(r == records["chunks"] for r in records.values())
+    summary = {
+        arm: {key: statistics.median(r[key] for r in runs) for key in ("wall_s", "idle_share", "mean_samples_in_flight")}
+        for arm, runs in results.items()
+    }
     report = {
         "problems": args.problems, "steps": args.steps, "chunk_size": args.chunk_size, "n_sim": args.n_sim,
         "n_explore": args.n_explore, "max_tokens": args.max_tokens, "max_num_seqs": args.max_num_seqs,
-        "engine_startup_s": round(startup, 1), "records_equal": same, "arms": results,
-        "cpus": os.cpu_count(), "load_average": os.getloadavg(), "python": platform.python_version(),
+        "repeats": args.repeats, "engine_startup_s": startups, "records_equal": same, "median": summary, "runs": results,
+        "cpus": os.cpu_count(), "python": platform.python_version(),
     }  # fmt: skip
     if args.json:
         print(json.dumps(report, indent=2))
         return
     print(f"{args.problems} problems x {args.steps} steps, chunk {args.chunk_size}, N_sim {args.n_sim}, N_explore {args.n_explore}, "
-          f"max_tokens {args.max_tokens}; engine start-up {startup:.0f} s; records equal: {same}")  # fmt: skip
-    for r in results:
-        print(f"  {r['arm']:<24} wall {r['wall_s']:7.1f} s   idle {100 * r['idle_share']:5.1f}% ({r['idle_s']:.1f} s)   rollouts {r['rollouts']}")
-    print(f"load average {os.getloadavg()}")
+          f"max_tokens {args.max_tokens}, {args.repeats} repeats; records equal: {same}")  # fmt: skip
+    for arm, runs in results.items():
+        m = summary[arm]
+        print(f"  {arm:<24} wall {m['wall_s']:7.1f} s   idle {100 * m['idle_share']:5.1f}%   "
+              f"samples in flight {m['mean_samples_in_flight']:6.1f}   (each: {[r['wall_s'] for r in runs]} s)")  # fmt: skip
 
 
 if __name__ == "__main__":

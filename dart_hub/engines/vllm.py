@@ -62,6 +62,7 @@ default is stdout) unless VLLM_LOGGING_STREAM says otherwise.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import contextlib
 import functools
@@ -289,6 +290,7 @@ def _serve(stepper: _Stepper, receive: Callable[[bool], Any], send: Callable[[An
     (prefix-cache tokens since the last one), and ("fatal", message) when the engine failed:
     every request in flight is lost and the loop ends."""
     batches: dict[int, list[Any]] = {}  # batch -> [rows, requests left]
+    counted = time.monotonic()  # when the prefix-cache counters were last read
     while True:
         message = receive(not stepper.busy())
         while message is not None:
@@ -321,9 +323,15 @@ def _serve(stepper: _Stepper, receive: Callable[[bool], Any], send: Callable[[An
             return
         if not finished:
             continue
-        delta = stepper.counter_delta()
-        if delta != (0, 0):
-            send(("counters", delta))
+        # vLLM's counters cost milliseconds to read (get_metrics): read them when a generate()
+        # call ends or the engine runs dry, else at most once a second
+        ending = collections.Counter(tag[1] for tag, _ in finished if tag[0] == "batch")
+        ends_batch = any(batches.get(batch, [0, 0])[1] <= k for batch, k in ending.items())
+        if ends_batch or not stepper.busy() or time.monotonic() - counted > 1.0:
+            counted = time.monotonic()
+            delta = stepper.counter_delta()
+            if delta != (0, 0):
+                send(("counters", delta))
         for tag, samples in finished:
             if tag[0] == "submit":
                 send(("failed", tag[1], str(samples)) if isinstance(samples, DartHubError) else ("done", tag[1], samples))
@@ -499,8 +507,6 @@ class PrefixRouter:
     MEMORY = 1 << 16  # block prefixes remembered (the oldest are forgotten first)
 
     def __init__(self, engines: int, slack: int):
-        import collections
-
         self.load = [0] * engines  # samples submitted and not answered, per engine
         self.slack = slack
         self.owner: collections.OrderedDict[int, int] = collections.OrderedDict()  # -1: shared
