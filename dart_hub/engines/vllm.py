@@ -5,7 +5,9 @@ extends prompt t by one step, and every prompt is sampled N times. vLLM's automa
 caching reuses the KV blocks those prompts share, so the engine keeps the order it is given
 (dart-hub puts the prefixes of one trace next to each other) and sends every request of a call
 in one `LLM.generate` call (one prompt per request, its own `SamplingParams` with `n`, so the
-scheduler sees the whole chunk at once).
+scheduler sees the whole chunk at once). `prefix_cache_hit_rate` (and `describe()`) report the
+share of prompt tokens served from the cache, from vLLM's own counters
+(`vllm:prefix_cache_queries` / `vllm:prefix_cache_hits`).
 
 Continuous submission. `submit(request)` returns a Future at once: a loop (`_serve`) drives
 vLLM's engine step by step (`LLMEngine.add_request` / `step`, what `LLM.generate` does inside,
@@ -15,9 +17,7 @@ engine the loop is a thread here, started by the first submit(); from then on ge
 through it too (two callers of one LLMEngine would steal each other's outputs). With data
 parallelism each worker process runs the loop over its pipe and a receiver thread here
 resolves the futures; `PrefixRouter` keeps a trace's prefixes on one worker. `concurrency` =
-data_parallel_size x max_num_seqs: the streaming scheduler keeps twice that waiting. `prefix_cache_hit_rate` (and `describe()`) report the
-share of prompt tokens served from the cache, from vLLM's own counters
-(`vllm:prefix_cache_queries` / `vllm:prefix_cache_hits`).
+data_parallel_size x max_num_seqs: the streaming scheduler keeps twice that waiting.
 
 Prompts. Chat requests are rendered with the model's chat template (add_generation_prompt) and
 tokenized here, raw prompts are tokenized with the tokenizer's special tokens unless the text
