@@ -140,6 +140,85 @@ def test_prefix_router_keeps_a_traces_prefixes_on_one_engine_and_balances_load()
     assert router.pick([5, 6, 7], 1) == least
 
 
+class FakeStepper:
+    """What `_serve` needs of `_Stepper`, without vLLM: a request of n samples finishes after
+    as many steps as its first token id; token id 0 is refused, 99 kills the engine."""
+
+    def __init__(self):
+        self.running: dict = {}  # tag -> (steps left, n)
+        self.steps = 0
+
+    def add(self, tag, ids, item):
+        if ids[0] == 0:
+            raise ValueError("prompt refused")
+        if ids[0] == 99:
+            raise RuntimeError("EngineDeadError: engine core died")
+        self.running[tag] = [ids[0], item["n"]]
+
+    def busy(self):
+        return bool(self.running)
+
+    def step(self):
+        self.steps += 1
+        finished = []
+        for tag, left in list(self.running.items()):
+            left[0] -= 1
+            if left[0] == 0:
+                del self.running[tag]
+                finished.append((tag, [(f"s{i}", "length", 1, 1) for i in range(left[1])]))
+        return finished
+
+    def counter_delta(self):
+        return (10, 5)
+
+
+def serve_script(messages):
+    """Run `_serve` over a script of incoming messages; a message is taken whenever the loop
+    asks, and the loop blocks (here: ends the script) only when nothing is in flight."""
+    from dart_hub.engines.vllm import _serve
+
+    inbox, sent = list(messages), []
+
+    def receive(block):
+        if inbox:
+            return inbox.pop(0)
+        assert block is False or not inbox, "blocked with requests in flight"
+        return ("close",) if block else None
+
+    _serve(FakeStepper(), receive, sent.append)
+    return sent
+
+
+def test_the_loop_answers_requests_as_they_finish_and_a_generate_call_when_it_is_complete():
+    item = {"n": 2}
+    sent = serve_script([
+        ("submit", 1, [3], item), ("generate", 7, [([1], item), ([2], {"n": 1})]), ("submit", 2, [1], item),
+    ])  # fmt: skip
+    kinds = [m[0] for m in sent]
+    # request 2 (one step) and the first of the call finish before request 1 (three steps)
+    assert [m for m in sent if m[0] == "done"] == [
+        ("done", 2, [("s0", "length", 1, 1), ("s1", "length", 1, 1)]),
+        ("done", 1, [("s0", "length", 1, 1), ("s1", "length", 1, 1)]),
+    ]
+    assert [m for m in sent if m[0] in ("progress", "result")] == [
+        ("progress", 7, 2), ("progress", 7, 1),
+        ("result", 7, [[("s0", "length", 1, 1), ("s1", "length", 1, 1)], [("s0", "length", 1, 1)]]),
+    ]  # fmt: skip
+    # the prefix-cache counters are read (throttled) before a call's result and when the
+    # engine runs dry, and sent before the answers of their step
+    assert kinds == ["progress", "done", "counters", "progress", "result", "counters", "done"], kinds
+
+
+def test_the_loop_fails_a_refused_request_alone_and_everything_when_the_engine_dies():
+    item = {"n": 1}
+    sent = serve_script([("submit", 1, [0], item), ("submit", 2, [1], item), ("generate", 3, [([0], item)])])
+    assert ("failed", 1, "vLLM refused a request: ValueError: prompt refused") in sent
+    assert ("done", 2, [("s0", "length", 1, 1)]) in sent
+    assert ("batch_error", 3, "vLLM refused a request: ValueError: prompt refused") in sent
+    sent = serve_script([("submit", 1, [5], item), ("submit", 2, [99], item), ("submit", 3, [1], item)])
+    assert sent == [("fatal", "vLLM generation failed: RuntimeError: EngineDeadError: engine core died")]
+
+
 # -- one engine for the module ---------------------------------------------------------------
 
 
