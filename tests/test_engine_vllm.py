@@ -12,6 +12,7 @@ DART_HUB_TEST_VLLM_DP=1. The first tests below need no vLLM and run in the defau
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -24,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from dart_hub.engines.base import Engine, GenerationRequest
-from dart_hub.engines.vllm import PORT_BLOCK, split_groups, worker_port_bases
+from dart_hub.engines.vllm import PORT_BLOCK, PrefixRouter, split_groups, worker_port_bases
 from dart_hub.errors import DartHubError
 from tests.tiny_model import math_sentences
 
@@ -109,6 +110,113 @@ def test_split_groups_is_contiguous_balanced_and_cuts_between_traces():
     bounds = split_groups([[k] for k in range(10)], [1] * 10, 3)
     assert bounds[0] == 0 and bounds[-1] == 10 and bounds == sorted(bounds)
     assert split_groups([], [], 2) == [0, 0, 0]
+
+
+def test_prefix_router_keeps_a_traces_prefixes_on_one_engine_and_balances_load():
+    """Prompts as DART's flows submit them: a head every problem shares (template and
+    instructions), the problem, then growing prefixes of its trace; problem by problem."""
+    head = [1] * 70
+    prompts = {
+        p: [head + [100 + p] * 40 + list(range(1000, 1000 + 30 * t)) for t in range(1, 6)] for p in range(12)
+    }
+    router = PrefixRouter(3, slack=16)
+    placed: dict[int, set[int]] = {}
+    for p, rows in prompts.items():
+        for ids in rows:
+            placed.setdefault(p, set()).add(router.pick(ids, 4))
+    assert all(len(engines) == 1 for engines in placed.values()), placed  # a trace stays put
+    per_problem = 5 * 4
+    assert max(router.load) - min(router.load) <= 16 + per_problem, router.load  # balanced
+    assert len({e for engines in placed.values() for e in engines}) == 3
+    # a trace's engine busier than the least loaded by more than the slack: the request moves
+    (home,) = placed[0]
+    router.load[home] += 100
+    assert router.pick(prompts[0][0], 4) != home
+    # answers free their engine again
+    router.done(home, 100)
+    assert router.pick(prompts[5][-1] + [7] * 40, 4) == next(iter(placed[5]))
+    # a prompt shorter than a block goes to the least loaded engine
+    least = min(range(3), key=router.load.__getitem__)
+    assert router.pick([5, 6, 7], 1) == least
+
+
+class FakeStepper:
+    """What `_serve` needs of `_Stepper`, without vLLM: a request of n samples finishes after
+    as many steps as its first token id; token id 0 is refused, 99 kills the engine."""
+
+    def __init__(self):
+        self.running: dict = {}  # tag -> (steps left, n)
+        self.steps = 0
+
+    def add(self, tag, ids, item):
+        if ids[0] == 0:
+            raise ValueError("prompt refused")
+        if ids[0] == 99:
+            raise RuntimeError("EngineDeadError: engine core died")
+        self.running[tag] = [ids[0], item["n"]]
+
+    def busy(self):
+        return bool(self.running)
+
+    def step(self):
+        self.steps += 1
+        finished = []
+        for tag, left in list(self.running.items()):
+            left[0] -= 1
+            if left[0] == 0:
+                del self.running[tag]
+                finished.append((tag, [(f"s{i}", "length", 1, 1) for i in range(left[1])]))
+        return finished
+
+    def counter_delta(self):
+        return (10, 5)
+
+
+def serve_script(messages):
+    """Run `_serve` over a script of incoming messages; a message is taken whenever the loop
+    asks, and the loop blocks (here: ends the script) only when nothing is in flight."""
+    from dart_hub.engines.vllm import _serve
+
+    inbox, sent = list(messages), []
+
+    def receive(block):
+        if inbox:
+            return inbox.pop(0)
+        assert block is False or not inbox, "blocked with requests in flight"
+        return ("close",) if block else None
+
+    _serve(FakeStepper(), receive, sent.append)
+    return sent
+
+
+def test_the_loop_answers_requests_as_they_finish_and_a_generate_call_when_it_is_complete():
+    item = {"n": 2}
+    sent = serve_script([
+        ("submit", 1, [3], item), ("generate", 7, [([1], item), ([2], {"n": 1})]), ("submit", 2, [1], item),
+    ])  # fmt: skip
+    kinds = [m[0] for m in sent]
+    # request 2 (one step) and the first of the call finish before request 1 (three steps)
+    assert [m for m in sent if m[0] == "done"] == [
+        ("done", 2, [("s0", "length", 1, 1), ("s1", "length", 1, 1)]),
+        ("done", 1, [("s0", "length", 1, 1), ("s1", "length", 1, 1)]),
+    ]
+    assert [m for m in sent if m[0] in ("progress", "result")] == [
+        ("progress", 7, 2), ("progress", 7, 1),
+        ("result", 7, [[("s0", "length", 1, 1), ("s1", "length", 1, 1)], [("s0", "length", 1, 1)]]),
+    ]  # fmt: skip
+    # the prefix-cache counters are read (throttled) before a call's result and when the
+    # engine runs dry, and sent before the answers of their step
+    assert kinds == ["progress", "done", "counters", "progress", "result", "counters", "done"], kinds
+
+
+def test_the_loop_fails_a_refused_request_alone_and_everything_when_the_engine_dies():
+    item = {"n": 1}
+    sent = serve_script([("submit", 1, [0], item), ("submit", 2, [1], item), ("generate", 3, [([0], item)])])
+    assert ("failed", 1, "vLLM refused a request: ValueError: prompt refused") in sent
+    assert ("done", 2, [("s0", "length", 1, 1)]) in sent
+    assert ("batch_error", 3, "vLLM refused a request: ValueError: prompt refused") in sent
+    sent = serve_script([("submit", 1, [5], item), ("submit", 2, [99], item), ("submit", 3, [1], item)])
+    assert sent == [("fatal", "vLLM generation failed: RuntimeError: EngineDeadError: engine core died")]
 
 
 # -- one engine for the module ---------------------------------------------------------------
@@ -230,6 +338,78 @@ class TestVLLMEngine:
         assert 0 < engine.prefix_cache_hit_rate <= 1
         assert engine.describe()["prefix_cache_hit_rate"] == round(engine.prefix_cache_hit_rate, 4)
 
+    def test_streaming_adapt_gives_the_chunked_records(self, engine, tmp_path, monkeypatch):
+        """`adapt`'s streaming scheduler submits request by request (`submit`), the chunked
+        runner makes one `LLM.generate` per stage of a chunk: same records, same chunk files.
+        The random tiny model writes no final answer, so the answer extraction is replaced by a
+        function of the text (a third of the samples are "correct"): every cut and every
+        selected continuation then depends on the exact texts vLLM sampled."""
+        from dart_hub.adapt.pipeline import run_adapt
+        from dart_hub.adapt.stream import run_streaming
+        from tests.test_pipeline import PROMPTS, config, make_problem
+        from tests.test_stream import work
+
+        class ThirdChecker:
+            def equivalent_many(self, pairs):
+                return [pred == "0" for _, pred in pairs]
+
+        monkeypatch.setattr("dart_hub.adapt.judge.extract_answer", lambda text: str(len(text) % 3))
+        assert not engine._streaming  # the chunked run below goes through LLM.generate
+        problems = [make_problem(str(k), 4 + k % 2) for k in range(5)]
+        cfg = config(chunk_size=2, n_sim=3, n_explore=3, sim_max_tokens=12, explore_max_tokens=12, sim_temperature=1.0)
+        chunked = run_adapt(engine, problems, cfg, PROMPTS, ThirdChecker(), work(tmp_path, "c", cfg))
+        streamed = run_streaming(engine, problems, cfg, PROMPTS, ThirdChecker(), work(tmp_path, "s", cfg))
+        assert engine._streaming  # ... and the streaming run through submit()
+        expected = [e.to_dict() for e in chunked]
+        assert [e.to_dict() for e in streamed] == expected
+        # the runs cut traces and explored from the cuts: the texts decided something
+        assert any(e["cut_reason"] == "gap" and e["candidates"] for e in expected)
+        files = sorted((tmp_path / "c" / "chunks").glob("*.jsonl"))
+        assert len(files) == 3
+        for path in files:
+            assert path.read_text() == (tmp_path / "s" / "chunks" / path.name).read_text()
+
+    def test_submit_gives_the_samples_of_generate_whatever_else_is_in_flight(self, engine):
+        import random
+
+        requests = [
+            chat(s, n=3, temperature=1.0, top_p=0.95, max_tokens=16, seed=200 + i)
+            for i, s in enumerate(math_sentences(6, seed=9))
+        ]
+        requests.append(GenerationRequest(prompt=RAW, n=2, temperature=0.7, max_tokens=16, seed=5, sample_offset=2))
+        expected = engine.generate(requests)
+        order = list(range(len(requests)))
+        random.Random(3).shuffle(order)
+        futures = {i: engine.submit(requests[i]) for i in order[:4]}
+        # a generate() call and more submissions while the first ones run
+        assert engine.generate(requests[2:5]) == expected[2:5]
+        futures.update({i: engine.submit(requests[i]) for i in order[4:]})
+        assert [futures[i].result(timeout=300) for i in range(len(requests))] == expected
+        # sample_offset: the offset samples of a longer request
+        longer = GenerationRequest(prompt=RAW, n=4, temperature=0.7, max_tokens=16, seed=5)
+        assert engine.submit(longer).result(timeout=300)[2:] == expected[-1]
+
+    def test_submit_counts_prefix_hits_reports_progress_and_fails_one_request(self, engine):
+        before = engine.prefix_cache_tokens
+        futures = [engine.submit(r) for r in prefix_requests(n=2, max_tokens=4)]
+        rows = [f.result(timeout=300) for f in futures]
+        assert all(len(row) == 2 and all(1 <= c.completion_tokens <= 4 for c in row) for row in rows)
+        after = engine.prefix_cache_tokens
+        assert after["hits"] - before["hits"] > 0.5 * (after["queries"] - before["queries"]) > 0
+        assert engine.describe()["prefix_cache_hit_rate"] == round(engine.prefix_cache_hit_rate, 4)
+        # generate() through the loop still reports progress
+        seen: list[int] = []
+        engine.generate([chat(n=3, temperature=1.0, max_tokens=6, seed=1), chat(RAW, max_tokens=6)], progress=seen.append)
+        assert sum(seen) == 4
+        # a prompt over the context fails its own future only
+        too_long = engine.submit(GenerationRequest(prompt=" ".join(PARAGRAPHS * 2), max_tokens=4))
+        fine = engine.submit(chat(max_tokens=4))
+        with pytest.raises(DartHubError, match="--max-model-len"):
+            too_long.result(timeout=60)
+        assert len(fine.result(timeout=300)) == 1
+        (empty,) = engine.submit(GenerationRequest(prompt=RAW, max_tokens=0)).result(timeout=5)
+        assert (empty.text, empty.finish_reason, empty.completion_tokens) == ("", "length", 0)
+
     def test_unsupported_head_dimension_on_cpu_is_a_clear_error(self, engine, tiny_model_dir, tmp_path):
         from dart_hub.engines.vllm import VLLMEngine
 
@@ -299,9 +479,19 @@ def test_data_parallel_engines_merge_in_order_and_report_a_dead_worker(engine, t
         assert sum(seen) == sum(r.n for r in requests)
         assert dp.prefix_cache_hit_rate > 0.3
         assert dp.describe()["data_parallel_size"] == 2
+        # submit(): the same samples; prefixes of one trace on one worker
+        futures = [dp.submit(r) for r in requests]
+        assert [f.result(timeout=300) for f in futures] == expected
+        assert dp.concurrency == 2 * 64
+        pending = dp.submit(chat(n=2, temperature=1.0, max_tokens=400, seed=9))
         dp._workers[1].process.kill()
         with pytest.raises(DartHubError, match="worker 1 exited"):
             dp.generate(requests)
+        # whichever of them the router sends to worker 1 fail, the others are answered
+        outcomes = [f.exception(timeout=300) for f in [dp.submit(r) for r in requests]]
+        assert any(e is not None and "worker 1 exited" in str(e) for e in outcomes), outcomes
+        with contextlib.suppress(DartHubError):  # answered, or failed if it ran on worker 1
+            pending.result(timeout=300)
     finally:
         dp.close()
 
@@ -329,3 +519,27 @@ def test_data_parallel_start_up_is_race_free_many_times_in_a_row(tiny_model_dir)
             dp.close()
         durations.append(round(time.monotonic() - began, 1))
     print(f"{starts} data-parallel starts, seconds each: {durations}")
+
+
+# -- last: kills the module's engine ---------------------------------------------------------
+
+
+@pytest.mark.vllm
+@pytest.mark.skipif(not HAS_VLLM, reason="vllm is not installed (docs/vllm.md)")
+@pytest.mark.timeout(900)
+def test_a_dead_engine_fails_submitted_requests_and_generate_without_hanging(engine):
+    import multiprocessing
+    import time
+
+    engine.submit(chat(max_tokens=4)).result(timeout=300)  # the loop runs
+    cores = [p for p in multiprocessing.active_children() if "EngineCore" in p.name]
+    assert cores, [p.name for p in multiprocessing.active_children()]
+    for process in cores:
+        process.kill()
+    time.sleep(2)
+    with pytest.raises(DartHubError, match="vLLM generation failed"):
+        engine.submit(chat(n=2, temperature=1.0, max_tokens=8, seed=4)).result(timeout=120)
+    with pytest.raises(DartHubError, match="vLLM generation failed"):
+        engine.generate([chat(max_tokens=4)])
+    with pytest.raises(DartHubError, match="vLLM generation failed"):
+        engine.submit(chat(max_tokens=4)).result(timeout=5)

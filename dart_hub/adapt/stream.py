@@ -14,13 +14,14 @@ runs chunk by chunk) and the mapper (one rewrite request per problem; the reward
 student-likelihood scorer batches, are scored per chunk when its last problem is back, as the
 chunked runner scores them).
 
-- Engines with a `submit(request) -> Future` (the OpenAI-compatible engine) get work as soon
-  as it exists; new chunks are started while fewer than twice the engine's `concurrency`
-  samples are waiting (in flight or queued in the engine), so a slot that frees is refilled at
-  once from the engine's queue, and memory stays bounded.
-- Engines without one (transformers, vLLM offline) get everything that is ready in one
-  `generate()` call; DART's next chunk's probes join the previous chunk's exploration call
-  (DAIL and the mapper have one request per problem: one call per chunk, as chunked).
+- Engines with a `submit(request) -> Future` (the OpenAI-compatible engine, and the vLLM
+  offline engine, whose loop adds each request to vLLM's running batch between engine steps)
+  get work as soon as it exists; new chunks are started while fewer than twice the engine's
+  `concurrency` samples are waiting (in flight or queued in the engine), so a slot that frees
+  is refilled at once from the engine's queue, and memory stays bounded.
+- Engines without one (transformers) get everything that is ready in one `generate()` call;
+  DART's next chunk's probes join the previous chunk's exploration call (DAIL and the mapper
+  have one request per problem: one call per chunk, as chunked).
 
 Durability and results are the chunked runner's: problems are still grouped into chunks of
 `chunk_size`, a chunk file is written (atomically) when its last problem is done, simulation

