@@ -221,3 +221,22 @@ def run_recipe(
         state = run_one(recipe, stages, quiet, shard, force)
         out.append(RecipeRun(recipe=recipe.path, output=recipe.output, stages=stages, summary=state.data))
     return out
+
+
+def merge(shards_dir: str | Path, output: str | Path, *, allow_missing: bool = False):
+    """Combine the outputs of `adapt --shard I/N` (the shard folders in `shards_dir`) into one
+    Hub-ready folder `output` (`dart-hub merge`); returns a `dart_hub.shards.MergeResult`
+    (summary, output, shards read, `engine_by_shard` when they ran on different engines).
+    Shards of different runs are refused; missing shards are an error unless `allow_missing`."""
+    from dart_hub.shards import merge_shards
+
+    return merge_shards(Path(shards_dir), Path(output), allow_missing=allow_missing)
+
+
+def card(folder: str | Path, *, check: bool = False):
+    """(Re)render the dataset card (README.md) and figure of an adapt output folder from the
+    folder itself (`dart-hub card`); returns a `dart_hub.publish.rerender.CardResult`. With
+    `check` nothing is written and `result.stale` lists the parts that are out of date."""
+    from dart_hub.publish.rerender import rerender_card
+
+    return rerender_card(Path(folder), check=check)
