@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dart_hub.errors import DartHubError
-from dart_hub.specs import AdaptSpec, EvalSpec, TrainSpec
+from dart_hub.specs import AdaptSpec, EvalSpec, InspectSpec, MapperTrainSpec, TrainSpec
 
 __all__ = [
     "AdaptResult", "AdaptSpec", "Comparison", "EvalResult", "EvalSpec", "RecipeRun", "TrainResult",
@@ -240,3 +240,25 @@ def card(folder: str | Path, *, check: bool = False):
     from dart_hub.publish.rerender import rerender_card
 
     return rerender_card(Path(folder), check=check)
+
+
+def inspect(spec: InspectSpec, *, progress_bars: bool = True):
+    """A dataset as DART will see it (`dart-hub inspect`): returns a
+    `dart_hub.inspection.Inspection` with the loaded source (problems, skipped rows with their
+    reasons), each problem's steps and the summary; `.records()` gives the JSON lines of
+    `dart-hub inspect --json`. `progress_bars` False: no `datasets` download bars."""
+    from dart_hub.inspection import inspect_source
+
+    _expect(spec, InspectSpec)
+    return inspect_source(spec, progress_bars=progress_bars)
+
+
+def mapper_train(spec: MapperTrainSpec):
+    """Train the rewriting mapper of `adapt --method mapper` with GRPO (`dart-hub mapper
+    train`; our design, docs/mapper.md). Returns a
+    `dart_hub.methods.mapper.stage.MapperTrainResult` (summary, final, run_file); the same spec
+    resumes from the last checkpoint in `spec.output`."""
+    from dart_hub.methods.mapper.stage import run
+
+    _expect(spec, MapperTrainSpec)
+    return run(spec)
