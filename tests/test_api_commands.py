@@ -41,9 +41,11 @@ def parquet_rows(folder: Path, sub: str) -> list[dict]:
     return pq.read_table(folder / sub / "train-00000-of-00001.parquet").to_pylist()
 
 
-def test_inspect_gives_the_json_lines_of_the_command():
+def test_inspect_gives_the_json_lines_of_the_command(capsys):
     lines = [json.loads(line) for line in invoke("inspect", SAMPLE, "--limit", "0", "--min-step-chars", "10", "--json").stdout.splitlines()]
+    capsys.readouterr()
     inspection = api.inspect(InspectSpec(dataset=str(SAMPLE), limit=0, min_step_chars=10), progress_bars=False)
+    assert capsys.readouterr().out == ""  # from Python nothing is printed
     assert json.loads(json.dumps(list(inspection.records()), default=str)) == lines
     assert {"type": "summary", **inspection.summary} == lines[-1]
     assert len(inspection.problems) == len(inspection.steps) == lines[-1]["problems"] > 0
@@ -62,11 +64,13 @@ def test_inspect_errors_are_the_commands_one_line(tmp_path):
         api.inspect(str(SAMPLE))
 
 
-def test_merge_gives_the_commands_folder_and_summary(tmp_path):
+def test_merge_gives_the_commands_folder_and_summary(tmp_path, capsys):
     for i in range(2):
         adapt_static(tmp_path / "shards", tmp_path / "work", "--shard", f"{i}/2")
     summary = json.loads(invoke("merge", tmp_path / "shards", "--output", tmp_path / "cli", "--json").stdout)
+    capsys.readouterr()
     merged = api.merge(tmp_path / "shards", tmp_path / "api")
+    assert capsys.readouterr().out == ""
     assert merged.output == tmp_path / "api" and merged.shards == ["shard-00000-of-00002", "shard-00001-of-00002"]
     assert merged.warnings == [] and merged.engine_by_shard == {}
     varying = {"output"}
@@ -82,7 +86,7 @@ def test_merge_gives_the_commands_folder_and_summary(tmp_path):
     assert api.merge(tmp_path / "shards", tmp_path / "m", allow_missing=True).summary["missing_shards"] == [1]
 
 
-def test_card_rewrites_and_checks_like_the_command(tmp_path):
+def test_card_rewrites_and_checks_like_the_command(tmp_path, capsys):
     folder = tmp_path / "out"
     adapt_static(folder, tmp_path / "work")
     readme = folder / "README.md"
@@ -93,7 +97,9 @@ def test_card_rewrites_and_checks_like_the_command(tmp_path):
     checked = invoke("card", folder, "--check", code=1)
     assert "out of date in" in checked.stderr and "README.md" in checked.stderr
 
+    capsys.readouterr()
     written = api.card(folder)
+    assert capsys.readouterr().out == ""
     assert written.readme == readme and not written.checked and readme.read_text() == original
     assert invoke("card", folder).stdout.strip() == str(readme) and readme.read_text() == original
     again = api.card(folder, check=True)
@@ -105,11 +111,13 @@ def test_card_rewrites_and_checks_like_the_command(tmp_path):
     same_error(not_adapted, error)
 
 
-def test_report_writes_the_commands_report(tmp_path):
+def test_report_writes_the_commands_report(tmp_path, capsys):
     folder = tmp_path / "out"
     adapt_static(folder, tmp_path / "work", "--no-report")
     shown = json.loads(invoke("report", folder, "--output", tmp_path / "cli", "--json").stdout)
+    capsys.readouterr()
     written = api.report(folder, output=tmp_path / "api")
+    assert capsys.readouterr().out == ""
     assert written.index == tmp_path / "api" / "index.html" and written.index.is_file()
     assert (written.files, written.bytes) == (shown["files"], shown["bytes"])
     assert written.index.read_text() == Path(shown["index"]).read_text()
@@ -120,14 +128,16 @@ def test_report_writes_the_commands_report(tmp_path):
     same_error(missing, error)
 
 
-def test_prefetch_fetches_what_the_command_fetches(tmp_path):
+def test_prefetch_fetches_what_the_command_fetches(tmp_path, capsys):
     from dart_hub.toy import toy_student_path
 
     recipe = tmp_path / "r.yaml"
     recipe.write_text(f"name: p\noutput: {tmp_path / 'run'}\nsource:\n  dataset: {SAMPLE}\nstudent:\n  model: {toy_student_path()}\n")
     printed = invoke("prefetch", recipe, recipe, "--no-eval").stdout.splitlines()
     seen = []
+    capsys.readouterr()
     fetched = api.prefetch([recipe, recipe], with_eval=False, on_fetch=seen.append)
+    assert capsys.readouterr().out == ""
     assert seen == fetched
     assert [f"{f.recipe.name}: {f.kind} {f.name}: {f.where}" for f in fetched] == printed
     assert [(f.kind, f.where) for f in fetched] == [("model", "local folder"), ("dataset", fetched[1].where)]
