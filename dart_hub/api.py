@@ -11,6 +11,10 @@ A spec has one field per option of the command, with the same name and default (
 command's one-line message. The commands in `dart_hub.commands` are this module plus printing;
 recipes (`run_recipe`), the toy demo and the distributed training launcher call these
 functions (or the stage modules behind them), never a click command.
+
+The other commands are functions too: `inspect(InspectSpec)`, `merge(shards_dir, output)`,
+`card(folder)`, `report(paths)`, `prefetch(recipes)`, `mapper_train(MapperTrainSpec)` and
+`demo(DemoSpec)`, each returning what its command prints as a typed result.
 """
 
 from __future__ import annotations
