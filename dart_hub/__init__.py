@@ -1,7 +1,8 @@
 """dart-hub: adapt expert reasoning datasets to small students (DART) and publish them on the Hub.
 
 The Python API is `dart_hub.api`: `adapt`, `push`, `train`, `evaluate`, `compare`,
-`run_recipe` and their specs. All but `adapt` are re-exported here (`dart_hub.adapt` is the
+`run_recipe`, `inspect`, `merge`, `card`, `report`, `prefetch`, `mapper_train`, `demo`, their
+specs and results. All but `adapt` are re-exported here (`dart_hub.adapt` is the
 package of the DART algorithm, so take that function from `dart_hub.api`), with `DartHubError`.
 They load on first use, so `import dart_hub` (and `dart-hub --help`) stays fast.
 """
@@ -11,8 +12,10 @@ import importlib
 __version__ = "0.1.0"
 
 _API = (
-    "AdaptResult", "AdaptSpec", "Comparison", "EvalResult", "EvalSpec", "RecipeRun", "TrainResult",
-    "TrainSpec", "compare", "evaluate", "push", "run_recipe", "train",
+    "AdaptResult", "AdaptSpec", "CardResult", "Comparison", "DemoResult", "DemoSpec", "EvalResult", "EvalSpec",
+    "Fetched", "InspectSpec", "Inspection", "MapperTrainResult", "MapperTrainSpec", "MergeResult", "RecipeRun",
+    "ReportResult", "TrainResult", "TrainSpec", "card", "compare", "demo", "evaluate", "inspect", "mapper_train",
+    "merge", "prefetch", "push", "report", "run_recipe", "train",
 )  # fmt: skip
 __all__ = ["DartHubError", "__version__", *_API]
 

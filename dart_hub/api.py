@@ -11,21 +11,34 @@ A spec has one field per option of the command, with the same name and default (
 command's one-line message. The commands in `dart_hub.commands` are this module plus printing;
 recipes (`run_recipe`), the toy demo and the distributed training launcher call these
 functions (or the stage modules behind them), never a click command.
+
+The other commands are functions too: `inspect(InspectSpec)`, `merge(shards_dir, output)`,
+`card(folder)`, `report(paths)`, `prefetch(recipes)`, `mapper_train(MapperTrainSpec)` and
+`demo(DemoSpec)`, each returning what its command prints as a typed result.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dart_hub.errors import DartHubError
-from dart_hub.specs import AdaptSpec, EvalSpec, TrainSpec
+from dart_hub.inspection import Inspection
+from dart_hub.methods.mapper.stage import MapperTrainResult
+from dart_hub.prefetch import Fetched
+from dart_hub.publish.rerender import CardResult
+from dart_hub.report.build import ReportResult
+from dart_hub.shards import MergeResult
+from dart_hub.specs import AdaptSpec, EvalSpec, InspectSpec, MapperTrainSpec, TrainSpec
+from dart_hub.toy.demo import DemoResult, DemoSpec
 
 __all__ = [
-    "AdaptResult", "AdaptSpec", "Comparison", "EvalResult", "EvalSpec", "RecipeRun", "TrainResult",
-    "TrainSpec", "adapt", "compare", "evaluate", "push", "run_recipe", "train",
+    "AdaptResult", "AdaptSpec", "CardResult", "Comparison", "DemoResult", "DemoSpec", "EvalResult", "EvalSpec",
+    "Fetched", "InspectSpec", "Inspection", "MapperTrainResult", "MapperTrainSpec", "MergeResult", "RecipeRun",
+    "ReportResult", "TrainResult", "TrainSpec", "adapt", "card", "compare", "demo", "evaluate", "inspect",
+    "mapper_train", "merge", "prefetch", "push", "report", "run_recipe", "train",
 ]  # fmt: skip
 
 
@@ -221,3 +234,80 @@ def run_recipe(
         state = run_one(recipe, stages, quiet, shard, force)
         out.append(RecipeRun(recipe=recipe.path, output=recipe.output, stages=stages, summary=state.data))
     return out
+
+
+def merge(shards_dir: str | Path, output: str | Path, *, allow_missing: bool = False) -> MergeResult:
+    """Combine the outputs of `adapt --shard I/N` (the shard folders in `shards_dir`) into one
+    Hub-ready folder `output` (`dart-hub merge`); returns a `MergeResult`
+    (summary, output, shards read, `engine_by_shard` when they ran on different engines).
+    Shards of different runs are refused; missing shards are an error unless `allow_missing`."""
+    from dart_hub.shards import merge_shards
+
+    return merge_shards(Path(shards_dir), Path(output), allow_missing=allow_missing)
+
+
+def card(folder: str | Path, *, check: bool = False) -> CardResult:
+    """(Re)render the dataset card (README.md) and figure of an adapt output folder from the
+    folder itself (`dart-hub card`); returns a `CardResult`. With
+    `check` nothing is written and `result.stale` lists the parts that are out of date."""
+    from dart_hub.publish.rerender import rerender_card
+
+    return rerender_card(Path(folder), check=check)
+
+
+def inspect(spec: InspectSpec, *, progress_bars: bool = True) -> Inspection:
+    """A dataset as DART will see it (`dart-hub inspect`): returns a
+    `Inspection` with the loaded source (problems, skipped rows with their
+    reasons), each problem's steps and the summary; `.records()` gives the JSON lines of
+    `dart-hub inspect --json`. `progress_bars` False: no `datasets` download bars."""
+    from dart_hub.inspection import inspect_source
+
+    _expect(spec, InspectSpec)
+    return inspect_source(spec, progress_bars=progress_bars)
+
+
+def mapper_train(spec: MapperTrainSpec) -> MapperTrainResult:
+    """Train the rewriting mapper of `adapt --method mapper` with GRPO (`dart-hub mapper
+    train`; our design, docs/mapper.md). Returns a
+    `MapperTrainResult` (summary, final, run_file); the same spec
+    resumes from the last checkpoint in `spec.output`."""
+    from dart_hub.methods.mapper.stage import run
+
+    _expect(spec, MapperTrainSpec)
+    return run(spec)
+
+
+def demo(spec: DemoSpec, *, log: Callable[[str], None] | None = None) -> DemoResult:
+    """DART end to end on the bundled toy world (`dart-hub demo`): adapt the toy expert set for
+    the toy student (and with `spec.methods` DAIL / the mapper), with `spec.with_train` train and
+    grade every arm. Returns a `DemoResult`: `data` (what `--json` prints) and `text` (the
+    report). `log`: the training's progress lines [default: stderr, none with `spec.quiet`]."""
+    from dart_hub.toy.demo import run_demo
+
+    _expect(spec, DemoSpec)
+    return run_demo(spec, log=log)
+
+
+def report(paths: str | Path | Sequence[str | Path], *, output: str | Path | None = None) -> ReportResult:
+    """Write the self-contained HTML report (`dart-hub report`) of one adapt output folder
+    (default FOLDER/report) or of run / eval / train folders (default ./dart-hub-report);
+    returns a `ReportResult` (index, bytes, files)."""
+    from dart_hub.report.build import write_report
+
+    return write_report([paths] if isinstance(paths, str | Path) else list(paths), output)
+
+
+def prefetch(
+    recipe_path: str | Path | Sequence[str | Path],
+    *,
+    overrides: Sequence[str] = (),
+    with_eval: bool = True,
+    on_fetch: Callable[[Fetched], None] | None = None,
+) -> list[Fetched]:
+    """Download what recipes need (student model, source dataset, with `with_eval` the eval
+    benchmarks) into the Hugging Face cache once (`dart-hub prefetch`); returns a list of
+    `Fetched` (recipe, kind, name, where), `on_fetch` called with each."""
+    from dart_hub.prefetch import prefetch_recipes
+
+    paths = [recipe_path] if isinstance(recipe_path, str | Path) else list(recipe_path)
+    return prefetch_recipes(paths, overrides, with_eval=with_eval, on_fetch=on_fetch)

@@ -6,7 +6,8 @@ what is wrong the same way ("Invalid value for '--n-sim': 0 is not in the range 
 DartHubError). The CLI output switch `--json` has no field: printing is the command's job.
 
 The command line is checked against these classes by tests/test_api_specs.py: a new option of
-`dart-hub adapt`, `train` or `eval` needs its field here (the test prints the line to add).
+`dart-hub adapt`, `train`, `eval`, `inspect` or `mapper train` needs its field here (the test
+prints the line to add); `dart-hub demo`'s spec is `dart_hub.toy.demo.DemoSpec`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from dart_hub.config import CLEANING, KEEP_RULES
 from dart_hub.engines.factory import ENGINES
 from dart_hub.errors import DartHubError
 from dart_hub.methods import METHODS
+from dart_hub.repetition import DEFAULT_MAX_REPETITION, DEFAULT_NGRAM
 from dart_hub.sources import PRESETS
+from dart_hub.steps import DEFAULT_MIN_STEP_CHARS
 
 REQUIRED: Any = dataclasses.MISSING
 
@@ -297,5 +300,70 @@ class EvalSpec(Spec):
     sample_batching: str = option("auto", "--sample-batching", click.Choice(["auto", "on", "off"]))
     max_retries: int | None = option(None, "--max-retries", click.IntRange(min=0))
     request_timeout: float | None = option(None, "--request-timeout", click.FloatRange(min=0, min_open=True))
+    answer_timeout: float = option(5.0, "--answer-timeout", click.FLOAT)
+    quiet: bool = option(False, "--quiet")
+
+
+@dataclass(kw_only=True)
+class InspectSpec(Spec):
+    """`dart-hub inspect`: a dataset as DART will see it (problems, steps, gold answers, skipped
+    rows). `dataset` is the DATASET argument; `limit` 0 reads every row. How the problems are
+    shown (--full, --json) is the command's business, not the spec's."""
+
+    dataset: str = option(REQUIRED, "DATASET")
+    split: str = option("train", "--split")
+    revision: str | None = option(None, "--revision")
+    dataset_config: str | None = option(None, "--config")
+    preset: str | None = option(None, "--preset", click.Choice(sorted(PRESETS)))
+    question_column: str | None = option(None, "--question-column")
+    solution_column: str | None = option(None, "--solution-column")
+    answer_column: str | None = option(None, "--answer-column")
+    limit: int = option(3, "--limit", click.IntRange(min=0))
+    min_step_chars: int = option(DEFAULT_MIN_STEP_CHARS, "--min-step-chars", click.IntRange(min=0))
+
+
+@dataclass(kw_only=True)
+class MapperTrainSpec(Spec):
+    """`dart-hub mapper train`: train the rewriting mapper with GRPO (our design, docs/mapper.md).
+
+    `mapper_model` is `--mapper`, `reward_weights` `--rewards`, `prompts_file` `--prompts`,
+    `dataset_config` `--config`; see `dart-hub mapper train --help` for each.
+    """
+
+    student: str = option(REQUIRED, "--student")
+    mapper_model: str | None = option(None, "--mapper")
+    dataset: str = option(REQUIRED, "--dataset")
+    split: str = option("train", "--split")
+    revision: str | None = option(None, "--revision")
+    dataset_config: str | None = option(None, "--config")
+    preset: str | None = option(None, "--preset", click.Choice(sorted(PRESETS)))
+    question_column: str | None = option(None, "--question-column")
+    solution_column: str | None = option(None, "--solution-column")
+    answer_column: str | None = option(None, "--answer-column")
+    limit: int | None = option(None, "--limit", click.IntRange(min=1))
+    output: Path = option(REQUIRED, "--output", click.Path(file_okay=False, dir_okay=True, path_type=Path))
+    num_generations: int = option(8, "--num-generations", click.IntRange(min=2))
+    prompts_per_step: int = option(1, "--prompts-per-step", click.IntRange(min=1))
+    temperature: float = option(1.0, "--temperature", click.FloatRange(min=0, min_open=True))
+    top_p: float = option(1.0, "--top-p", click.FloatRange(min=0, max=1, min_open=True))
+    max_completion_length: int = option(2048, "--max-completion-length", click.IntRange(min=1))
+    beta: float = option(0.01, "--beta", click.FloatRange(min=0))
+    learning_rate: float = option(1e-06, "--learning-rate", click.FloatRange(min=0, min_open=True))
+    max_steps: int = option(200, "--max-steps", click.IntRange(min=0))
+    epochs: float = option(1.0, "--epochs", click.FloatRange(min=0, min_open=True))
+    gradient_accumulation_steps: int = option(1, "--gradient-accumulation-steps", click.IntRange(min=1))
+    save_steps: int = option(50, "--save-steps", click.IntRange(min=1))
+    seed: int = option(0, "--seed", click.INT)
+    reward_weights: str | None = option(None, "--rewards")
+    reward_settings: str | None = option(None, "--reward-settings")
+    max_repetition: float = option(DEFAULT_MAX_REPETITION, "--max-repetition", click.FloatRange(min=0, max=1, max_open=True))
+    repetition_ngram: int = option(DEFAULT_NGRAM, "--repetition-ngram", click.IntRange(min=1))
+    mapper_prompts: Path | None = option(None, "--mapper-prompts", click.Path(file_okay=True, dir_okay=False, path_type=Path))
+    prompts_file: Path | None = option(None, "--prompts", click.Path(file_okay=True, dir_okay=False, path_type=Path))
+    scorer: str = option("transformers", "--scorer", click.Choice(["transformers", "vllm"]))
+    scorer_device: str | None = option(None, "--scorer-device")
+    scorer_batch_size: int | None = option(None, "--scorer-batch-size", click.IntRange(min=1))
+    scorer_dtype: str = option("auto", "--scorer-dtype")
+    scorer_gpu_memory_utilization: float | None = option(None, "--scorer-gpu-memory-utilization", click.FloatRange(min=0, max=1, min_open=True))
     answer_timeout: float = option(5.0, "--answer-timeout", click.FLOAT)
     quiet: bool = option(False, "--quiet")

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from dart_hub.cli import cli
-from dart_hub.commands.demo import curve_lines, gap_lines
+from dart_hub.toy.demo import curve_lines, gap_lines
 
 
 def test_curve_and_gap_views():

@@ -309,8 +309,8 @@ def test_wilson_interval():
 def test_demo_arms_report(tmp_path):
     """`demo --train`'s report: the arms with their bootstrap intervals (demo-results.json, by the
     demo's own writer) and each trained model's loss per epoch (no validation in the demo)."""
-    from dart_hub.commands.demo import write_arms_report
     from dart_hub.toy.compare import summarize_arm, write_results
+    from dart_hub.toy.demo import write_arms_report
 
     arms = [summarize_arm("no-tuning", [[1, 0, 0, 1]], None), summarize_arm("static", [[1, 0, 1, 1], [0, 0, 1, 1]], 4),
             summarize_arm("full", [[1, 1, 1, 1], [1, 1, 0, 1]], 3)]  # fmt: skip

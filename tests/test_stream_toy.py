@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from dart_hub.cli import cli
-from dart_hub.commands.demo import TOY_EXPLORE_MAX_TOKENS, TOY_SIM_MAX_TOKENS
 from dart_hub.toy import expert_dataset_path, toy_student_path
+from dart_hub.toy.demo import TOY_EXPLORE_MAX_TOKENS, TOY_SIM_MAX_TOKENS
 from dart_hub.toy.styles import MIN_STEP_CHARS
 
 

@@ -6,8 +6,6 @@ from pathlib import Path
 
 import click
 
-from dart_hub.errors import DartHubError
-
 HELP = """(Re)render the dataset card (README.md) and figures/adaptability.png of an adapt output folder.
 
 \b
@@ -31,36 +29,13 @@ carries the folder's content id (dart_config.json "content_id", the parquet sche
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--check", is_flag=True, help="Write nothing; exit with status 1 when README.md or the figure on disk differs from what would be rendered.")
 def command(folder: Path, check: bool) -> None:
-    from dart_hub.publish.figures import FIGURE_FILE, render_png
-    from dart_hub.publish.folder import (
-        check_same_run,
-        figure_title,
-        read_config,
-        read_examples,
-        render_folder_card,
-    )
-    from dart_hub.store import write_atomic
+    from dart_hub.api import card
 
-    if not folder.is_dir():
-        raise DartHubError(f"{folder} is not a folder: pass the folder written by `dart-hub adapt --output`")
-    config = read_config(folder)
-    check_same_run(folder)  # a card rendered over parts of two runs would describe neither
-    examples = read_examples(folder)
-    readme = folder / "README.md"
+    result = card(folder, check=check)
     if not check:
-        write_atomic(readme, render_folder_card(folder, examples=examples, config=config))
-        click.echo(str(readme))
+        click.echo(str(result.readme))
         return
-
-    stale = []
-    text = render_folder_card(folder, examples=examples, config=config, write_figure=False)
-    if not readme.is_file() or readme.read_text(encoding="utf-8") != text:
-        stale.append("README.md")
-    png = render_png(examples, figure_title(config))
-    figure = folder / FIGURE_FILE
-    if (png is None and figure.exists()) or (png is not None and (not figure.is_file() or figure.read_bytes() != png)):
-        stale.append(FIGURE_FILE)
-    if stale:
-        click.echo(f"out of date in {folder}: {', '.join(stale)}; run `dart-hub card {folder}` to re-render", err=True)
+    if result.stale:
+        click.echo(f"out of date in {folder}: {', '.join(result.stale)}; run `dart-hub card {folder}` to re-render", err=True)
         click.get_current_context().exit(1)
-    click.echo(f"{readme} is up to date")
+    click.echo(f"{result.readme} is up to date")

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import statistics
-from pathlib import Path
 from typing import Any
 
 import click
 
 from dart_hub.commands.options import source_options
 from dart_hub.records import Problem
-from dart_hub.sources import PRESETS, LoadedSource, load_source, source_spec
-from dart_hub.steps import DEFAULT_MIN_STEP_CHARS, split_steps
+from dart_hub.sources import PRESETS, LoadedSource
+from dart_hub.steps import DEFAULT_MIN_STEP_CHARS
 
 _LAST_BOX = "last \\boxed{}"
 _PRESET_LINES = "\n".join(
@@ -83,74 +81,21 @@ Examples:
     help="Print JSON lines instead: one {'type': 'problem'} object per problem (with its steps), "
     "one {'type': 'skipped'} per skipped row, then one {'type': 'summary'}.",
 )
-def command(dataset: str, limit: int, min_step_chars: int, full: bool, as_json: bool, **options: Any) -> None:
-    spec = source_spec(dataset, options, limit or None)
-    if as_json or Path(dataset).expanduser().exists():
-        # JSON mode is for scripts, and local files load in a blink: no progress bars then.
-        import datasets
+def command(as_json: bool, full: bool, **options: Any) -> None:
+    from dart_hub.api import inspect
+    from dart_hub.specs import InspectSpec
 
-        datasets.disable_progress_bars()
-    source = load_source(spec)
-    steps = [split_steps(problem.solution, min_step_chars) for problem in source.problems]
-    summary = _summary(source, steps, min_step_chars)
+    # JSON mode is for scripts: no progress bars then
+    inspection = inspect(InspectSpec(**options), progress_bars=not as_json)
     if as_json:
-        for problem, problem_steps in zip(source.problems, steps, strict=True):
-            _echo_json({"type": "problem", **_problem_json(problem, problem_steps)})
-        for row in source.skipped:
-            _echo_json(
-                {
-                    "type": "skipped",
-                    "row_index": row.row_index,
-                    "reason": row.reason,
-                    "detail": row.detail,
-                }
-            )
-        _echo_json({"type": "summary", **summary})
+        for record in inspection.records():
+            _echo_json(record)
         return
+    source = inspection.source
     width = max(40, min(shutil.get_terminal_size((100, 24)).columns, 140))
-    for number, (problem, problem_steps) in enumerate(
-        zip(source.problems, steps, strict=True), start=1
-    ):
+    for number, (problem, problem_steps) in enumerate(zip(source.problems, inspection.steps, strict=True), start=1):
         _print_problem(number, len(source.problems), problem, problem_steps, width, full)
-    _print_summary(source, summary)
-
-
-def _problem_json(problem: Problem, steps: list[str]) -> dict[str, Any]:
-    return {
-        "id": problem.id,
-        "question": problem.question,
-        "answer": problem.answer,
-        "num_steps": len(steps),
-        "steps": steps,
-        "provenance": problem.provenance.to_dict(),
-        "extra": problem.extra,
-    }
-
-
-def _summary(source: LoadedSource, steps: list[list[str]], min_step_chars: int) -> dict[str, Any]:
-    counts = [len(s) for s in steps]
-    return {
-        "source": source.spec.dataset,
-        "kind": source.kind,
-        "preset": source.preset,
-        "repo_id": source.repo_id,
-        "revision": source.revision,
-        "config": source.config,
-        "split": source.split,
-        "license": source.license,
-        "columns": source.columns,
-        "question_column": source.question_column,
-        "solution_column": source.solution_column,
-        "answer_column": source.answer_column,
-        "num_rows": source.num_rows,
-        "rows_read": source.rows_read,
-        "problems": len(source.problems),
-        "skipped": source.skipped_by_reason(),
-        "steps_mean": round(statistics.fmean(counts), 2) if counts else None,
-        "steps_median": statistics.median(counts) if counts else None,
-        "min_step_chars": min_step_chars,
-        "fingerprint": source.fingerprint(),
-    }
+    _print_summary(source, inspection.summary)
 
 
 def _echo_json(obj: dict[str, Any]) -> None:

@@ -59,21 +59,6 @@ def source_options(function: Callable[..., Any]) -> Callable[..., Any]:
     return function
 
 
-def cli_defaults(command: click.Command) -> dict[str, Any]:
-    """A command's option defaults as click would pass them (flags resolved to False), so the
-    library can call a command's `run(**options)` exactly as the CLI does."""
-    ctx = click.Context(command)
-    out = {}
-    for p in command.params:
-        if not p.name:
-            continue
-        value = p.get_default(ctx)
-        if type(value).__name__ == "Sentinel":  # click >= 8.3 marks "no default" with UNSET
-            value = () if p.multiple else None
-        out[p.name] = value
-    return out
-
-
 _ENGINE_OPTIONS = [
     click.option("--engine", type=click.Choice(ENGINES), default="auto", show_default=True, help="Generation engine (auto: vllm with a GPU when installed, else transformers)."),
     click.option("--dtype", default="auto", show_default=True, help="Model dtype: auto, float16 (the paper's), bfloat16, float32."),

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import click
 
-from dart_hub.errors import DartHubError
-
 HELP = """Write a self-contained HTML report: open its index.html in any browser, from disk.
 
 \b
@@ -44,35 +42,15 @@ Examples:
 """
 
 
-def is_dataset_folder(path: Path) -> bool:
-    from dart_hub.publish.folder import CONFIG_FILE, STEPS_FILE
-
-    return (path / CONFIG_FILE).is_file() and (path / STEPS_FILE).is_file()
-
-
 @click.command(name="report", help=HELP, context_settings={"max_content_width": 100})
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=None, help="Folder to write the report into (replaced as a whole) [default: FOLDER/report for a dataset, ./dart-hub-report for runs].")
 @click.option("--json", "as_json", is_flag=True, help="Print where the report is, and its size, as JSON.")
 def command(paths: tuple[Path, ...], output: Path | None, as_json: bool) -> None:
-    from dart_hub.report.render import write_dataset_report, write_runs_report
+    from dart_hub.api import report
 
-    for path in paths:
-        if not path.exists():
-            raise DartHubError(f"{path} does not exist; pass an adapt output folder or run / eval / train folders")
-    datasets = [p for p in paths if is_dataset_folder(p)]
-    if datasets and len(paths) > 1:
-        raise DartHubError("give one adapt output folder, or only run / eval / train folders (a dataset report covers one folder)")
-    if datasets:
-        from dart_hub.publish.folder import check_same_run
-
-        check_same_run(datasets[0])  # a report over parts of two runs would describe neither
-        index = write_dataset_report(datasets[0], output)
-    else:
-        index = write_runs_report(paths, output or Path("dart-hub-report"))
-    size = sum(f.stat().st_size for f in index.parent.rglob("*") if f.is_file())
-    files = sum(1 for f in index.parent.rglob("*") if f.is_file())
+    result = report(paths, output=output)
     if as_json:
-        click.echo(json.dumps({"index": str(index), "bytes": size, "files": files}))
+        click.echo(json.dumps(result.to_dict()))
     else:
-        click.echo(f"report: {index} ({files} files, {size / 1e6:.1f} MB); open it in a browser")
+        click.echo(f"report: {result.index} ({result.files} files, {result.bytes / 1e6:.1f} MB); open it in a browser")

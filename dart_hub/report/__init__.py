@@ -6,4 +6,5 @@ runs.py     the same for training / evaluation runs
 svg.py      the inline SVG charts
 render.py   the pages (jinja2 templates with autoescaping, inline CSS and JS) and the output folder
 paper.py    the DART paper's figures the report marks (Table 6)
+build.py    which report for which folders (dataset or runs), and its size (`dart_hub.api.report`)
 """

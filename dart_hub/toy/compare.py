@@ -157,8 +157,9 @@ def train_arm(data: Path, output: Path, seed: int, objective: str = "sft", setti
     import hashlib
     import shutil
 
-    from dart_hub.api import TrainSpec, train
+    from dart_hub.specs import TrainSpec
     from dart_hub.toy import toy_student_path
+    from dart_hub.training.stage import run as train  # api.train's stage (api imports the demo)
 
     settings = settings or TOY_TRAIN
     marker = output / "demo-train.json"
@@ -174,7 +175,7 @@ def train_arm(data: Path, output: Path, seed: int, objective: str = "sft", setti
         validation_size=0.0, select_best=False, quiet=True, **settings,
     )  # fmt: skip
     with contextlib.redirect_stdout(io.StringIO()):  # the trainer's own logs
-        summary = train(spec).summary or {}
+        summary = train(**spec.options()) or {}
     record = summary.get("objective") or {"name": objective}
     marker.write_text(json.dumps({"key": key, "model_path": summary["model_path"], "objective": record}, indent=2) + "\n")
     return summary["model_path"], record
