@@ -74,7 +74,7 @@ class Spec:
 
     @classmethod
     def params(cls) -> dict[str, SpecParam]:
-        """Every field as a SpecParam, in the command's option order."""
+        """Every field as a SpecParam (the shared engine fields first)."""
         out = {}
         for f in dataclasses.fields(cls):
             multiple = isinstance(f.default, tuple)
@@ -100,7 +100,28 @@ class Spec:
 
 
 @dataclass(kw_only=True)
-class AdaptSpec(Spec):
+class EngineFields(Spec):
+    """The engine options `adapt` and `eval` share (`dart_hub.commands.options.engine_options`);
+    see `dart-hub adapt --help` for each."""
+
+    engine: str = option("auto", "--engine", click.Choice(ENGINES))
+    dtype: str = option("auto", "--dtype")
+    device: str = option("auto", "--device")
+    batch_size: int = option(32, "--batch-size", click.IntRange(min=1))
+    tensor_parallel_size: int | None = option(None, "--tensor-parallel-size", click.IntRange(min=1))
+    data_parallel_size: int | None = option(None, "--data-parallel-size", click.IntRange(min=1))
+    gpu_memory_utilization: float | None = option(None, "--gpu-memory-utilization", click.FloatRange(min=0, max=1, min_open=True))
+    max_num_seqs: int | None = option(None, "--max-num-seqs", click.IntRange(min=1))
+    max_model_len: int | None = option(None, "--max-model-len", click.IntRange(min=1))
+    base_url: str | None = option(None, "--base-url")
+    concurrency: int = option(256, "--concurrency", click.IntRange(min=1))
+    sample_batching: str = option("auto", "--sample-batching", click.Choice(["auto", "on", "off"]))
+    max_retries: int | None = option(None, "--max-retries", click.IntRange(min=0))
+    request_timeout: float | None = option(None, "--request-timeout", click.FloatRange(min=0, min_open=True))
+
+
+@dataclass(kw_only=True)
+class AdaptSpec(EngineFields):
     """`dart-hub adapt`: adapt an expert dataset to a student (DART, or --method dail / mapper).
 
     Field = option: `n_sim` is `--n-sim`, `dataset_config` is `--config`, `prompts_file` is
@@ -171,20 +192,6 @@ class AdaptSpec(Spec):
     scorer: str = option("transformers", "--scorer", click.Choice(["transformers", "vllm"]))
     scorer_device: str | None = option(None, "--scorer-device")
     scorer_gpu_memory_utilization: float | None = option(None, "--scorer-gpu-memory-utilization", click.FloatRange(min=0, max=1, min_open=True))
-    engine: str = option("auto", "--engine", click.Choice(ENGINES))
-    dtype: str = option("auto", "--dtype")
-    device: str = option("auto", "--device")
-    batch_size: int = option(32, "--batch-size", click.IntRange(min=1))
-    tensor_parallel_size: int | None = option(None, "--tensor-parallel-size", click.IntRange(min=1))
-    data_parallel_size: int | None = option(None, "--data-parallel-size", click.IntRange(min=1))
-    gpu_memory_utilization: float | None = option(None, "--gpu-memory-utilization", click.FloatRange(min=0, max=1, min_open=True))
-    max_num_seqs: int | None = option(None, "--max-num-seqs", click.IntRange(min=1))
-    max_model_len: int | None = option(None, "--max-model-len", click.IntRange(min=1))
-    base_url: str | None = option(None, "--base-url")
-    concurrency: int = option(256, "--concurrency", click.IntRange(min=1))
-    sample_batching: str = option("auto", "--sample-batching", click.Choice(["auto", "on", "off"]))
-    max_retries: int | None = option(None, "--max-retries", click.IntRange(min=0))
-    request_timeout: float | None = option(None, "--request-timeout", click.FloatRange(min=0, min_open=True))
     student_revision: str | None = option(None, "--student-revision")
     tokenizer: str | None = option(None, "--tokenizer")
     answer_timeout: float = option(5.0, "--answer-timeout", click.FLOAT)
@@ -268,7 +275,7 @@ class TrainSpec(Spec):
 
 
 @dataclass(kw_only=True)
-class EvalSpec(Spec):
+class EvalSpec(EngineFields):
     """`dart-hub eval`: a model on the math benchmarks; results.json in `output`.
 
     `benchmark_sources` is the repeatable `--benchmark-source NAME=PATH_OR_REPO`.
@@ -286,20 +293,6 @@ class EvalSpec(Spec):
     pass_k: str | None = option(None, "--pass-k")
     temperature: float | None = option(None, "--temperature", click.FloatRange(min=0))
     top_p: float | None = option(None, "--top-p", click.FloatRange(min=0, max=1, min_open=True))
-    engine: str = option("auto", "--engine", click.Choice(ENGINES))
-    dtype: str = option("auto", "--dtype")
-    device: str = option("auto", "--device")
-    batch_size: int = option(32, "--batch-size", click.IntRange(min=1))
-    tensor_parallel_size: int | None = option(None, "--tensor-parallel-size", click.IntRange(min=1))
-    data_parallel_size: int | None = option(None, "--data-parallel-size", click.IntRange(min=1))
-    gpu_memory_utilization: float | None = option(None, "--gpu-memory-utilization", click.FloatRange(min=0, max=1, min_open=True))
-    max_num_seqs: int | None = option(None, "--max-num-seqs", click.IntRange(min=1))
-    max_model_len: int | None = option(None, "--max-model-len", click.IntRange(min=1))
-    base_url: str | None = option(None, "--base-url")
-    concurrency: int = option(256, "--concurrency", click.IntRange(min=1))
-    sample_batching: str = option("auto", "--sample-batching", click.Choice(["auto", "on", "off"]))
-    max_retries: int | None = option(None, "--max-retries", click.IntRange(min=0))
-    request_timeout: float | None = option(None, "--request-timeout", click.FloatRange(min=0, min_open=True))
     answer_timeout: float = option(5.0, "--answer-timeout", click.FLOAT)
     quiet: bool = option(False, "--quiet")
 
