@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from dart_hub.errors import DartHubError
+from dart_hub.toy import WORLDS
 from dart_hub.toy.compare import HELDOUT_ITEMS, SAMPLED_PROBLEMS, SEEDS
 
 # Toy solutions are at most a few hundred tokens (the student's own, from the question alone:
@@ -62,7 +63,7 @@ def adapt_toy(strategy: str, output: Path, work_root: Path | None, o: dict, meth
     from dart_hub.toy.styles import MIN_STEP_CHARS
 
     options = dict(
-        student=str(toy_student_path()),
+        student=str(toy_student_path(o.get("world", "default"))),
         dataset=str(expert_dataset_path()),
         strategy=strategy,
         engine=o["engine"],
@@ -123,6 +124,7 @@ def method_lines(method: str, summary: dict, output: Path) -> list[str]:
 @click.option("--probe", type=click.Choice(["scan", "adaptive"]), default="scan", show_default=True, help="Which prefixes get simulation rollouts (see `dart-hub adapt --help`).")
 @click.option("--method", "methods", type=click.Choice(EXTRA_METHODS), multiple=True, help="Also adapt the toy set with this method next to DART (repeatable): dail (the student rewrites each expert trace from the privileged view, 8 samples) or mapper (a mapper rewrites it, 4 samples, best-rewarded verified rewrite kept). With --train each adds its arm with the same toy settings: DAIL with its contrastive objective (--objective dail) plus SFT on its rows as a second arm; the mapper with SFT.")
 @click.option("--mapper", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help="With --method mapper: the rewriting model, e.g. the final folder of `dart-hub mapper train` [default: the toy student itself, i.e. the mapper prompt without RL].")
+@click.option("--world", type=click.Choice(sorted(WORLDS)), default="default", show_default=True, help="Which toy student: default (it works the stated product out in 40% of its own training solutions: 38% of its samples at temperature 0.7 on twisted problems work it out) or hard (continued from it with 5%: 1.4% of its samples do, and it still carries the idea out and follows it when shown; docs/toy-world.md, 'The harder world'). Use a separate --work-dir per world.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Base seed (adapt, and the first training seed).")
 @click.option("--train", "with_train", is_flag=True, help="Also adapt with --strategy gap and first, fine-tune the toy student on each set and on the expert traces (Static), and evaluate all arms on held-out problems.")
 @click.option("--seeds", type=click.IntRange(min=1), default=SEEDS, show_default=True, help="With --train: training seeds per trained arm.")
@@ -174,16 +176,17 @@ def command(**o) -> None:
     from dart_hub.publish.folder import read_examples
     from dart_hub.toy import toy_student_path
 
-    student = toy_student_path()
+    student = toy_student_path(o["world"])
     if not (student / "config.json").exists():
-        raise DartHubError(f"the toy student is missing from {student}; reinstall dart-hub or rebuild it with `python -m dart_hub.toy.train_student --output {student}`")
+        raise DartHubError(f"the toy student is missing from {student}; reinstall dart-hub or rebuild it (docs/toy-world.md says how)")
     output: Path = o["output"]
     training = output.with_name(output.name + "-training")  # beside the Hub-ready folder, not in it
     work_root: Path | None = o["work_dir"]
     summary = adapt_toy("full", output, work_root, o)
     rows = [e.to_dict() for e in read_examples(output)]
-    result: dict = {"adapt": summary, "output": str(output)}
+    result: dict = {"adapt": summary, "output": str(output), "world": o["world"]}
     lines = [
+        f"toy world: {o['world']} (student {student})",
         f"adapted {summary['problems']} toy problems for the toy student: {summary['kept']} kept, "
         f"{summary['discarded']} discarded {summary['discard_reasons'] or ''}".rstrip(),
         f"rules: {summary['rules']} (--confirm {DEMO_CONFIRM}); deviations from Algorithm 1: {', '.join(summary['deviations']) or 'none'}",
@@ -222,7 +225,7 @@ def command(**o) -> None:
                 lines.append(f"baseline {arm}: {built['kept']} kept of {built['problems']}, kept steps {built['keep_steps']}, {built['rollouts']} rollouts")
         log = (lambda _m: None) if o["quiet"] or o["as_json"] else (lambda m: click.echo(m, err=True))
         table = compare_training(adapted, training, seeds=o["seeds"], heldout=o["heldout"], base_seed=o["seed"],
-                                 sampled=o["sampled_problems"], tune=o["tune"], log=log)  # fmt: skip
+                                 sampled=o["sampled_problems"], tune=o["tune"], log=log, student=str(student))  # fmt: skip
         json_path, figure_path = write_results(table, output)
         result["comparison"] = table
         arms_report = write_arms_report(output, training)
