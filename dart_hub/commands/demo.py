@@ -171,6 +171,7 @@ def command(**o) -> None:
     Example:
       dart-hub demo
       dart-hub demo --train
+      dart-hub demo --world hard --train
       dart-hub demo --method dail --method mapper --train
     """
     from dart_hub.publish.folder import read_examples
