@@ -123,7 +123,8 @@ def test_tuning_picks_each_arms_best_setting_on_validation_and_grades_it_on_held
     trained, graded = [], []
     best_of = {"static": (3e-5, 8.0), "full": (1e-4, 3.0)}  # full's best is the toy setting
 
-    def fake_train(data, output, seed, objective="sft", settings=None):
+    def fake_train(data, output, seed, objective="sft", settings=None, student=None):
+        assert student == "the-hard-student"  # every tuning run starts from the world's student
         trained.append((data.name, seed, settings["learning_rate"], settings["epochs"]))
         return f"{data.stem}|{settings['learning_rate']}|{settings['epochs']}|{seed}", {"name": objective}
 
@@ -138,7 +139,8 @@ def test_tuning_picks_each_arms_best_setting_on_validation_and_grades_it_on_held
     files = {arm: tmp_path / f"{arm}.jsonl" for arm in best_of}
     heldout = compare.heldout_items(5)
     fixed = {"full": [[1, 1, 1, 1, 1]] * 2}
-    tuned = compare.tune_arms(["static", "full"], files, {"static": 4, "full": 4}, tmp_path, heldout, None, 2, 0, fixed, lambda m: None)
+    tuned = compare.tune_arms(["static", "full"], files, {"static": 4, "full": 4}, tmp_path, heldout, None, 2, 0, fixed, lambda m: None,
+                              "the-hard-student")  # fmt: skip
     assert tuned["arms"]["static"]["best"] == {"learning_rate": 3e-5, "epochs": 8.0}
     assert tuned["arms"]["full"]["best"] == {"learning_rate": 1e-4, "epochs": 3.0}
     assert len(tuned["arms"]["static"]["grid"]) == 6 and tuned["validation_problems"] == 150
@@ -149,3 +151,49 @@ def test_tuning_picks_each_arms_best_setting_on_validation_and_grades_it_on_held
     table = {a["arm"]: a for a in tuned["heldout"]}
     assert table["static"]["mean"] == 1.0 and table["static"]["seeds"] == 2 and table["static"]["settings"]["epochs"] == 8.0
     assert table["full"]["per_seed"] == [1.0, 1.0]
+
+
+def test_a_trained_arm_and_a_baseline_are_not_reused_across_worlds(monkeypatch, tmp_path):
+    """`demo --world hard` fine-tunes and samples the hard student: a model or baseline file
+    finished for the default student is not reused for it (and the default world's cache keys
+    stay what they were, so its finished runs are still reused)."""
+    from types import SimpleNamespace
+
+    import dart_hub.api
+    import dart_hub.engines.factory
+    import dart_hub.publish.folder
+    from dart_hub.toy import baselines, compare, toy_student_path
+
+    trainings = []
+
+    def fake_train(spec):
+        trainings.append(spec.student)
+        spec.output.mkdir(parents=True)  # as the trainer does
+        return SimpleNamespace(summary={"model_path": str(tmp_path), "objective": {"name": spec.objective}})
+
+    monkeypatch.setattr(dart_hub.api, "train", fake_train)
+    data = tmp_path / "rows.jsonl"
+    data.write_text('{"messages": []}\n')
+    hard = str(toy_student_path("hard"))
+    compare.train_arm(data, tmp_path / "arm", 0)
+    compare.train_arm(data, tmp_path / "arm", 0)  # reused
+    assert "student" not in json.loads((tmp_path / "arm" / "demo-train.json").read_text())["key"]
+    compare.train_arm(data, tmp_path / "arm", 0, student=hard)
+    compare.train_arm(data, tmp_path / "arm", 0, student=hard)  # reused
+    assert trainings == [str(toy_student_path()), hard]
+
+    sampled = []
+    monkeypatch.setattr(dart_hub.publish.folder, "read_examples", lambda folder: [example("p0", 2)])
+    monkeypatch.setattr(baselines, "dart_settings", lambda folder: AdaptConfig(n_explore=1))
+    monkeypatch.setattr(dart_hub.engines.factory, "create_engine", lambda kind, model, **k: SimpleNamespace(close=lambda: None, model=model))
+
+    def fake_explore(examples, keeps, engine, config, checker):
+        sampled.append(engine.model)
+        return [{"id": "p0", "question": "Q", "answer": "42", "keep_steps": 0, "solution": "\\boxed{42}",
+                 "discard_reason": None, "rollouts": 1, "completion_tokens": 3}]  # fmt: skip
+
+    monkeypatch.setattr(baselines, "explore_from_cuts", fake_explore)
+    out = tmp_path / "baseline-rft.jsonl"
+    for student in (str(toy_student_path()), str(toy_student_path()), hard, hard):
+        baselines.build_baseline("rft", tmp_path, out, student, Equal())
+    assert sampled == [str(toy_student_path()), hard]

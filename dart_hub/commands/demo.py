@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from dart_hub.toy import WORLDS
 from dart_hub.toy.compare import HELDOUT_ITEMS, SAMPLED_PROBLEMS, SEEDS
 from dart_hub.toy.demo import EXTRA_METHODS
 
@@ -20,6 +21,7 @@ from dart_hub.toy.demo import EXTRA_METHODS
 @click.option("--probe", type=click.Choice(["scan", "adaptive"]), default="scan", show_default=True, help="Which prefixes get simulation rollouts (see `dart-hub adapt --help`).")
 @click.option("--method", "methods", type=click.Choice(EXTRA_METHODS), multiple=True, help="Also adapt the toy set with this method next to DART (repeatable): dail (the student rewrites each expert trace from the privileged view, 8 samples) or mapper (a mapper rewrites it, 4 samples, best-rewarded verified rewrite kept). With --train each adds its arm with the same toy settings: DAIL with its contrastive objective (--objective dail) plus SFT on its rows as a second arm; the mapper with SFT.")
 @click.option("--mapper", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help="With --method mapper: the rewriting model, e.g. the final folder of `dart-hub mapper train` [default: the toy student itself, i.e. the mapper prompt without RL].")
+@click.option("--world", type=click.Choice(sorted(WORLDS)), default="default", show_default=True, help="Which toy student: default (it works the stated product out in 40% of its own training solutions: 38% of its samples at temperature 0.7 on twisted problems work it out) or hard (continued from it with 5%: 1.4% of its samples do, and it still carries the idea out and follows it when shown; docs/toy-world.md, 'The harder world'). Use a separate --work-dir per world.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Base seed (adapt, and the first training seed).")
 @click.option("--train", "with_train", is_flag=True, help="Also adapt with --strategy gap and first, fine-tune the toy student on each set and on the expert traces (Static), and evaluate all arms on held-out problems.")
 @click.option("--seeds", type=click.IntRange(min=1), default=SEEDS, show_default=True, help="With --train: training seeds per trained arm.")
@@ -66,6 +68,7 @@ def command(**o) -> None:
     Example:
       dart-hub demo
       dart-hub demo --train
+      dart-hub demo --world hard --train
       dart-hub demo --method dail --method mapper --train
     """
     from dart_hub.api import demo

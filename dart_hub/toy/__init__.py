@@ -12,6 +12,8 @@
 - `compare`: `dart-hub demo --train`'s arms, training, grading, tables (and `--tune`).
 - `baselines`: the skeptic's arms of that table (RFT, fixed cut, random cut; ours).
 - `sampled`: pass@1 at temperature 0.7 and the deciding token's probability per model.
+- `world_checks`: the checks a toy student must pass before a world's arms are run
+  (`python -m dart_hub.toy.world_checks --student DIR`).
 
 See docs/toy-world.md.
 """
@@ -26,9 +28,19 @@ def _resource(relative: str) -> Path:
     return Path(str(resources.files("dart_hub").joinpath("resources", relative)))
 
 
-def toy_student_path() -> Path:
-    """Folder of the shipped toy student (transformers layout: config, safetensors, tokenizer)."""
-    return _resource("toy_student")
+# The toy worlds: the same domain and expert set, a different student each (docs/toy-world.md).
+# default: the student works the stated product out in 40% of its own solve examples (its
+# samples find the idea often); hard: continued from it with 5%, so that at temperature 0.7 its
+# samples on twisted problems rarely write the product, while it still follows the idea when shown.
+WORLDS = {"default": "toy_student", "hard": "toy_student_hard"}
+
+
+def toy_student_path(world: str = "default") -> Path:
+    """Folder of the shipped toy student of `world` (transformers layout: config, safetensors,
+    tokenizer): `default` or `hard` (WORLDS)."""
+    if world not in WORLDS:
+        raise ValueError(f"unknown toy world {world!r}; known: {', '.join(WORLDS)}")
+    return _resource(WORLDS[world])
 
 
 def expert_dataset_path() -> Path:
@@ -47,4 +59,4 @@ def method_prompts_path(method: str) -> Path:
     return _resource(f"toy/{method}_prompts.yaml")
 
 
-__all__ = ["expert_dataset_path", "heldout_dataset_path", "method_prompts_path", "toy_student_path"]
+__all__ = ["WORLDS", "expert_dataset_path", "heldout_dataset_path", "method_prompts_path", "toy_student_path"]

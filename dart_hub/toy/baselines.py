@@ -109,6 +109,10 @@ def build_baseline(arm: str, full_folder: Path, output: Path, student: str, chec
     keeps = baseline_cuts(arm, examples, seed)
     summary_path = output.with_suffix(".summary.json")
     key = {"arm": arm, "keeps": keeps, "ids": [e.id for e in examples], "config": config.to_dict(), "seed": seed}
+    from dart_hub.toy import toy_student_path
+
+    if student != str(toy_student_path()):  # another world's student samples other rows (default key unchanged)
+        key["student"] = student
     if summary_path.exists() and output.exists():
         done = json.loads(summary_path.read_text())
         if done.get("key") == key:

@@ -149,11 +149,13 @@ def validation_items(count: int = 150):
             for p in validation_problems(count)]  # fmt: skip
 
 
-def train_arm(data: Path, output: Path, seed: int, objective: str = "sft", settings: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+def train_arm(data: Path, output: Path, seed: int, objective: str = "sft", settings: dict[str, Any] | None = None,
+              student: str | None = None) -> tuple[str, dict[str, Any]]:  # fmt: skip
     """Fine-tune the toy student on `data` with `objective` (sft or dail); returns the model
     path and the training summary's objective record. A model this function already trained on
     the same rows with the same settings is reused (a rerun of `demo --train` retrains
-    nothing), and anything else left in `output` (an interrupted run, other rows) is replaced."""
+    nothing), and anything else left in `output` (an interrupted run, other rows) is replaced.
+    `student`: the toy student to fine-tune (default: the default world's)."""
     import hashlib
     import shutil
 
@@ -162,8 +164,11 @@ def train_arm(data: Path, output: Path, seed: int, objective: str = "sft", setti
     from dart_hub.training.stage import run as train  # api.train's stage (api imports the demo)
 
     settings = settings or TOY_TRAIN
+    student = student or str(toy_student_path())
     marker = output / "demo-train.json"
     key = {"data_sha256": hashlib.sha256(data.read_bytes()).hexdigest(), "seed": seed, "settings": settings, "objective": objective}
+    if student != str(toy_student_path()):  # the default world's key stays as it was (its models are reused)
+        key["student"] = student
     if marker.exists():
         done = json.loads(marker.read_text())
         if done.get("key") == key and Path(done["model_path"]).exists():
@@ -171,7 +176,7 @@ def train_arm(data: Path, output: Path, seed: int, objective: str = "sft", setti
     if output.exists():
         shutil.rmtree(output)
     spec = TrainSpec(
-        student=str(toy_student_path()), data=str(data), output=output, seed=seed, objective=objective,
+        student=student, data=str(data), output=output, seed=seed, objective=objective,
         validation_size=0.0, select_best=False, quiet=True, **settings,
     )  # fmt: skip
     with contextlib.redirect_stdout(io.StringIO()):  # the trainer's own logs
@@ -243,7 +248,7 @@ def sampled_metrics(models: list[str], items, questions: list[str], checker, sam
     return out
 
 
-def tune_arms(arms, files, counts, work, items, checker, seeds, base_seed, fixed_grids, log) -> dict[str, Any]:
+def tune_arms(arms, files, counts, work, items, checker, seeds, base_seed, fixed_grids, log, student: str | None = None) -> dict[str, Any]:
     """Every arm's grid on the validation split (first seed), its best setting (ties: the
     earlier in the grid), and the held-out table with each arm's own best for every seed (the
     fixed-setting models are reused where the best is the toy setting)."""
@@ -255,7 +260,7 @@ def tune_arms(arms, files, counts, work, items, checker, seeds, base_seed, fixed
         scores = []
         for setting in grid:
             name = f"{arm}-lr{setting['learning_rate']:g}-ep{setting['epochs']:g}-seed{base_seed}"
-            model, _ = train_arm(files[arm], work / "tune" / name, base_seed, OBJECTIVES[arm], setting)
+            model, _ = train_arm(files[arm], work / "tune" / name, base_seed, OBJECTIVES[arm], setting, student)
             marks = correctness(model, validation, checker)
             scores.append(round(sum(marks) / len(marks), 4))
             log(f"tune {name}: validation {scores[-1]:.3f}")
@@ -269,7 +274,7 @@ def tune_arms(arms, files, counts, work, items, checker, seeds, base_seed, fixed
             for index in range(seeds):
                 seed = base_seed + index
                 name = f"{arm}-lr{best['learning_rate']:g}-ep{best['epochs']:g}-seed{seed}"
-                model, _ = train_arm(files[arm], work / "tune" / name, seed, OBJECTIVES[arm], best)
+                model, _ = train_arm(files[arm], work / "tune" / name, seed, OBJECTIVES[arm], best, student)
                 heldout.append(correctness(model, items, checker))
         table.append(summarize_arm(arm, heldout, counts.get(arm), {"settings": chosen[arm]["best"]}))
         log(f"tuned {arm}: best {chosen[arm]['best']}, held-out {table[-1]['mean']:.3f}")
@@ -293,9 +298,11 @@ def compare_training(
     sampled: int = SAMPLED_PROBLEMS,
     tune: bool = False,
     log: Callable[[str], None] = lambda _message: None,
+    student: str | None = None,
 ) -> dict[str, Any]:
     """Train every arm `seeds` times and grade each model on `heldout` toy problems (greedy),
-    with the sampled metrics beside (`sampled` problems for pass@1; 0 leaves pass@1 out)."""
+    with the sampled metrics beside (`sampled` problems for pass@1; 0 leaves pass@1 out).
+    `student`: the toy student every arm starts from (default: the default world's)."""
     from dart_hub.answers import AnswerChecker
     from dart_hub.toy import heldout_dataset_path, toy_student_path
     from dart_hub.toy.datasets import read_jsonl
@@ -310,7 +317,7 @@ def compare_training(
     extras: dict[str, dict[str, Any]] = {}
     skipped: list[dict[str, Any]] = []  # arms with no training rows: in the table, not trained
     with AnswerChecker() as checker:
-        student = str(toy_student_path())
+        student = student or str(toy_student_path())
         grids["no-tuning"] = [correctness(student, items, checker)]  # greedy: no seed to vary
         extras["no-tuning"] = sampled_metrics([student], items, questions, checker, sampled)
         log(f"no-tuning: {sum(grids['no-tuning'][0]) / len(items):.3f} {extras['no-tuning']}")
@@ -324,19 +331,20 @@ def compare_training(
             grids[arm], models, objective = [], [], {}
             for index in range(seeds):
                 seed = base_seed + index
-                model, objective = train_arm(files[arm], work / f"{arm}-seed{seed}", seed, OBJECTIVES[arm])
+                model, objective = train_arm(files[arm], work / f"{arm}-seed{seed}", seed, OBJECTIVES[arm], student=student)
                 models.append(model)
                 grids[arm].append(correctness(model, items, checker))
                 log(f"{arm} seed {seed}: {sum(grids[arm][-1]) / len(items):.3f} ({time.monotonic() - started:.0f} s)")
             extras[arm] = {"training_objective": objective, **sampled_metrics(models, items, questions, checker, sampled)}
             log(f"{arm}: {extras[arm]}")
-        tuned = tune_arms([a for a in grids if a != "no-tuning"], files, counts, work, items, checker, seeds, base_seed, grids, log) if tune else None
+        tuned = tune_arms([a for a in grids if a != "no-tuning"], files, counts, work, items, checker, seeds, base_seed, grids, log, student) if tune else None
     arms = [summarize_arm(arm, grid, counts.get(arm), extras.get(arm)) for arm, grid in grids.items()]
     return {
         "arms": arms,
         **({"tuned": tuned} if tuned is not None else {}),
         "skipped_arms": skipped,
         "settings": TOY_TRAIN | {"eval_max_tokens": EVAL_MAX_TOKENS, "prompt": "solve", "decoding": "greedy", "sampled_problems": sampled},
+        "student": student,
         "seconds": round(time.monotonic() - started, 1),
     }
 

@@ -18,6 +18,7 @@ import click
 
 from dart_hub.errors import DartHubError
 from dart_hub.specs import Spec, option
+from dart_hub.toy import WORLDS
 from dart_hub.toy.compare import HELDOUT_ITEMS, SAMPLED_PROBLEMS, SEEDS
 
 # Toy solutions are at most a few hundred tokens (the student's own, from the question alone:
@@ -49,6 +50,7 @@ class DemoSpec(Spec):
     probe: str = option("scan", "--probe", click.Choice(["scan", "adaptive"]))
     methods: tuple[str, ...] = option((), "--method", click.Choice(EXTRA_METHODS))
     mapper: Path | None = option(None, "--mapper", click.Path(exists=True, file_okay=False, dir_okay=True, path_type=Path))
+    world: str = option("default", "--world", click.Choice(sorted(WORLDS)))
     seed: int = option(0, "--seed", click.INT)
     with_train: bool = option(False, "--train")
     seeds: int = option(SEEDS, "--seeds", click.IntRange(min=1))
@@ -106,7 +108,7 @@ def adapt_toy(strategy: str, output: Path, work_root: Path | None, o: dict, meth
     from dart_hub.toy.styles import MIN_STEP_CHARS
 
     options = dict(
-        student=str(toy_student_path()),
+        student=str(toy_student_path(o.get("world", "default"))),
         dataset=str(expert_dataset_path()),
         strategy=strategy,
         engine=o["engine"],
@@ -169,16 +171,17 @@ def run_demo(spec: DemoSpec, log: Callable[[str], None] | None = None) -> DemoRe
     from dart_hub.toy import toy_student_path
 
     o = spec.options()
-    student = toy_student_path()
+    student = toy_student_path(o["world"])
     if not (student / "config.json").exists():
-        raise DartHubError(f"the toy student is missing from {student}; reinstall dart-hub or rebuild it with `python -m dart_hub.toy.train_student --output {student}`")
+        raise DartHubError(f"the toy student is missing from {student}; reinstall dart-hub or rebuild it (docs/toy-world.md says how)")
     output: Path = o["output"]
     training = output.with_name(output.name + "-training")  # beside the Hub-ready folder, not in it
     work_root: Path | None = o["work_dir"]
     summary = adapt_toy("full", output, work_root, o)
     rows = [e.to_dict() for e in read_examples(output)]
-    result: dict = {"adapt": summary, "output": str(output)}
+    result: dict = {"adapt": summary, "output": str(output), "world": o["world"]}
     lines = [
+        f"toy world: {o['world']} (student {student})",
         f"adapted {summary['problems']} toy problems for the toy student: {summary['kept']} kept, "
         f"{summary['discarded']} discarded {summary['discard_reasons'] or ''}".rstrip(),
         f"rules: {summary['rules']} (--confirm {DEMO_CONFIRM}); deviations from Algorithm 1: {', '.join(summary['deviations']) or 'none'}",
@@ -218,7 +221,7 @@ def run_demo(spec: DemoSpec, log: Callable[[str], None] | None = None) -> DemoRe
         if log is None:
             log = (lambda _m: None) if o["quiet"] else _stderr
         table = compare_training(adapted, training, seeds=o["seeds"], heldout=o["heldout"], base_seed=o["seed"],
-                                 sampled=o["sampled_problems"], tune=o["tune"], log=log)  # fmt: skip
+                                 sampled=o["sampled_problems"], tune=o["tune"], log=log, student=str(student))  # fmt: skip
         json_path, figure_path = write_results(table, output)
         result["comparison"] = table
         arms_report = write_arms_report(output, training)
