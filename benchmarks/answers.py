@@ -7,7 +7,7 @@ The stream imitates DART's simulation / exploration stage: 200 gold answers (int
 fractions, decimals, radicals, multiples of pi, intervals, sets, polynomials), each with many
 student rollouts; about 90% of the predictions repeat one seen earlier for the same gold, and the
 unique ones mix correct answers written differently with wrong answers. Pairs reach the checker
-in `equivalent_many` batches, as `dart_hub.adapt.judge` sends them. Reported: verifications per
+in `equivalent_many` batches, as `dart_hub.adaptation.judge` sends them. Reported: verifications per
 second with the result cache on (default size) and off (`cache_size=0`); worker start-up is
 measured separately and excluded.
 """

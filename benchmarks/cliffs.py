@@ -9,8 +9,8 @@ rollout from s_0..s_t reaches the answer) with a known cliff c: the right cut ke
 Rollout j of prefix t succeeds when U[t][j] < p_t, with one uniform matrix U per problem shared
 by every arm (common random numbers: rollout j of prefix t is the same draw whatever the arm,
 as `adapt` gives it the same seed). Each arm runs dart-hub's own code on it: the search and the
-confirmation walk ask for rollouts (`dart_hub.adapt.probe.next_asks`), the cut comes from
-`dart_hub.adapt.pipeline.cut_from_outcomes`.
+confirmation walk ask for rollouts (`dart_hub.adaptation.probe.next_asks`), the cut comes from
+`dart_hub.adaptation.pipeline.cut_from_outcomes`.
 
 Families (T = trace length, c drawn uniformly in [T/5, 4T/5]):
 
@@ -27,7 +27,7 @@ adaptive (robust without confirmation; adaptive needs the local peak), and robus
 of the cliff, the median keep/T, and rollouts per problem relative to scan(4) (4T).
 
 The confirmation test's parameters (K = 16, alpha = 0.01, beta = 0.1) were fixed in
-dart_hub/adapt/confirm.py before this benchmark was first run.
+dart_hub/adaptation/confirm.py before this benchmark was first run.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dart_hub.adapt.pipeline import cut_from_outcomes  # noqa: E402
-from dart_hub.adapt.probe import next_asks  # noqa: E402
+from dart_hub.adaptation.pipeline import cut_from_outcomes  # noqa: E402
+from dart_hub.adaptation.probe import next_asks  # noqa: E402
 from dart_hub.config import AdaptConfig  # noqa: E402
 
 ARMS: dict[str, dict] = {

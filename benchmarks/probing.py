@@ -44,8 +44,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dart_hub.adapt.cut import DEFAULT_EPSILON, DEFAULT_MIN_FOLLOW, decide_cut  # noqa: E402
-from dart_hub.adapt.search import DEFAULT_COARSE, DEFAULT_FIRST_ROUND, DEFAULT_HEAD, replay  # noqa: E402
+from dart_hub.adaptation.cut import DEFAULT_EPSILON, DEFAULT_MIN_FOLLOW, decide_cut  # noqa: E402
+from dart_hub.adaptation.search import DEFAULT_COARSE, DEFAULT_FIRST_ROUND, DEFAULT_HEAD, replay  # noqa: E402
 
 
 def compare(outcomes, tokens, args, cliff=None) -> dict:
@@ -130,7 +130,7 @@ def toy_adapt(data: Path, work: Path, probe: str, args) -> dict:
     import contextlib
     import io
 
-    from dart_hub.api import AdaptSpec, adapt  # `dart_hub.adapt` is the package of DART's stages
+    from dart_hub import AdaptSpec, adapt
     from dart_hub.toy import toy_student_path
     from dart_hub.toy.long import MIN_STEP_CHARS
 

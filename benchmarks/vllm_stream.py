@@ -144,9 +144,9 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    import dart_hub.adapt.judge
-    from dart_hub.adapt.pipeline import run_adapt
-    from dart_hub.adapt.stream import run_streaming
+    import dart_hub.adaptation.judge
+    from dart_hub.adaptation.pipeline import run_adapt
+    from dart_hub.adaptation.stream import run_streaming
     from dart_hub.answers import AnswerChecker
     from dart_hub.config import AdaptConfig
     from dart_hub.engines.vllm import VLLMEngine
@@ -154,7 +154,7 @@ def main() -> None:
     from dart_hub.store import WorkDir, fingerprint
     from tests.tiny_model import build_tiny_model
 
-    dart_hub.adapt.judge.extract_answer = lambda text: str(len(text) % 3)  # see the docstring
+    dart_hub.adaptation.judge.extract_answer = lambda text: str(len(text) % 3)  # see the docstring
     tmp = Path(tempfile.mkdtemp(prefix="vllm-stream-"))
     model = args.model or str(build_tiny_model(tmp / "tiny", seed=0))
     config = AdaptConfig(

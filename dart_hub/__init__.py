@@ -2,8 +2,8 @@
 
 The Python API is `dart_hub.api`: `adapt`, `push`, `train`, `evaluate`, `compare`,
 `run_recipe`, `inspect`, `merge`, `card`, `report`, `prefetch`, `mapper_train`, `demo`, their
-specs and results. All but `adapt` are re-exported here (`dart_hub.adapt` is the
-package of the DART algorithm, so take that function from `dart_hub.api`), with `DartHubError`.
+specs and results, all re-exported here with `DartHubError` (`dart_hub.adapt(spec)` is the
+function; the package of the adapt stage and the DART algorithm is `dart_hub.adaptation`).
 They load on first use, so `import dart_hub` (and `dart-hub --help`) stays fast.
 """
 
@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 _API = (
     "AdaptResult", "AdaptSpec", "CardResult", "Comparison", "DemoResult", "DemoSpec", "EvalResult", "EvalSpec",
     "Fetched", "InspectSpec", "Inspection", "MapperTrainResult", "MapperTrainSpec", "MergeResult", "RecipeRun",
-    "ReportResult", "TrainResult", "TrainSpec", "card", "compare", "demo", "evaluate", "inspect", "mapper_train",
+    "ReportResult", "TrainResult", "TrainSpec", "adapt", "card", "compare", "demo", "evaluate", "inspect", "mapper_train",
     "merge", "prefetch", "push", "report", "run_recipe", "train",
 )  # fmt: skip
 __all__ = ["DartHubError", "__version__", *_API]

@@ -1,6 +1,6 @@
 """dart-hub from Python: every stage is one call that takes one typed spec.
 
-    from dart_hub.api import AdaptSpec, adapt, push   # (dart_hub.adapt is the algorithm package)
+    from dart_hub import AdaptSpec, adapt, push
     result = adapt(AdaptSpec(student="./my-model", dataset="./my.jsonl", engine="transformers",
                              limit=20, output="out/x"))
     result.summary["kept"], result.output           # what `dart-hub adapt` prints, the folder
@@ -61,7 +61,7 @@ class AdaptResult:
 def adapt(spec: AdaptSpec) -> AdaptResult:
     """Adapt an expert dataset to a student (`dart-hub adapt`). Finished chunks are stored in
     the work dir: the same spec resumes after a crash and gives the same result."""
-    from dart_hub.adapt.stage import run
+    from dart_hub.adaptation.stage import run
 
     _expect(spec, AdaptSpec)
     summary = run(**spec.options())

@@ -1,17 +1,17 @@
 """Run configurations. Defaults reproduce the DART paper (Algorithm 1, Appendix A.2, A.3);
-`rules="robust"` switches on dart-hub's additions (dart_hub.adapt.rules)."""
+`rules="robust"` switches on dart-hub's additions (dart_hub.adaptation.rules)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-from dart_hub.adapt.cut import (
+from dart_hub.adaptation.cut import (
     DEFAULT_EPSILON,
     PEAK_ALIASES,
     PEAK_RULES,
     STRATEGIES,
 )
-from dart_hub.adapt.rules import (
+from dart_hub.adaptation.rules import (
     ALL_ZERO,
     ANSWER_STEPS,
     DEFAULT_RULES,
@@ -21,7 +21,7 @@ from dart_hub.adapt.rules import (
     UNFINISHED,
     resolve,
 )
-from dart_hub.adapt.search import DEFAULT_COARSE, DEFAULT_FIRST_ROUND, DEFAULT_HEAD, SEARCHES
+from dart_hub.adaptation.search import DEFAULT_COARSE, DEFAULT_FIRST_ROUND, DEFAULT_HEAD, SEARCHES
 from dart_hub.errors import DartHubError
 from dart_hub.repetition import DEFAULT_MAX_REPETITION, DEFAULT_NGRAM
 
@@ -40,13 +40,13 @@ class AdaptConfig:
     sim_top_p: float = 1.0
     sim_max_tokens: int = 4000
     # Imitation gap.
-    probe: str = "scan"  # which prefixes are probed: dart_hub.adapt.search
+    probe: str = "scan"  # which prefixes are probed: dart_hub.adaptation.search
     probe_coarse: int = DEFAULT_COARSE
     probe_round: int = DEFAULT_FIRST_ROUND
     probe_head: int = DEFAULT_HEAD
     epsilon: float = DEFAULT_EPSILON
     # Which rules: "paper" (Algorithm 1 as written) or "robust"; the switches below left at None
-    # take the rule set's value (dart_hub.adapt.rules).
+    # take the rule set's value (dart_hub.adaptation.rules).
     rules: str = DEFAULT_RULES
     peak: str | None = None
     min_follow: float | None = None  # "no drop" keeps the expert trace only if f_last >= this

@@ -445,7 +445,7 @@ def run_stage(stage: str, recipe: Recipe, quiet: bool, state: RunState | None = 
 
 def _adapt(options: dict[str, Any]) -> dict[str, Any]:
     """The adapt stage (as `dart_hub.api.adapt`) on the recipe's settings, checked by its spec."""
-    from dart_hub.adapt.stage import run
+    from dart_hub.adaptation.stage import run
     from dart_hub.specs import AdaptSpec
 
     summary = run(**AdaptSpec(**options).options())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from dart_hub.adapt.cut import STUDENT_CONTINUES
+from dart_hub.adaptation.cut import STUDENT_CONTINUES
 
 
 @dataclass(frozen=True)

@@ -135,7 +135,7 @@ def merge_shards(shards_dir: Path, output: Path, allow_missing: bool = False) ->
     """Combine the shard folders of one run into one Hub-ready folder, in the order an
     unsharded run would have written (source row order); an example found in more than one
     shard is kept once (the first copy)."""
-    from dart_hub.adapt.pipeline import summarize
+    from dart_hub.adaptation.pipeline import summarize
     from dart_hub.config import AdaptConfig
     from dart_hub.publish.folder import read_examples, write_folder
 

@@ -19,9 +19,9 @@ from typing import Any, NamedTuple
 
 import click
 
-from dart_hub.adapt.cut import PEAK_ALIASES, PEAK_RULES, STRATEGIES
-from dart_hub.adapt.rules import ALL_ZERO, ANSWER_STEPS, DEFAULT_RULES, RULE_SETS, UNFINISHED
-from dart_hub.adapt.search import SEARCHES
+from dart_hub.adaptation.cut import PEAK_ALIASES, PEAK_RULES, STRATEGIES
+from dart_hub.adaptation.rules import ALL_ZERO, ANSWER_STEPS, DEFAULT_RULES, RULE_SETS, UNFINISHED
+from dart_hub.adaptation.search import SEARCHES
 from dart_hub.config import CLEANING, KEEP_RULES
 from dart_hub.engines.factory import ENGINES
 from dart_hub.errors import DartHubError

@@ -10,8 +10,8 @@ import click
 
 
 def _constants() -> dict[tuple[str, ...], str]:
-    from dart_hub.adapt.cut import PEAK_ALIASES, PEAK_RULES, STRATEGIES
-    from dart_hub.adapt.search import SEARCHES
+    from dart_hub.adaptation.cut import PEAK_ALIASES, PEAK_RULES, STRATEGIES
+    from dart_hub.adaptation.search import SEARCHES
     from dart_hub.config import CLEANING, KEEP_RULES
     from dart_hub.engines.factory import ENGINES
     from dart_hub.methods import METHODS

@@ -134,7 +134,10 @@ def test_the_package_re_exports_the_api_without_loading_it_at_import():
         "assert train is api.train and push is api.push and AdaptSpec is api.AdaptSpec and DartHubError is errors.DartHubError; "
         "from dart_hub import card, demo, inspect, mapper_train, merge, prefetch, report, DemoSpec, InspectSpec, MapperTrainSpec; "
         "assert inspect is api.inspect and demo is api.demo and DemoSpec is api.DemoSpec and MapperTrainSpec is api.MapperTrainSpec; "
-        "assert 'torch' not in sys.modules"
+        "assert 'torch' not in sys.modules; "
+        # dart_hub.adapt is the function even after the adapt stage's package is imported
+        "from dart_hub import adapt; import dart_hub.adaptation.stage; "
+        "assert adapt is api.adapt and dart_hub.adapt is api.adapt"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

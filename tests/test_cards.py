@@ -310,7 +310,7 @@ def _rules_section(text: str) -> str:
 
 
 def test_card_lists_every_active_deviation_by_name_and_a_paper_run_none(tmp_path):
-    from dart_hub.adapt.rules import DEVIATIONS
+    from dart_hub.adaptation.rules import DEVIATIONS
 
     examples, config = adapted_examples(rules="robust", confirm=16, probe="adaptive")
     text = (write(tmp_path / "robust", examples, config) / "README.md").read_text()

@@ -177,7 +177,7 @@ def test_kill_and_resume_gives_the_uninterrupted_result(tiny_model_dir, tmp_path
 
 
 def test_rules_option_help_and_summary_through_the_cli(tmp_path):
-    from dart_hub.adapt.rules import DEVIATIONS
+    from dart_hub.adaptation.rules import DEVIATIONS
 
     help_text = CliRunner().invoke(cli, ["adapt", "--help"]).output
     assert "--rules [paper|robust]" in help_text and "[default: paper]" in help_text

@@ -130,7 +130,7 @@ def test_kill_9_under_streaming_resumes_to_the_uninterrupted_result(tmp_path):
 def test_progress_lines_in_logs_and_a_calm_bar_on_terminals(tmp_path):
     import io
 
-    from dart_hub.adapt.stage import ProgressReporter
+    from dart_hub.adaptation.stage import ProgressReporter
 
     with FakeOpenAIServer(models=[MODEL], delay=0.05) as server:
         cli_args = [a for a in args(server, tmp_path, "out") if a not in ("--quiet", "--json")]

@@ -1,12 +1,12 @@
 """`--confirm K`: a candidate gap is accepted only when more rollouts at it and at its peak
-confirm the drop (dart_hub.adapt.confirm)."""
+confirm the drop (dart_hub.adaptation.confirm)."""
 
 from __future__ import annotations
 
 import pytest
 
-from dart_hub.adapt.confirm import confirmed_cut, confirmed_walk, sprt
-from dart_hub.adapt.pipeline import adapt_chunk, cut_for, summarize
+from dart_hub.adaptation.confirm import confirmed_cut, confirmed_walk, sprt
+from dart_hub.adaptation.pipeline import adapt_chunk, cut_for, summarize
 from dart_hub.config import AdaptConfig
 from dart_hub.store import ProbeStore
 from tests.scripted_engine import ScriptedEngine, kind_of, steps_in_prompt

@@ -1,8 +1,8 @@
-"""Every branch of the imitation-gap rules (dart_hub.adapt.cut)."""
+"""Every branch of the imitation-gap rules (dart_hub.adaptation.cut)."""
 
 import pytest
 
-from dart_hub.adapt.cut import (
+from dart_hub.adaptation.cut import (
     canonical_peak_rule,
     cut_first_feasible,
     decide_cut,

@@ -344,8 +344,8 @@ class TestVLLMEngine:
         The random tiny model writes no final answer, so the answer extraction is replaced by a
         function of the text (a third of the samples are "correct"): every cut and every
         selected continuation then depends on the exact texts vLLM sampled."""
-        from dart_hub.adapt.pipeline import run_adapt
-        from dart_hub.adapt.stream import run_streaming
+        from dart_hub.adaptation.pipeline import run_adapt
+        from dart_hub.adaptation.stream import run_streaming
         from tests.test_pipeline import PROMPTS, config, make_problem
         from tests.test_stream import work
 
@@ -353,7 +353,7 @@ class TestVLLMEngine:
             def equivalent_many(self, pairs):
                 return [pred == "0" for _, pred in pairs]
 
-        monkeypatch.setattr("dart_hub.adapt.judge.extract_answer", lambda text: str(len(text) % 3))
+        monkeypatch.setattr("dart_hub.adaptation.judge.extract_answer", lambda text: str(len(text) % 3))
         assert not engine._streaming  # the chunked run below goes through LLM.generate
         problems = [make_problem(str(k), 4 + k % 2) for k in range(5)]
         cfg = config(chunk_size=2, n_sim=3, n_explore=3, sim_max_tokens=12, explore_max_tokens=12, sim_temperature=1.0)

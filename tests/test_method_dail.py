@@ -11,7 +11,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from dart_hub.adapt.pipeline import SilentReporter
+from dart_hub.adaptation.pipeline import SilentReporter
 from dart_hub.cli import cli
 from dart_hub.errors import DartHubError
 from dart_hub.methods.dail import Dail, DailConfig, load_dail_prompts, negative_hint

@@ -9,7 +9,7 @@ import datasets
 import pytest
 from click.testing import CliRunner
 
-from dart_hub.adapt.pipeline import SilentReporter
+from dart_hub.adaptation.pipeline import SilentReporter
 from dart_hub.answers import AnswerChecker
 from dart_hub.cli import cli
 from dart_hub.errors import DartHubError

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from dart_hub.adapt.pipeline import adapt_chunk, plan, run_adapt, summarize
+from dart_hub.adaptation.pipeline import adapt_chunk, plan, run_adapt, summarize
 from dart_hub.answers import AnswerChecker
 from dart_hub.config import AdaptConfig
 from dart_hub.prompts import default_prompts
@@ -271,7 +271,7 @@ def test_answer_revealing_prefixes_are_not_probed_and_do_not_hide_the_collapse()
 def test_global_peak_without_reveal_rule_would_have_kept_the_whole_trace():
     # what the issue describes: probe every prefix, global maximum at the copying step
     scores = [0.5, 0.25, 0.0, 1.0, 1.0, 1.0]
-    from dart_hub.adapt.cut import decide_cut
+    from dart_hub.adaptation.cut import decide_cut
 
     assert decide_cut("full", scores, peak_rule="global").reason == "no_drop"
     assert decide_cut("full", scores[:3] + [None] * 3, peak_rule="global").reason == "gap"
@@ -417,7 +417,7 @@ def test_probe_cache_is_reused_per_problem_when_the_chunks_differ(tmp_path):
 
 
 def test_adaptive_probing_stays_within_its_budget_on_a_64_step_trace():
-    from dart_hub.adapt.search import adaptive_budget
+    from dart_hub.adaptation.search import adaptive_budget
 
     successes = [4] * 30 + [1] * 34
     adaptive_engine = ScriptedEngine(student({"L": successes}, {"L": ["mine \\boxed{42}"]}))

@@ -13,7 +13,7 @@ from pathlib import Path
 import datasets
 import pytest
 
-from dart_hub.adapt.pipeline import adapt_chunk, summarize
+from dart_hub.adaptation.pipeline import adapt_chunk, summarize
 from dart_hub.config import AdaptConfig
 from dart_hub.errors import DartHubError
 from dart_hub.prompts import default_prompts

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dart_hub.adapt.rules import rules_label
+from dart_hub.adaptation.rules import rules_label
 from dart_hub.cli import cli
 from dart_hub.publish import figures
 from dart_hub.records import Candidate
@@ -67,7 +67,7 @@ def test_overview_has_the_summary_numbers(adapted, folder):
 
 
 def test_the_rules_that_ran_and_their_deviations_are_shown(adapted, tmp_path):
-    from dart_hub.adapt.rules import deviations
+    from dart_hub.adaptation.rules import deviations
 
     examples, config = adapted
     folder = write(tmp_path / "out", examples, config)

@@ -1,13 +1,13 @@
 """`--rules paper` is Algorithm 1 as written; `--rules robust` is dart-hub's additions, each a
-named deviation (dart_hub.adapt.rules)."""
+named deviation (dart_hub.adaptation.rules)."""
 
 from __future__ import annotations
 
 import pytest
 
-from dart_hub.adapt.pipeline import adapt_chunk, cut_for, summarize
-from dart_hub.adapt.probe import ProbeResult
-from dart_hub.adapt.rules import DEVIATIONS, LEGACY, PRESETS, deviations, rules_label
+from dart_hub.adaptation.pipeline import adapt_chunk, cut_for, summarize
+from dart_hub.adaptation.probe import ProbeResult
+from dart_hub.adaptation.rules import DEVIATIONS, LEGACY, PRESETS, deviations, rules_label
 from dart_hub.config import AdaptConfig
 from dart_hub.errors import DartHubError
 from tests.scripted_engine import ScriptedEngine, kind_of, steps_in_prompt

@@ -1,4 +1,4 @@
-"""Adaptive probing (dart_hub.adapt.search) on scripted score curves, replayed exactly."""
+"""Adaptive probing (dart_hub.adaptation.search) on scripted score curves, replayed exactly."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from dart_hub.adapt.cut import decide_cut
-from dart_hub.adapt.search import adaptive_budget, coarse_points, replay
+from dart_hub.adaptation.cut import decide_cut
+from dart_hub.adaptation.search import adaptive_budget, coarse_points, replay
 
 EPS, FOLLOW, N = 0.3, 0.5, 4
 

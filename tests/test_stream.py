@@ -1,4 +1,4 @@
-"""The streaming scheduler (dart_hub.adapt.stream) gives the chunked runner's records: with an
+"""The streaming scheduler (dart_hub.adaptation.stream) gives the chunked runner's records: with an
 engine that only batches (scripted), with one that answers out of order through futures, after
 a lost chunk, and with a request the server refuses."""
 
@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from dart_hub.adapt.pipeline import run_adapt
-from dart_hub.adapt.stream import run_streaming
+from dart_hub.adaptation.pipeline import run_adapt
+from dart_hub.adaptation.stream import run_streaming
 from dart_hub.engines.openai import RequestRejected
 from dart_hub.store import ProbeStore, WorkDir, fingerprint
 from tests.scripted_engine import ScriptedEngine, kind_of

@@ -1,4 +1,4 @@
-"""DAIL (tau 1) and the mapper through the streaming scheduler (dart_hub.adapt.stream): the chunked
+"""DAIL (tau 1) and the mapper through the streaming scheduler (dart_hub.adaptation.stream): the chunked
 runner's chunk files byte for byte, with a batching engine and with one that answers out of
 order through futures; resume after lost chunks; a refused request costs its problem only; the
 progress counts; DAIL with tau < 1 stays chunked."""
@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from dart_hub.adapt.pipeline import run_chunks
-from dart_hub.adapt.stream import stream
+from dart_hub.adaptation.pipeline import run_chunks
+from dart_hub.adaptation.stream import stream
 from dart_hub.answers import AnswerChecker
 from dart_hub.methods.dail import Dail, DailConfig, load_dail_prompts
 from dart_hub.methods.mapper import Mapper, MapperConfig, RewardConfig, load_mapper_prompts

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from dart_hub.adapt.judge import request_seed
+from dart_hub.adaptation.judge import request_seed
 from dart_hub.config import AdaptConfig
 from dart_hub.records import AdaptedExample
 from dart_hub.toy.baselines import (

@@ -101,7 +101,7 @@ def test_demo_help_names_the_worlds_with_their_recorded_numbers():
 def test_demo_world_adapts_for_that_worlds_student(monkeypatch, tmp_path, world):
     """The demo hands `adapt` the chosen world's student (stopped at the first adapt call; the
     whole `demo --world hard --train` run is in docs/toy-world.md)."""
-    import dart_hub.adapt.stage
+    import dart_hub.adaptation.stage
     from dart_hub.errors import DartHubError
 
     seen = []
@@ -110,7 +110,7 @@ def test_demo_world_adapts_for_that_worlds_student(monkeypatch, tmp_path, world)
         seen.append(options["student"])
         raise DartHubError("stopped by the test")
 
-    monkeypatch.setattr(dart_hub.adapt.stage, "run", fake_adapt)
+    monkeypatch.setattr(dart_hub.adaptation.stage, "run", fake_adapt)
     args = ["demo", "--world", world, "--output", str(tmp_path / "demo"), "--work-dir", str(tmp_path / "w")]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code != 0 and "stopped by the test" in result.output

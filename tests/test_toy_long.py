@@ -81,7 +81,7 @@ def test_first_fold_falls_early_and_late(rows):
 def test_long_traces_fit_the_toy_students_context(rows):
     """What `adapt`'s too_long admission checks, with the toy student's tokenizer and the
     benchmark's budgets: the simulation prompt with the whole trace plus 256 tokens fits 1,024."""
-    from dart_hub.adapt.admission import check_lengths, context_window, load_student_tokenizer
+    from dart_hub.adaptation.admission import check_lengths, context_window, load_student_tokenizer
     from dart_hub.config import AdaptConfig
     from dart_hub.prompts import default_prompts
     from dart_hub.records import Problem, Provenance

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import click
 
-from dart_hub.adapt.cut import (
+from dart_hub.adaptation.cut import (
     DEFAULT_EPSILON,
     PEAK_ALIASES,
     PEAK_RULES,
     STRATEGIES,
 )
-from dart_hub.adapt.rules import (
+from dart_hub.adaptation.rules import (
     ALL_ZERO,
     ANSWER_STEPS,
     DEFAULT_CONFIRM,
@@ -23,8 +23,8 @@ from dart_hub.adapt.rules import (
     RULE_SETS,
     UNFINISHED,
 )
-from dart_hub.adapt.search import DEFAULT_COARSE, DEFAULT_FIRST_ROUND, DEFAULT_HEAD, SEARCHES
-from dart_hub.adapt.stage import run  # noqa: F401  (the stage, for code written when it lived here; new code calls dart_hub.api)
+from dart_hub.adaptation.search import DEFAULT_COARSE, DEFAULT_FIRST_ROUND, DEFAULT_HEAD, SEARCHES
+from dart_hub.adaptation.stage import run  # noqa: F401  (the stage, for code written when it lived here; new code calls dart_hub.api)
 from dart_hub.commands.options import (
     engine_options,
     source_options,
@@ -36,7 +36,7 @@ from dart_hub.repetition import DEFAULT_MAX_REPETITION, DEFAULT_NGRAM
 
 
 def _deviation_help() -> str:
-    from dart_hub.adapt.rules import DEVIATIONS, PRESETS
+    from dart_hub.adaptation.rules import DEVIATIONS, PRESETS
 
     robust = PRESETS["robust"]
     lines = []

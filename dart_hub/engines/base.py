@@ -2,7 +2,7 @@
 
 One call receives a whole chunk of requests so that engines can batch (transformers), share
 prefixes (vLLM prefix caching) or fan out (OpenAI-compatible clusters). Scheduling decisions
-(which prefixes, how many samples) belong to dart_hub.adapt, never to an engine.
+(which prefixes, how many samples) belong to dart_hub.adaptation, never to an engine.
 """
 
 from __future__ import annotations

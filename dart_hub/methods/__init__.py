@@ -2,7 +2,7 @@
 
 A method turns a chunk of problems into `AdaptedExample` records (and may name a training
 objective), and gives the streaming scheduler its problems as per-problem flows
-(`flows`; dart_hub.adapt.stream). Everything else is shared: sources, steps, engines, answer
+(`flows`; dart_hub.adaptation.stream). Everything else is shared: sources, steps, engines, answer
 checking, the work dir and resume (`run_chunks`, `stream`), publishing, cards, training,
 evaluation, recipes, shards, merge.
 Adding a method is a new module here plus an entry in METHODS; it touches no other method.
@@ -31,7 +31,7 @@ class Method(Protocol):
         ...
 
     def flows(self, checker, probe_store):
-        """The method as per-problem flows for the streaming scheduler (dart_hub.adapt.stream.Flows,
+        """The method as per-problem flows for the streaming scheduler (dart_hub.adaptation.stream.Flows,
         `--scheduler stream`); None where it only runs chunk by chunk (DAIL with tau < 1)."""
         ...
 

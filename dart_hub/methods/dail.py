@@ -39,8 +39,8 @@ from typing import Any
 
 import jinja2
 
-from dart_hub.adapt.explore import discard_reason, finished
-from dart_hub.adapt.judge import Checker, judge, request_seed
+from dart_hub.adaptation.explore import discard_reason, finished
+from dart_hub.adaptation.judge import Checker, judge, request_seed
 from dart_hub.answers import normalize
 from dart_hub.engines.base import Completion, Engine, GenerationRequest
 from dart_hub.errors import DartHubError
@@ -184,7 +184,7 @@ class Dail:
         return examples
 
     def flows(self, checker: Checker, probe_store=None) -> DailFlows | None:
-        """DAIL for the streaming scheduler (dart_hub.adapt.stream): one privileged request per
+        """DAIL for the streaming scheduler (dart_hub.adaptation.stream): one privileged request per
         problem. None with tau < 1: the mixed-policy decoder runs chunk by chunk."""
         return DailFlows(self) if self.config.tau >= 1 else None
 

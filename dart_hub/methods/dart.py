@@ -1,4 +1,4 @@
-"""DART (`dart-hub adapt --method dart`, the default): the algorithm lives in dart_hub.adapt
+"""DART (`dart-hub adapt --method dart`, the default): the algorithm lives in dart_hub.adaptation
 (probe, cut, explore, pipeline); this is its face in the method interface."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from dart_hub.adapt.pipeline import adapt_chunk, plan, problem_steps
-from dart_hub.adapt.reveal import reveal_steps
+from dart_hub.adaptation.pipeline import adapt_chunk, plan, problem_steps
+from dart_hub.adaptation.reveal import reveal_steps
 from dart_hub.config import AdaptConfig
 from dart_hub.engines.base import Engine
 from dart_hub.prompts import Prompts
@@ -34,7 +34,7 @@ class Dart:
 
     def flows(self, checker, probe_store=None):
         """DART for the streaming scheduler: probe -> cut -> explore per problem."""
-        from dart_hub.adapt.stream import DartFlows
+        from dart_hub.adaptation.stream import DartFlows
 
         return DartFlows(self.config, self.prompts, checker, probe_store)
 

@@ -364,7 +364,7 @@ def _normalise(run_config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _statistics(examples: Sequence[AdaptedExample], config: dict[str, Any]) -> dict[str, Any]:
-    from dart_hub.adapt.pipeline import summarize
+    from dart_hub.adaptation.pipeline import summarize
 
     adapt = config.get("adapt") or {}
     # summarize only reads max_repetition from the config; a namespace keeps cards renderable
@@ -399,7 +399,7 @@ def _reproduce(config: dict[str, Any]) -> str:
                 args += [flag, fmt(mapper[key])]
     adapt = config.get("adapt") or {}
     if adapt and "rules" not in adapt:  # written before --rules: what ran then, spelled out
-        from dart_hub.adapt.rules import with_legacy
+        from dart_hub.adaptation.rules import with_legacy
 
         adapt = {"rules": "robust", **with_legacy(adapt)}
     for key, (flag, _) in PARAMETERS.items():
@@ -584,8 +584,8 @@ def card_context(run_config: dict[str, Any], examples: Sequence[AdaptedExample],
 def _rules_context(adapt: dict[str, Any], method: str) -> dict[str, Any]:
     """Which cut rules ran and every active deviation from Algorithm 1, by name; where the cuts
     fall next to the paper's Table 6."""
-    from dart_hub.adapt.position import PAPER_TABLE6, TABLE6_SOURCE
-    from dart_hub.adapt.rules import deviations, rules_label, with_legacy
+    from dart_hub.adaptation.position import PAPER_TABLE6, TABLE6_SOURCE
+    from dart_hub.adaptation.rules import deviations, rules_label, with_legacy
 
     if method != "dart":
         return {"rules": None, "deviations": [], "rule_settings": {}, "table6": [], "table6_source": TABLE6_SOURCE}

@@ -47,7 +47,7 @@ def student_part(example: AdaptedExample, trajectory: str) -> tuple[str, str]:
     """(expert prefix, student's text) of a kept trajectory. DART trajectories are the kept expert
     steps joined, then the continuation; a trajectory the expert wrote whole (nothing cut) has no
     student part; other methods' rewrites are the student's (or the mapper's) from the start."""
-    from dart_hub.adapt.cut import STUDENT_CONTINUES
+    from dart_hub.adaptation.cut import STUDENT_CONTINUES
     from dart_hub.steps import join_steps
 
     if example.method != "dart":
@@ -181,9 +181,9 @@ def parameter_rows(config: dict[str, Any]) -> list[dict[str, str]]:
 
 def rules_rows(summary: dict[str, Any], config: dict[str, Any]) -> list[dict[str, str]]:
     """The cut rules that ran (DART): the rule set (`paper`, `robust`, or one of them modified,
-    dart_hub.adapt.rules.rules_label) and the value of each switch, then epsilon and the
+    dart_hub.adaptation.rules.rules_label) and the value of each switch, then epsilon and the
     strategy; settings written before --rules existed read as that version ran them."""
-    from dart_hub.adapt.rules import SWITCHES, rules_label, with_legacy
+    from dart_hub.adaptation.rules import SWITCHES, rules_label, with_legacy
     from dart_hub.publish.cards import fmt
 
     method, settings = method_settings(config)
@@ -197,9 +197,9 @@ def rules_rows(summary: dict[str, Any], config: dict[str, Any]) -> list[dict[str
 
 
 def deviation_rows(summary: dict[str, Any], config: dict[str, Any]) -> list[str]:
-    """The run's active deviations from Algorithm 1 (dart_hub.adapt.rules.deviations), each as
+    """The run's active deviations from Algorithm 1 (dart_hub.adaptation.rules.deviations), each as
     one line: its name, the option that turns it on and one sentence. None for a paper run."""
-    from dart_hub.adapt.rules import deviations
+    from dart_hub.adaptation.rules import deviations
 
     method, settings = method_settings(config)
     if method != "dart" or not settings:
@@ -237,7 +237,7 @@ def dataset_report(folder: str | Path) -> dict[str, Any]:
     """The report's data for an adapt output folder: {"overview": ..., "problems": [...]}."""
     from types import SimpleNamespace
 
-    from dart_hub.adapt.pipeline import summarize
+    from dart_hub.adaptation.pipeline import summarize
     from dart_hub.publish.cards import (
         CUT_REASONS,
         DISCARD_REASONS,

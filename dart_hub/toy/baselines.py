@@ -1,7 +1,7 @@
 """The skeptic's arms of `dart-hub demo --train`: baselines that could explain the toy table
 without DART's gap detection. They are ours, not the paper's arms, and are labelled so.
 
-All three reuse DART's exploration exactly (`dart_hub.adapt.explore`: the same request, the
+All three reuse DART's exploration exactly (`dart_hub.adaptation.explore`: the same request, the
 same n_explore samples, temperature, top-p, token budget and per-request seeds, the same
 outcome-consistency and cleaning rule, the same composition of kept prefix + continuation),
 read from the `full` run's dart_config.json; only where the kept expert prefix ends differs:
@@ -77,8 +77,8 @@ def dart_settings(folder: Path):
 def explore_from_cuts(examples: list[AdaptedExample], keeps: list[int], engine, config, checker) -> list[dict[str, Any]]:
     """DART's exploration from each problem's kept prefix; one record per problem with the
     kept trajectory (None when no continuation qualified) and the reason."""
-    from dart_hub.adapt.explore import compose, discard_reason, explore_request, select
-    from dart_hub.adapt.judge import judge
+    from dart_hub.adaptation.explore import compose, discard_reason, explore_request, select
+    from dart_hub.adaptation.judge import judge
     from dart_hub.prompts import default_prompts
 
     prompts = default_prompts()

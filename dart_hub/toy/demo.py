@@ -102,7 +102,7 @@ def adapt_toy(strategy: str, output: Path, work_root: Path | None, o: dict, meth
     runs, so the demo runs exactly what users run). DART's strategies share one probe cache,
     so the simulation rollouts are generated once and gap / first reuse them. `method` dail or
     mapper runs that method instead, with the toy student's own rewrite wording as its prompt."""
-    from dart_hub.adapt.stage import run
+    from dart_hub.adaptation.stage import run
     from dart_hub.specs import AdaptSpec
     from dart_hub.toy import expert_dataset_path, method_prompts_path, toy_student_path
     from dart_hub.toy.styles import MIN_STEP_CHARS

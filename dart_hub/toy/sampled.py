@@ -26,7 +26,7 @@ def pass_at_1(model: str, items, checker, *, samples: int = SAMPLED_SAMPLES, tem
     engine draws the same random numbers for sample j of every problem, so with a deciding
     token at similar odds everywhere the 8 samples are 8 draws shared by all problems, not 8 per
     problem (`dart-hub eval --samples` builds its requests that way)."""
-    from dart_hub.adapt.judge import request_seed
+    from dart_hub.adaptation.judge import request_seed
     from dart_hub.answers import extract_answer
     from dart_hub.engines.base import GenerationRequest
     from dart_hub.engines.factory import create_engine

@@ -23,8 +23,8 @@ from typing import Any
 
 import jinja2
 
-from dart_hub.adapt.explore import finished
-from dart_hub.adapt.judge import Checker, judge, request_seed
+from dart_hub.adaptation.explore import finished
+from dart_hub.adaptation.judge import Checker, judge, request_seed
 from dart_hub.engines.base import Engine, GenerationRequest
 from dart_hub.errors import DartHubError
 from dart_hub.methods.mapper.rewards import NEEDS_STUDENT, MapperRewards, RewardConfig
@@ -169,7 +169,7 @@ class Mapper:
         return examples
 
     def flows(self, checker: Checker, probe_store=None) -> MapperFlows:
-        """The mapper for the streaming scheduler (dart_hub.adapt.stream): one rewrite request per
+        """The mapper for the streaming scheduler (dart_hub.adaptation.stream): one rewrite request per
         problem as it goes; the rewards scored per chunk, as adapt_chunk scores them."""
         return MapperFlows(self, checker)
 

@@ -9,7 +9,7 @@ import time
 from collections import Counter
 
 from dart_hub import __version__
-from dart_hub.adapt.rules import DEFAULT_RULES
+from dart_hub.adaptation.rules import DEFAULT_RULES
 from dart_hub.config import AdaptConfig
 from dart_hub.engines.factory import engine_for
 from dart_hub.errors import DartHubError
@@ -137,7 +137,7 @@ def run(**o) -> dict:
 
 
 def _run(**o) -> dict:
-    from dart_hub.adapt.pipeline import run_chunks, summarize
+    from dart_hub.adaptation.pipeline import run_chunks, summarize
     from dart_hub.prompts import load_prompts
     from dart_hub.sources import load_source, source_record, source_spec
     from dart_hub.store import (
@@ -197,7 +197,7 @@ def _run(**o) -> dict:
         if o.get("admission", True):
             problems, admitted = _admit(problems, config, prompts, o, source, engine)
         else:  # offline planning (`dart-hub run --dry-run`): nothing loaded, nothing skipped
-            from dart_hub.adapt.admission import Admission
+            from dart_hub.adaptation.admission import Admission
 
             admitted = Admission(list(problems))
         with AnswerChecker(timeout=o["answer_timeout"]) as checker:
@@ -240,7 +240,7 @@ def _run(**o) -> dict:
         try:
             flows = method.flows(checker, probe_store) if o.get("scheduler", "stream") == "stream" else None
             if flows is not None:
-                from dart_hub.adapt.stream import stream
+                from dart_hub.adaptation.stream import stream
 
                 examples = stream(engine, problems, flows, checker, work_dir, reporter, given_up)
             else:
@@ -345,7 +345,7 @@ def _admit(problems, config, prompts, o, source, engine=None):
     """Admission checks (too_long, unverifiable_gold): skipped before generating, counted with the
     source's skipped rows (so in the summary and the card). With --engine openai the context
     window is the server's (/v1/models max_model_len) unless --max-model-len says."""
-    from dart_hub.adapt.admission import admit
+    from dart_hub.adaptation.admission import admit
 
     def server_window():
         engine.check()

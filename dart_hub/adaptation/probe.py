@@ -1,12 +1,12 @@
 """Step adaptability (paper Eq. 3): f_t = share of student rollouts from s_0..s_t reaching the gold.
 
 With ``--answer-steps skip`` (robust) prefixes that already reveal the gold answer
-(dart_hub.adapt.reveal) are not probed: their score and success count are None and they have
+(dart_hub.adaptation.reveal) are not probed: their score and success count are None and they have
 no rollouts; with ``probe`` (the paper's) they are probed like the others (`reveal_step` is
 recorded either way). Which prefixes are probed, and with how many rollouts, is the search's
-choice (dart_hub.adapt.search): all of them with N_sim rollouts (`scan`), or an adaptive subset;
+choice (dart_hub.adaptation.search): all of them with N_sim rollouts (`scan`), or an adaptive subset;
 an unprobed prefix's score is None, and a prefix whose sampling stopped early scores k of the m
-rollouts drawn. With ``--confirm K`` (dart_hub.adapt.confirm) candidate gaps and their peak get
+rollouts drawn. With ``--confirm K`` (dart_hub.adaptation.confirm) candidate gaps and their peak get
 up to K more rollouts once the search is done; a score is then the share over all rollouts
 drawn for that prefix.
 """
@@ -17,9 +17,9 @@ from collections.abc import Generator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from dart_hub.adapt.confirm import confirmed_walk
-from dart_hub.adapt.judge import Checker, judge, request_seed
-from dart_hub.adapt.search import Ask, search_requests
+from dart_hub.adaptation.confirm import confirmed_walk
+from dart_hub.adaptation.judge import Checker, judge, request_seed
+from dart_hub.adaptation.search import Ask, search_requests
 from dart_hub.config import AdaptConfig
 from dart_hub.engines.base import Completion, Engine, GenerationRequest, ProgressCallback
 from dart_hub.prompts import Prompts
@@ -112,7 +112,7 @@ def probe_flow(
     confirmation rounds with --confirm; answer-revealing prefixes only with `--answer-steps
     probe`), receives each request's (completions, judged candidates) in
     order, and returns the problem's ProbeResult. Drivers: `probe` (a chunk in lockstep
-    rounds) and dart_hub.adapt.stream (each problem at its own pace)."""
+    rounds) and dart_hub.adaptation.stream (each problem at its own pace)."""
     skip = config.answer_steps == "skip"
     limit = len(steps) if reveal is None or not skip else min(reveal, len(steps))
     drawn: dict[int, list[Candidate]] = {}

@@ -1,6 +1,6 @@
 """Orchestration: chunks of problems through probe -> cut -> explore, durably stored.
 
-(`adapt` streams by default: dart_hub.adapt.stream drives `problem_flow`, and the other
+(`adapt` streams by default: dart_hub.adaptation.stream drives `problem_flow`, and the other
 methods' flows, one problem at a time, with the same chunk files; this module's chunked runner
 is `--scheduler chunks`, and the runner of DAIL with tau < 1.)
 
@@ -20,15 +20,15 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from dart_hub.adapt.confirm import confirmed_cut, extra_rollouts
-from dart_hub.adapt.cut import NOTHING_FEASIBLE, Cut, decide_cut, static_cut
-from dart_hub.adapt.explore import compose, discard_reason, explore_request, select
-from dart_hub.adapt.judge import Checker, judge
-from dart_hub.adapt.position import paper_gap_positions, relative_cut_position
-from dart_hub.adapt.probe import ProbeResult, probe, probe_flow, uses_confirmation
-from dart_hub.adapt.reveal import reveal_steps
-from dart_hub.adapt.rules import deviations
-from dart_hub.adapt.search import adaptive_budget
+from dart_hub.adaptation.confirm import confirmed_cut, extra_rollouts
+from dart_hub.adaptation.cut import NOTHING_FEASIBLE, Cut, decide_cut, static_cut
+from dart_hub.adaptation.explore import compose, discard_reason, explore_request, select
+from dart_hub.adaptation.judge import Checker, judge
+from dart_hub.adaptation.position import paper_gap_positions, relative_cut_position
+from dart_hub.adaptation.probe import ProbeResult, probe, probe_flow, uses_confirmation
+from dart_hub.adaptation.reveal import reveal_steps
+from dart_hub.adaptation.rules import deviations
+from dart_hub.adaptation.search import adaptive_budget
 from dart_hub.config import AdaptConfig
 from dart_hub.engines.base import Engine
 from dart_hub.prompts import Prompts
@@ -352,7 +352,7 @@ class Plan:
 
 def plan(problems: Sequence[Problem], config: AdaptConfig, reveals: Sequence[int | None] | None = None) -> Plan:
     """Upper bounds of the run's cost; `reveals` (first answer-revealing step per problem, see
-    dart_hub.adapt.reveal) excludes the prefixes that will not be probed."""
+    dart_hub.adaptation.reveal) excludes the prefixes that will not be probed."""
     counts = [len(problem_steps(p, config)) for p in problems]
     reveals = list(reveals) if reveals is not None else [None] * len(problems)
     skip = getattr(config, "answer_steps", "skip") == "skip"

@@ -114,7 +114,7 @@ def _prompt_tokens(tokenizer: Any, messages: list[dict[str, str]], cap: int) -> 
 
 def check_lengths(problems: Sequence[Problem], adapt_config: Any, prompts: Any, tokenizer: Any, window: int) -> tuple[list[Problem], list[SkippedRow]]:
     """Split problems into those whose longest request fits `window` and the too_long rest."""
-    from dart_hub.adapt.pipeline import problem_steps
+    from dart_hub.adaptation.pipeline import problem_steps
     from dart_hub.steps import join_steps
 
     budgets = {"simulation": adapt_config.sim_max_tokens}
@@ -176,7 +176,7 @@ def _openai_window(options: dict[str, Any], server_window: Callable[[], int | No
     of --tokenizer (default: the student id), the window of --max-model-len, else what the
     server reports, capped by the tokenizer's and model config's own limits. A student id that
     is only the server's name for the model (no tokenizer to load) is a warning, not an error:
-    the server's refusals still cost only their problem (dart_hub.adapt.stream)."""
+    the server's refusals still cost only their problem (dart_hub.adaptation.stream)."""
     explicit = options.get("tokenizer")
     try:
         tokenizer, model_config = load_student_tokenizer(explicit or options["student"], None if explicit else options.get("student_revision"))

@@ -36,8 +36,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from dart_hub.adapt.cut import Cut, no_gap_cut
-from dart_hub.adapt.search import Ask
+from dart_hub.adaptation.cut import Cut, no_gap_cut
+from dart_hub.adaptation.search import Ask
 
 ALPHA = 0.01  # accepted false drops (plateau taken for a cliff), per tested candidate
 BETA = 0.1  # missed drops of exactly epsilon, per tested candidate
@@ -151,7 +151,7 @@ def confirmed_cut(
 ) -> Cut:
     """The cut of `full` / `gap` with confirmation, from every prefix's rollouts in sample order
     (outcomes[t]; empty: not probed). Without an accepted gap the no-gap rules of
-    dart_hub.adapt.cut apply, with each prefix's share over all its rollouts."""
+    dart_hub.adaptation.cut apply, with each prefix's share over all its rollouts."""
     probed = {t: rollouts for t, rollouts in enumerate(outcomes) if rollouts}
     if not outcomes:
         return Cut(keep_steps=0, peak=None, gap=None, reason="no_drop")

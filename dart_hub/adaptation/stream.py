@@ -40,8 +40,8 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from dart_hub.adapt.judge import Checker, judge
-from dart_hub.adapt.pipeline import (
+from dart_hub.adaptation.judge import Checker, judge
+from dart_hub.adaptation.pipeline import (
     PROBED,
     Reporter,
     SilentReporter,
@@ -51,8 +51,8 @@ from dart_hub.adapt.pipeline import (
     skipped_record,
     stored_examples,
 )
-from dart_hub.adapt.probe import ProbeResult
-from dart_hub.adapt.reveal import reveal_steps
+from dart_hub.adaptation.probe import ProbeResult
+from dart_hub.adaptation.reveal import reveal_steps
 from dart_hub.config import AdaptConfig
 from dart_hub.engines.base import Completion, Engine, GenerationRequest
 from dart_hub.prompts import Prompts

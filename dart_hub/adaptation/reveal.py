@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dart_hub.adapt.judge import Checker
+from dart_hub.adaptation.judge import Checker
 from dart_hub.boxed import all_boxed
 from dart_hub.records import Problem
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dart_hub.adapt.judge import request_seed
+from dart_hub.adaptation.judge import request_seed
 from dart_hub.config import AdaptConfig
 from dart_hub.engines.base import GenerationRequest
 from dart_hub.prompts import Prompts

@@ -1,6 +1,6 @@
 """Where to stop imitating the expert, given the adaptability scores f_0..f_T.
 
-The functions' keyword defaults are the robust rules (`dart_hub.adapt.rules`); `AdaptConfig`
+The functions' keyword defaults are the robust rules (`dart_hub.adaptation.rules`); `AdaptConfig`
 passes every setting explicitly, and its defaults are the paper's (`--rules paper`).
 
 Definitions (documented in `dart-hub adapt --help` and the dataset card):
