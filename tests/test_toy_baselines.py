@@ -159,19 +159,19 @@ def test_a_trained_arm_and_a_baseline_are_not_reused_across_worlds(monkeypatch, 
     stay what they were, so its finished runs are still reused)."""
     from types import SimpleNamespace
 
-    import dart_hub.api
     import dart_hub.engines.factory
     import dart_hub.publish.folder
+    import dart_hub.training.stage
     from dart_hub.toy import baselines, compare, toy_student_path
 
     trainings = []
 
-    def fake_train(spec):
-        trainings.append(spec.student)
-        spec.output.mkdir(parents=True)  # as the trainer does
-        return SimpleNamespace(summary={"model_path": str(tmp_path), "objective": {"name": spec.objective}})
+    def fake_train(**options):  # the train stage train_arm runs (what api.train runs)
+        trainings.append(options["student"])
+        options["output"].mkdir(parents=True)  # as the trainer does
+        return {"model_path": str(tmp_path), "objective": {"name": options["objective"]}}
 
-    monkeypatch.setattr(dart_hub.api, "train", fake_train)
+    monkeypatch.setattr(dart_hub.training.stage, "run", fake_train)
     data = tmp_path / "rows.jsonl"
     data.write_text('{"messages": []}\n')
     hard = str(toy_student_path("hard"))
