@@ -74,7 +74,7 @@ class Spec:
 
     @classmethod
     def params(cls) -> dict[str, SpecParam]:
-        """Every field as a SpecParam (the shared engine fields first)."""
+        """Every field as a SpecParam (the shared source and engine fields first)."""
         out = {}
         for f in dataclasses.fields(cls):
             multiple = isinstance(f.default, tuple)
@@ -100,6 +100,20 @@ class Spec:
 
 
 @dataclass(kw_only=True)
+class SourceFields(Spec):
+    """The dataset-source options `adapt`, `inspect` and `mapper train` share
+    (`dart_hub.commands.options.source_options`); see `dart-hub adapt --help` for each."""
+
+    split: str = option("train", "--split")
+    revision: str | None = option(None, "--revision")
+    dataset_config: str | None = option(None, "--config")
+    preset: str | None = option(None, "--preset", click.Choice(sorted(PRESETS)))
+    question_column: str | None = option(None, "--question-column")
+    solution_column: str | None = option(None, "--solution-column")
+    answer_column: str | None = option(None, "--answer-column")
+
+
+@dataclass(kw_only=True)
 class EngineFields(Spec):
     """The engine options `adapt` and `eval` share (`dart_hub.commands.options.engine_options`);
     see `dart-hub adapt --help` for each."""
@@ -121,7 +135,7 @@ class EngineFields(Spec):
 
 
 @dataclass(kw_only=True)
-class AdaptSpec(EngineFields):
+class AdaptSpec(EngineFields, SourceFields):
     """`dart-hub adapt`: adapt an expert dataset to a student (DART, or --method dail / mapper).
 
     Field = option: `n_sim` is `--n-sim`, `dataset_config` is `--config`, `prompts_file` is
@@ -130,13 +144,6 @@ class AdaptSpec(EngineFields):
 
     student: str = option(REQUIRED, "--student")
     dataset: str = option(REQUIRED, "--dataset")
-    split: str = option("train", "--split")
-    revision: str | None = option(None, "--revision")
-    dataset_config: str | None = option(None, "--config")
-    preset: str | None = option(None, "--preset", click.Choice(sorted(PRESETS)))
-    question_column: str | None = option(None, "--question-column")
-    solution_column: str | None = option(None, "--solution-column")
-    answer_column: str | None = option(None, "--answer-column")
     limit: int | None = option(None, "--limit", click.IntRange(min=1))
     shard: str | None = option(None, "--shard")
     output: Path | None = option(None, "--output", click.Path(file_okay=False, dir_okay=True, path_type=Path))
@@ -298,25 +305,18 @@ class EvalSpec(EngineFields):
 
 
 @dataclass(kw_only=True)
-class InspectSpec(Spec):
+class InspectSpec(SourceFields):
     """`dart-hub inspect`: a dataset as DART will see it (problems, steps, gold answers, skipped
     rows). `dataset` is the DATASET argument; `limit` 0 reads every row. How the problems are
     shown (--full, --json) is the command's business, not the spec's."""
 
     dataset: str = option(REQUIRED, "DATASET")
-    split: str = option("train", "--split")
-    revision: str | None = option(None, "--revision")
-    dataset_config: str | None = option(None, "--config")
-    preset: str | None = option(None, "--preset", click.Choice(sorted(PRESETS)))
-    question_column: str | None = option(None, "--question-column")
-    solution_column: str | None = option(None, "--solution-column")
-    answer_column: str | None = option(None, "--answer-column")
     limit: int = option(3, "--limit", click.IntRange(min=0))
     min_step_chars: int = option(DEFAULT_MIN_STEP_CHARS, "--min-step-chars", click.IntRange(min=0))
 
 
 @dataclass(kw_only=True)
-class MapperTrainSpec(Spec):
+class MapperTrainSpec(SourceFields):
     """`dart-hub mapper train`: train the rewriting mapper with GRPO (our design, docs/mapper.md).
 
     `mapper_model` is `--mapper`, `reward_weights` `--rewards`, `prompts_file` `--prompts`,
@@ -326,13 +326,6 @@ class MapperTrainSpec(Spec):
     student: str = option(REQUIRED, "--student")
     mapper_model: str | None = option(None, "--mapper")
     dataset: str = option(REQUIRED, "--dataset")
-    split: str = option("train", "--split")
-    revision: str | None = option(None, "--revision")
-    dataset_config: str | None = option(None, "--config")
-    preset: str | None = option(None, "--preset", click.Choice(sorted(PRESETS)))
-    question_column: str | None = option(None, "--question-column")
-    solution_column: str | None = option(None, "--solution-column")
-    answer_column: str | None = option(None, "--answer-column")
     limit: int | None = option(None, "--limit", click.IntRange(min=1))
     output: Path = option(REQUIRED, "--output", click.Path(file_okay=False, dir_okay=True, path_type=Path))
     num_generations: int = option(8, "--num-generations", click.IntRange(min=2))
