@@ -62,7 +62,9 @@ def sampled(request, index):
 
 
 def test_eval_with_four_samples_writes_pass_at_k_and_mean_tokens(tmp_path, monkeypatch):
+    from dart_hub.evaluation import load_benchmark
     from dart_hub.evaluation import stage as eval_stage
+    from dart_hub.evaluation.run import Sampling, build_request
 
     engine = ScriptedEngine(sampled, "test/sampler")
     monkeypatch.setattr(eval_stage, "engine_for", lambda o, model, revision: engine)
@@ -74,6 +76,10 @@ def test_eval_with_four_samples_writes_pass_at_k_and_mean_tokens(tmp_path, monke
     assert result.exit_code == 0, result.output
     requests = engine.calls[0]
     assert all((r.n, r.temperature, r.top_p) == (4, 0.6, 0.95) for r in requests)  # DAIL's sampling
+    # every problem samples from its own seed (benchmark and id), not one stream shared by all
+    seeds = [r.seed for r in requests]
+    assert len(set(seeds)) == len(requests) == 3
+    assert seeds == [build_request(item, 64, sampling=Sampling.make(4)).seed for item in load_benchmark("gsm8k", str(source))]
     results = json.loads((out / "results.json").read_text())
     entry = results["benchmarks"]["gsm8k"]
     # c = 2, 4, 0 of n = 4: pass@1 = mean(c/n), pass@4 = share of questions with any correct

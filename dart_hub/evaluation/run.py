@@ -83,15 +83,20 @@ def build_request(
     sampling: Sampling | None = None,
 ) -> GenerationRequest:
     """Greedy decoding (temperature 0, one sample) through the engine's chat path, or
-    `sampling.samples` samples at its temperature / top-p."""
+    `sampling.samples` samples at its temperature / top-p, seeded per item (its benchmark and
+    id): one seed for every item would draw every problem's samples from the same random
+    stream, and a seed from the item's position would change with --limit or a shard."""
+    from dart_hub.adaptation.judge import request_seed
+
     sampling = sampling or Sampling()
+    seed = 0 if sampling.temperature == 0 else request_seed(0, f"{item.benchmark}:{item.id}", "eval", 0)
     return GenerationRequest.chat(
         build_messages(item, system_prompt),
         n=sampling.samples,
         temperature=sampling.temperature,
         top_p=sampling.top_p,
         max_tokens=max_tokens,
-        seed=0,
+        seed=seed,
     )
 
 
