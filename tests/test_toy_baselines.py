@@ -137,6 +137,8 @@ def test_tuning_picks_each_arms_best_setting_on_validation_and_grades_it_on_held
     monkeypatch.setattr(compare, "train_arm", fake_train)
     monkeypatch.setattr(compare, "correctness", fake_correctness)
     files = {arm: tmp_path / f"{arm}.jsonl" for arm in best_of}
+    for arm, path in files.items():
+        path.write_text(f'{{"rows of": "{arm}"}}\n')
     heldout = compare.heldout_items(5)
     fixed = {"full": [[1, 1, 1, 1, 1]] * 2}
     tuned = compare.tune_arms(["static", "full"], files, {"static": 4, "full": 4}, tmp_path, heldout, None, 2, 0, fixed, lambda m: None,
@@ -151,6 +153,45 @@ def test_tuning_picks_each_arms_best_setting_on_validation_and_grades_it_on_held
     table = {a["arm"]: a for a in tuned["heldout"]}
     assert table["static"]["mean"] == 1.0 and table["static"]["seeds"] == 2 and table["static"]["settings"]["epochs"] == 8.0
     assert table["full"]["per_seed"] == [1.0, 1.0]
+
+
+def test_arms_with_the_same_rows_are_tuned_once_and_a_resumed_grid_is_not_graded_again(monkeypatch, tmp_path):
+    """First, Gap and Full often keep the same rows (every cut at the same step): the grid and
+    the held-out models of the first of them serve the others, marked `same_rows_as`; a second
+    `--tune` over the same work dir grades nothing again."""
+    from dart_hub.toy import compare
+
+    trained, graded = [], []
+
+    def fake_train(data, output, seed, objective="sft", settings=None, student=None):
+        output.mkdir(parents=True, exist_ok=True)
+        trained.append((data.name, seed, settings["learning_rate"], settings["epochs"]))
+        return f"{data.stem}|{settings['learning_rate']}|{settings['epochs']}|{seed}", {"name": objective}
+
+    def fake_correctness(model, items, checker):
+        graded.append(model)
+        return [1 if float(model.split("|")[1]) == 3e-4 else 0] * len(items)
+
+    monkeypatch.setattr(compare, "train_arm", fake_train)
+    monkeypatch.setattr(compare, "correctness", fake_correctness)
+    files = {arm: tmp_path / f"{arm}.jsonl" for arm in ("first", "gap", "static")}
+    files["first"].write_text('{"row": 1}\n')
+    files["gap"].write_text('{"row": 1}\n')
+    files["static"].write_text('{"row": 2}\n')
+    heldout = compare.heldout_items(4)
+
+    def tune():
+        return compare.tune_arms(list(files), files, dict.fromkeys(files, 1), tmp_path, heldout, None, 2, 0, {}, lambda m: None)
+
+    tuned = tune()
+    assert {name for name, *_ in trained} == {"first.jsonl", "static.jsonl"}
+    assert tuned["arms"]["gap"]["same_rows_as"] == "first" and tuned["arms"]["gap"]["grid"] == tuned["arms"]["first"]["grid"]
+    table = {a["arm"]: a for a in tuned["heldout"]}
+    assert table["gap"]["same_rows_as"] == "first" and table["gap"]["per_seed"] == table["first"]["per_seed"] == [1.0, 1.0]
+    assert table["gap"]["kind"] == "paper" and "same_rows_as" not in table["first"]
+    count = len(graded)
+    assert count == 2 * (6 + 2)  # two distinct arms: 6 settings on validation, the best on held-out for 2 seeds
+    assert tune() == tuned and len(graded) == count  # resumed: every grade read back
 
 
 def test_a_trained_arm_and_a_baseline_are_not_reused_across_worlds(monkeypatch, tmp_path):

@@ -248,20 +248,51 @@ def sampled_metrics(models: list[str], items, questions: list[str], checker, sam
     return out
 
 
+def rows_key(path: Path, arm: str) -> tuple[str, str]:
+    """What decides an arm's models besides the seed and the settings: its training rows'
+    bytes and its objective. Arms with the same key (DART's First, Gap and Full when every cut
+    falls at the same step) train the same models, so they are trained and graded once."""
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest(), OBJECTIVES.get(arm, "sft")
+
+
+def _graded(model: str, items, checker, folder: Path) -> list[int]:
+    """`correctness`, kept in `folder` (a tuning run's model folder) so a resumed `--tune` does
+    not grade a model again."""
+    cache = folder / "demo-graded.json"
+    key = json.dumps({"model": model, "items": [[item.benchmark, item.id] for item in items]})
+    done = json.loads(cache.read_text()) if cache.exists() else {}
+    if key in done:
+        return done[key]
+    marks = correctness(model, items, checker)
+    if folder.exists():  # one entry per graded set (validation, held-out)
+        cache.write_text(json.dumps({**done, key: marks}) + "\n")
+    return marks
+
+
 def tune_arms(arms, files, counts, work, items, checker, seeds, base_seed, fixed_grids, log, student: str | None = None) -> dict[str, Any]:
     """Every arm's grid on the validation split (first seed), its best setting (ties: the
     earlier in the grid), and the held-out table with each arm's own best for every seed (the
-    fixed-setting models are reused where the best is the toy setting)."""
+    fixed-setting models are reused where the best is the toy setting; an arm whose rows and
+    objective equal an earlier arm's reuses that arm's grid and table, `same_rows_as`)."""
     validation = validation_items(VALIDATION_ITEMS)
     grid = [{**TOY_TRAIN, "learning_rate": lr, "epochs": epochs} for lr in TUNE_LEARNING_RATES for epochs in TUNE_EPOCHS]
     chosen: dict[str, Any] = {}
     table = []
+    done_by_rows: dict[tuple[str, str], str] = {}
     for arm in arms:
+        twin = done_by_rows.setdefault(rows_key(files[arm], arm), arm)
+        if twin != arm:
+            chosen[arm] = {**chosen[twin], "same_rows_as": twin}
+            table.append({**next(t for t in table if t["arm"] == twin), "arm": arm, "kind": KINDS.get(arm, "method"), "same_rows_as": twin})
+            log(f"tuned {arm}: the same rows as {twin}, its grid and models reused")
+            continue
         scores = []
         for setting in grid:
             name = f"{arm}-lr{setting['learning_rate']:g}-ep{setting['epochs']:g}-seed{base_seed}"
             model, _ = train_arm(files[arm], work / "tune" / name, base_seed, OBJECTIVES[arm], setting, student)
-            marks = correctness(model, validation, checker)
+            marks = _graded(model, validation, checker, work / "tune" / name)
             scores.append(round(sum(marks) / len(marks), 4))
             log(f"tune {name}: validation {scores[-1]:.3f}")
         best = grid[max(range(len(grid)), key=lambda i: (scores[i], -i))]
@@ -275,7 +306,7 @@ def tune_arms(arms, files, counts, work, items, checker, seeds, base_seed, fixed
                 seed = base_seed + index
                 name = f"{arm}-lr{best['learning_rate']:g}-ep{best['epochs']:g}-seed{seed}"
                 model, _ = train_arm(files[arm], work / "tune" / name, seed, OBJECTIVES[arm], best, student)
-                heldout.append(correctness(model, items, checker))
+                heldout.append(_graded(model, items, checker, work / "tune" / name))
         table.append(summarize_arm(arm, heldout, counts.get(arm), {"settings": chosen[arm]["best"]}))
         log(f"tuned {arm}: best {chosen[arm]['best']}, held-out {table[-1]['mean']:.3f}")
     return {"validation_problems": VALIDATION_ITEMS, "grid": [{"learning_rate": g["learning_rate"], "epochs": g["epochs"]} for g in grid],
@@ -316,6 +347,7 @@ def compare_training(
     grids: dict[str, list[list[int]]] = {}
     extras: dict[str, dict[str, Any]] = {}
     skipped: list[dict[str, Any]] = []  # arms with no training rows: in the table, not trained
+    trained_by_rows: dict[tuple[str, str], str] = {}
     with AnswerChecker() as checker:
         student = student or str(toy_student_path())
         grids["no-tuning"] = [correctness(student, items, checker)]  # greedy: no seed to vary
@@ -327,6 +359,11 @@ def compare_training(
             if counts[arm] == 0:
                 log(f"{arm}: adapt kept no example; arm skipped")
                 skipped.append({"arm": arm, "kind": KINDS[arm], "objective": OBJECTIVES[arm], "train_rows": 0, "reason": "adapt kept no example"})
+                continue
+            twin = trained_by_rows.setdefault(rows_key(files[arm], arm), arm)
+            if twin != arm:  # the same rows and objective as an earlier arm: the same models
+                grids[arm], extras[arm] = grids[twin], {**extras[twin], "same_rows_as": twin}
+                log(f"{arm}: the same rows as {twin}, its models and grades reused")
                 continue
             grids[arm], models, objective = [], [], {}
             for index in range(seeds):
