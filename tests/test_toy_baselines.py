@@ -180,8 +180,27 @@ def test_arms_with_the_same_rows_are_tuned_once_and_a_resumed_grid_is_not_graded
     files["static"].write_text('{"row": 2}\n')
     heldout = compare.heldout_items(4)
 
+    measured = []
+
+    def fake_deciding(model, questions):
+        measured.append(("P(x)", model))
+        return [0.25, 0.75]
+
+    def fake_pass1(model, items, checker, **kw):
+        measured.append(("pass@1", model))
+        return [0.5] * len(items)
+
+    import dart_hub.toy.sampled
+    from dart_hub.toy import heldout_dataset_path
+    from dart_hub.toy.datasets import read_jsonl
+
+    monkeypatch.setattr(dart_hub.toy.sampled, "deciding_token", fake_deciding)
+    monkeypatch.setattr(dart_hub.toy.sampled, "pass_at_1", fake_pass1)
+    questions = [row["question"] for row in read_jsonl(heldout_dataset_path())[:4]]
+
     def tune():
-        return compare.tune_arms(list(files), files, dict.fromkeys(files, 1), tmp_path, heldout, None, 2, 0, {}, lambda m: None)
+        return compare.tune_arms(list(files), files, dict.fromkeys(files, 1), tmp_path, heldout, None, 2, 0, {}, lambda m: None,
+                                 questions=questions, sampled=3)  # fmt: skip
 
     tuned = tune()
     assert {name for name, *_ in trained} == {"first.jsonl", "static.jsonl"}
@@ -191,7 +210,12 @@ def test_arms_with_the_same_rows_are_tuned_once_and_a_resumed_grid_is_not_graded
     assert table["gap"]["kind"] == "paper" and "same_rows_as" not in table["first"]
     count = len(graded)
     assert count == 2 * (6 + 2)  # two distinct arms: 6 settings on validation, the best on held-out for 2 seeds
-    assert tune() == tuned and len(graded) == count  # resumed: every grade read back
+    # the best setting's models get the sampled metrics too: P(x) of every seed, pass@1 of the first
+    assert table["first"]["deciding_token"]["per_seed"] == [0.5, 0.5] and table["first"]["pass1_t07"]["mean"] == 0.5
+    assert table["gap"]["deciding_token"] == table["first"]["deciding_token"]
+    assert sorted(m for what, m in measured if what == "pass@1") == ["first|0.0003|3.0|0", "static|0.0003|3.0|0"]
+    seen = len(measured)
+    assert tune() == tuned and len(graded) == count and len(measured) == seen  # resumed: every figure read back
 
 
 def test_a_trained_arm_and_a_baseline_are_not_reused_across_worlds(monkeypatch, tmp_path):

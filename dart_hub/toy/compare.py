@@ -231,18 +231,23 @@ def summarize_arm(arm: str, grid: Sequence[Sequence[int]], rows: int | None, ext
     }
 
 
-def sampled_metrics(models: list[str], items, questions: list[str], checker, sampled: int) -> dict[str, Any]:
+def sampled_metrics(models: list[str], items, questions: list[str], checker, sampled: int,
+                    folders: Sequence[Path | None] | None = None) -> dict[str, Any]:  # fmt: skip
     """The deciding token's probability (every model, every twisted held-out problem) and
-    pass@1 at temperature 0.7 over 8 samples (the first model, the first `sampled` problems)."""
+    pass@1 at temperature 0.7 over 8 samples (the first model, the first `sampled` problems).
+    `folders`: where each model's figures are kept for a rerun (None: not kept)."""
     import statistics
 
     from dart_hub.toy.sampled import SAMPLED_SAMPLES, SAMPLED_TEMPERATURE, deciding_token, pass_at_1
 
-    per_model = [statistics.fmean(deciding_token(m, questions)) for m in models]
+    folders = list(folders) if folders is not None else [None] * len(models)
+    per_model = [statistics.fmean(_kept(folder, {"model": m, "deciding_token": questions}, lambda m=m: deciding_token(m, questions)))
+                 for m, folder in zip(models, folders, strict=True)]  # fmt: skip
     out: dict[str, Any] = {"deciding_token": {"mean": round(statistics.fmean(per_model), 4), "per_seed": [round(p, 4) for p in per_model],
                                               "problems": sum(1 for _ in _twisted(questions))}}  # fmt: skip
     if sampled:
-        shares = pass_at_1(models[0], items[:sampled], checker, max_tokens=EVAL_MAX_TOKENS, batch_size=EVAL_BATCH)
+        key = {"model": models[0], "pass1_t07": [[item.benchmark, item.id] for item in items[:sampled]]}
+        shares = _kept(folders[0], key, lambda: pass_at_1(models[0], items[:sampled], checker, max_tokens=EVAL_MAX_TOKENS, batch_size=EVAL_BATCH))
         out["pass1_t07"] = {"mean": round(statistics.fmean(shares), 4), "problems": len(shares), "samples": SAMPLED_SAMPLES,
                             "temperature": SAMPLED_TEMPERATURE, "model": "first seed"}  # fmt: skip
     return out
@@ -257,25 +262,37 @@ def rows_key(path: Path, arm: str) -> tuple[str, str]:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest(), OBJECTIVES.get(arm, "sft")
 
 
-def _graded(model: str, items, checker, folder: Path) -> list[int]:
-    """`correctness`, kept in `folder` (a tuning run's model folder) so a resumed `--tune` does
-    not grade a model again."""
+def _kept(folder: Path | None, key: dict[str, Any], compute: Callable[[], Any]) -> Any:
+    """`compute()`, kept in `folder/demo-graded.json` under `key` (one entry per graded set or
+    metric), so a rerun of `demo --train` / `--tune` over the same work dir grades nothing
+    again. A model retrained by train_arm wipes its folder, and its grades with it."""
+    if folder is None:
+        return compute()
     cache = folder / "demo-graded.json"
-    key = json.dumps({"model": model, "items": [[item.benchmark, item.id] for item in items]})
+    name = json.dumps(key)  # the keys in the order they are built (the grades of earlier runs stay valid)
     done = json.loads(cache.read_text()) if cache.exists() else {}
-    if key in done:
-        return done[key]
-    marks = correctness(model, items, checker)
-    if folder.exists():  # one entry per graded set (validation, held-out)
-        cache.write_text(json.dumps({**done, key: marks}) + "\n")
-    return marks
+    if name in done:
+        return done[name]
+    value = compute()
+    if folder.exists():
+        cache.write_text(json.dumps({**done, name: value}) + "\n")
+    return value
 
 
-def tune_arms(arms, files, counts, work, items, checker, seeds, base_seed, fixed_grids, log, student: str | None = None) -> dict[str, Any]:
+def _graded(model: str, items, checker, folder: Path | None) -> list[int]:
+    """`correctness`, kept in `folder` (the model's training folder)."""
+    key = {"model": model, "items": [[item.benchmark, item.id] for item in items]}
+    return _kept(folder, key, lambda: correctness(model, items, checker))
+
+
+def tune_arms(arms, files, counts, work, items, checker, seeds, base_seed, fixed_grids, log, student: str | None = None, *,
+              fixed_extras: dict[str, dict[str, Any]] | None = None, questions: Sequence[str] = (), sampled: int = 0) -> dict[str, Any]:  # fmt: skip
     """Every arm's grid on the validation split (first seed), its best setting (ties: the
     earlier in the grid), and the held-out table with each arm's own best for every seed (the
     fixed-setting models are reused where the best is the toy setting; an arm whose rows and
-    objective equal an earlier arm's reuses that arm's grid and table, `same_rows_as`)."""
+    objective equal an earlier arm's reuses that arm's grid and table, `same_rows_as`). With
+    `questions` every tuned arm also gets the sampled metrics (`sampled_metrics`) of its best
+    setting's models, as the fixed-setting table has them."""
     validation = validation_items(VALIDATION_ITEMS)
     grid = [{**TOY_TRAIN, "learning_rate": lr, "epochs": epochs} for lr in TUNE_LEARNING_RATES for epochs in TUNE_EPOCHS]
     chosen: dict[str, Any] = {}
@@ -298,16 +315,22 @@ def tune_arms(arms, files, counts, work, items, checker, seeds, base_seed, fixed
         best = grid[max(range(len(grid)), key=lambda i: (scores[i], -i))]
         chosen[arm] = {"grid": [{"learning_rate": g["learning_rate"], "epochs": g["epochs"], "validation": v} for g, v in zip(grid, scores, strict=True)],
                        "best": {"learning_rate": best["learning_rate"], "epochs": best["epochs"]}}  # fmt: skip
+        extra: dict[str, Any] = {"settings": chosen[arm]["best"]}
         if best == TOY_TRAIN:
             heldout = fixed_grids[arm]
+            extra |= {k: v for k, v in (fixed_extras or {}).get(arm, {}).items() if k in ("deciding_token", "pass1_t07")}
         else:
-            heldout = []
+            heldout, models, folders = [], [], []
             for index in range(seeds):
                 seed = base_seed + index
                 name = f"{arm}-lr{best['learning_rate']:g}-ep{best['epochs']:g}-seed{seed}"
                 model, _ = train_arm(files[arm], work / "tune" / name, seed, OBJECTIVES[arm], best, student)
                 heldout.append(_graded(model, items, checker, work / "tune" / name))
-        table.append(summarize_arm(arm, heldout, counts.get(arm), {"settings": chosen[arm]["best"]}))
+                models.append(model)
+                folders.append(work / "tune" / name)
+            if questions:
+                extra |= sampled_metrics(models, items, list(questions), checker, sampled, folders)
+        table.append(summarize_arm(arm, heldout, counts.get(arm), extra))
         log(f"tuned {arm}: best {chosen[arm]['best']}, held-out {table[-1]['mean']:.3f}")
     return {"validation_problems": VALIDATION_ITEMS, "grid": [{"learning_rate": g["learning_rate"], "epochs": g["epochs"]} for g in grid],
             "seed": base_seed, "arms": chosen, "heldout": table}  # fmt: skip
@@ -370,11 +393,13 @@ def compare_training(
                 seed = base_seed + index
                 model, objective = train_arm(files[arm], work / f"{arm}-seed{seed}", seed, OBJECTIVES[arm], student=student)
                 models.append(model)
-                grids[arm].append(correctness(model, items, checker))
+                grids[arm].append(_graded(model, items, checker, work / f"{arm}-seed{seed}"))
                 log(f"{arm} seed {seed}: {sum(grids[arm][-1]) / len(items):.3f} ({time.monotonic() - started:.0f} s)")
-            extras[arm] = {"training_objective": objective, **sampled_metrics(models, items, questions, checker, sampled)}
+            folders = [work / f"{arm}-seed{base_seed + index}" for index in range(seeds)]
+            extras[arm] = {"training_objective": objective, **sampled_metrics(models, items, questions, checker, sampled, folders)}
             log(f"{arm}: {extras[arm]}")
-        tuned = tune_arms([a for a in grids if a != "no-tuning"], files, counts, work, items, checker, seeds, base_seed, grids, log, student) if tune else None
+        tuned = (tune_arms([a for a in grids if a != "no-tuning"], files, counts, work, items, checker, seeds, base_seed, grids, log, student,
+                           fixed_extras=extras, questions=questions, sampled=sampled) if tune else None)  # fmt: skip
     arms = [summarize_arm(arm, grid, counts.get(arm), extras.get(arm)) for arm, grid in grids.items()]
     return {
         "arms": arms,

@@ -25,7 +25,7 @@ def pass_at_1(model: str, items, checker, *, samples: int = SAMPLED_SAMPLES, tem
     Every item gets its own request seed (from `seed` and its id): with one seed for all, the
     engine draws the same random numbers for sample j of every problem, so with a deciding
     token at similar odds everywhere the 8 samples are 8 draws shared by all problems, not 8 per
-    problem (`dart-hub eval --samples` builds its requests that way)."""
+    problem (`dart-hub eval --samples` seeds its requests per item too)."""
     from dart_hub.adaptation.judge import request_seed
     from dart_hub.answers import extract_answer
     from dart_hub.engines.base import GenerationRequest
