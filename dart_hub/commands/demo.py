@@ -27,7 +27,7 @@ from dart_hub.toy.demo import EXTRA_METHODS
 @click.option("--seeds", type=click.IntRange(min=1), default=SEEDS, show_default=True, help="With --train: training seeds per trained arm.")
 @click.option("--heldout", type=click.IntRange(min=1), default=HELDOUT_ITEMS, show_default=True, help="With --train: held-out toy problems each model is graded on.")
 @click.option("--sampled-problems", type=click.IntRange(min=0), default=SAMPLED_PROBLEMS, show_default=True, help="With --train: held-out problems on which each arm's first-seed model gets pass@1 at temperature 0.7 over 8 samples (0: none); the deciding token's probability is measured on every model.")
-@click.option("--tune", is_flag=True, help="With --train: also tune every trained arm the same way, a grid of 3 learning rates (3e-5, 1e-4, 3e-4) x 2 epoch counts (3, 8) scored on 150 validation problems disjoint from the held-out ones (first seed), and add a held-out table with each arm's own best setting beside the fixed-setting one. Many more trainings: hours on 2 cores.")
+@click.option("--tune", is_flag=True, help="With --train: also tune every trained arm the same way, a grid of 3 learning rates (3e-5, 1e-4, 3e-4) x 2 epoch counts (3, 8) scored on 150 validation problems disjoint from the held-out ones (first seed), and add a held-out table with each arm's own best setting beside the fixed-setting one. Many more trainings: 30 minutes on one CPU thread for --world hard (docs/toy-world.md). Arms with identical rows are trained once.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def command(**o) -> None:
