@@ -262,3 +262,34 @@ def test_a_trained_arm_and_a_baseline_are_not_reused_across_worlds(monkeypatch, 
     for student in (str(toy_student_path()), str(toy_student_path()), hard, hard):
         baselines.build_baseline("rft", tmp_path, out, student, Equal())
     assert sampled == [str(toy_student_path()), hard]
+
+
+def test_the_fixed_setting_table_trains_arms_with_the_same_rows_once(monkeypatch, tmp_path):
+    """compare_training (the fixed-setting table of `demo --train`): Gap with Full's rows and
+    objective reuses Full's models, grades and sampled figures, marked `same_rows_as`; First,
+    with other rows, is trained on its own."""
+    import contextlib
+
+    import dart_hub.answers
+    from dart_hub.toy import compare
+
+    files = {arm: tmp_path / f"{arm}.jsonl" for arm in ("static", "first", "gap", "full")}
+    for arm, path in files.items():
+        path.write_text('{"rows of": "full"}\n' if arm in ("gap", "full") else f'{{"rows of": "{arm}"}}\n')
+    trained = []
+
+    def fake_train(data, output, seed, objective="sft", settings=None, student=None):
+        trained.append((data.name, seed))
+        return f"{data.stem}|{seed}", {"name": objective}
+
+    monkeypatch.setattr(compare, "write_training_files", lambda adapted, work: files)
+    monkeypatch.setattr(compare, "train_arm", fake_train)
+    monkeypatch.setattr(compare, "correctness", lambda model, items, checker: [int(model.startswith("gap"))] * len(items))
+    monkeypatch.setattr(compare, "sampled_metrics", lambda models, *a, **k: {"deciding_token": {"mean": 0.5, "models": models}})
+    monkeypatch.setattr(dart_hub.answers, "AnswerChecker", contextlib.nullcontext)
+    result = compare.compare_training({}, tmp_path / "training", seeds=2, heldout=5, sampled=0)
+    assert sorted(trained) == [("first.jsonl", 0), ("first.jsonl", 1), ("gap.jsonl", 0), ("gap.jsonl", 1), ("static.jsonl", 0), ("static.jsonl", 1)]
+    arms = {a["arm"]: a for a in result["arms"]}
+    assert arms["full"]["same_rows_as"] == "gap" and "same_rows_as" not in arms["gap"] and "same_rows_as" not in arms["first"]
+    assert arms["full"]["per_seed"] == arms["gap"]["per_seed"] == [1.0, 1.0] and arms["first"]["per_seed"] == [0.0, 0.0]
+    assert arms["full"]["deciding_token"]["models"] == ["gap|0", "gap|1"]
